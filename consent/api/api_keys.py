@@ -1,0 +1,95 @@
+"""The API-key resource: operators manage keys over HTTP as well as with `consent apikeys`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, get, post
+
+from consent.api.auth import api_key_of, require_key, scopes
+from consent.runtime import Runtime
+from consent.service import api_keys
+from consent.service.api_keys import ApiKey, Scope
+
+__all__ = ["ApiKeyController", "WhoAmIController"]
+
+
+class ApiKeyOut(msgspec.Struct, kw_only=True, frozen=True):
+    id: UUID
+    name: str
+    scope: Scope
+    origins: list[str]
+    token_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(
+            id=key.id,
+            name=key.name,
+            scope=key.scope,
+            origins=sorted(key.origins),
+            token_prefix=key.token_prefix,
+            created_at=key.created_at,
+            revoked_at=key.revoked_at,
+        )
+
+
+class ApiKeyCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    name: str
+    scope: Scope
+    origins: list[str] = []
+
+
+class ApiKeyCreated(msgspec.Struct, kw_only=True, frozen=True):
+    key: ApiKeyOut
+    token: str  # shown once; only its hash is kept
+
+
+class ApiKeyList(msgspec.Struct, kw_only=True, frozen=True):
+    keys: list[ApiKeyOut]
+
+
+class ApiKeyController(Controller):
+    path = "/v1/api-keys"
+    tags = ["api keys"]  # noqa: RUF012
+    guards = [require_key]  # noqa: RUF012
+    opt = scopes(Scope.ADMIN)  # noqa: RUF012
+
+    @get(operation_id="listApiKeys", summary="List API keys (never their tokens)")
+    async def list_keys(self, request: Request[Any, Any, Any]) -> ApiKeyList:
+        runtime: Runtime = request.app.state.runtime
+        return ApiKeyList(keys=[ApiKeyOut.of(k) for k in await api_keys.list_keys(runtime.pool)])
+
+    @post(operation_id="createApiKey", summary="Create an API key; the token is returned once")
+    async def create_key(self, request: Request[Any, Any, Any], data: ApiKeyCreate) -> ApiKeyCreated:
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.pool.acquire() as conn:
+            created = await api_keys.create_key(
+                conn, name=data.name, scope=data.scope, origins=data.origins, actor=api_key_of(request).actor
+            )
+        return ApiKeyCreated(key=ApiKeyOut.of(created.key), token=created.token)
+
+    @post("/{key_id:uuid}/revoke", operation_id="revokeApiKey", summary="Revoke an API key at once", status_code=200)
+    async def revoke_key(self, request: Request[Any, Any, Any], key_id: UUID) -> ApiKeyOut:
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.pool.acquire() as conn:
+            key = await api_keys.revoke_key(conn, key_id, actor=api_key_of(request).actor)
+        return ApiKeyOut.of(key)
+
+
+class WhoAmIController(Controller):
+    """Lets any key holder check which key they are using (and that it works)."""
+
+    path = "/v1/whoami"
+    tags = ["api keys"]  # noqa: RUF012
+    guards = [require_key]  # noqa: RUF012
+    opt = scopes(*Scope)  # noqa: RUF012
+
+    @get(operation_id="whoAmI", summary="The API key this request is authenticated with")
+    async def whoami(self, request: Request[Any, Any, Any]) -> ApiKeyOut:
+        return ApiKeyOut.of(api_key_of(request))

@@ -1,0 +1,68 @@
+"""The Litestar application, assembled in one factory.
+
+`create_app()` is what the ASGI server imports (`consent.api.app:create_app`,
+factory mode); it reads settings from the environment. Tests pass settings
+and a database URL explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from consent.api.api_keys import ApiKeyController, WhoAmIController
+from consent.api.health import HealthController
+from consent.api.observability import observe
+from consent.api.problems import exception_handlers
+from consent.config import Settings, load_settings
+from consent.logs import configure_logging
+from consent.runtime import running
+
+__all__ = ["asgi_app", "create_app"]
+
+_DESCRIPTION = (
+    "Privacy-first consent and data-governance service: per-purpose consent with signed receipts, "
+    "consent checks, encrypted personal data and data-subject requests. Errors are RFC 9457 "
+    "problem documents (application/problem+json)."
+)
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> Litestar:
+    settings = settings or load_settings()
+    url = database_url or settings.database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        raise RuntimeError("no database: `consent serve` starts the embedded one, or set DATABASE_URL")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with running(settings, url) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    return Litestar(
+        route_handlers=[HealthController, ApiKeyController, WhoAmIController],
+        lifespan=[lifespan],
+        middleware=[observe],
+        exception_handlers=exception_handlers,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Consent service",
+            version="0.1.0",
+            description=_DESCRIPTION,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        debug=False,
+    )
+
+
+def asgi_app() -> Litestar:
+    """The factory the production server calls in each worker (settings from the environment)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,85 @@
+"""What every CLI command needs: settings, a database, and clean one-line failures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import asyncpg
+import click
+
+from consent.config import ConfigError, Settings, load_settings
+from consent.store.embedded import EmbeddedPostgres
+from consent.store.pool import connect
+
+__all__ = ["CLI_ACTOR", "database_url", "fail", "load", "run_with_connection", "say"]
+
+T = TypeVar("T")
+
+# Audit entries written from the CLI name the operator's tool, not a person.
+CLI_ACTOR = "cli"
+_DATABASE = "consent"
+
+
+def say(message: str) -> None:
+    """A message for the operator (stderr, so stdout stays machine-readable)."""
+    click.echo(message, err=True)
+
+
+def fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def load(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        fail(f"configuration: {exc}")
+        raise  # unreachable: fail() raises
+
+
+async def _ensure_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]:
+    """The database to use: DATABASE_URL, or the embedded server (started, and stopped after)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    if announce:
+        say(f"starting the embedded PostgreSQL in {settings.home / 'pgdata'}")
+    embedded = EmbeddedPostgres.start(settings.home)
+    try:
+        asyncio.run(_ensure_database(embedded.url("postgres"), _DATABASE))
+        yield embedded.url(_DATABASE)
+    finally:
+        embedded.stop()
+
+
+def run_with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run `work(conn)` on one connection to the configured database."""
+
+    async def main(url: str) -> T:
+        conn = await connect(url)
+        try:
+            return await work(conn)
+        finally:
+            await conn.close()
+
+    with database_url(settings) as url:
+        try:
+            return asyncio.run(main(url))
+        except (OSError, asyncpg.PostgresError) as exc:
+            print(f"consent: database error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None

@@ -1,0 +1,97 @@
+"""`consent serve` and `consent migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+
+import asyncpg
+import click
+
+from consent.cli._context import database_url, fail, load, run_with_connection, say
+from consent.cli._demo import ensure_demo_keys
+from consent.config import Environment, Settings
+from consent.store.migrate import MigrationError, apply_migrations
+from consent.store.pool import connect
+
+__all__ = ["migrate", "serve"]
+
+
+async def _migrate(conn: asyncpg.Connection) -> list[int]:
+    try:
+        return await apply_migrations(conn)
+    except MigrationError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+@click.command()
+def migrate() -> None:
+    """Apply pending schema migrations (safe to run from several machines at once)."""
+    applied = run_with_connection(load(), _migrate)
+    say(f"applied migrations: {', '.join(map(str, applied))}" if applied else "migrations are up to date")
+
+
+def _prepare(settings: Settings, url: str) -> dict[str, str]:
+    """Migrate, and in development make sure demo keys exist; returns the demo tokens."""
+
+    async def work() -> dict[str, str]:
+        conn = await connect(url)
+        try:
+            applied = await _migrate(conn)
+            if applied:
+                say(f"applied migrations: {', '.join(map(str, applied))}")
+            if settings.env is Environment.DEVELOPMENT and settings.demo_data:
+                return await ensure_demo_keys(conn, settings)
+            return {}
+        finally:
+            await conn.close()
+
+    return asyncio.run(work())
+
+
+def _banner(settings: Settings, demo_keys: dict[str, str]) -> str:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        f"  Consent service on {base}  ({settings.worker_count} workers, {settings.env.value})",
+        f"    API docs     {base}/schema",
+        f"    health       {base}/health   readiness {base}/ready   metrics {base}/metrics",
+    ]
+    if demo_keys:
+        lines.append("    demo API keys (development only; stored in " + str(settings.home / "demo-keys.json") + "):")
+        lines += [f"      {scope:<8} {token}" for scope, token in demo_keys.items()]
+        lines.append(f"    try: curl -H 'Authorization: Bearer {demo_keys.get('admin', '')}' {base}/v1/whoami")
+    lines += ["  Ctrl-C stops the service" + (" and the embedded database." if settings.embedded_database else "."), ""]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.option("--host", help="Address to listen on [CONSENT_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port to listen on [CONSENT_PORT, default 8000].")
+@click.option("--workers", type=int, help="Worker processes [CONSENT_WORKERS, default one per core].")
+@click.option("--demo/--no-demo", default=None, help="Create demo API keys on first start (development only).")
+def serve(host: str | None, port: int | None, workers: int | None, demo: bool | None) -> None:
+    """Run the HTTP service (migrating first), on the embedded PostgreSQL unless DATABASE_URL is set."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    settings = load(host=host, port=port, workers=workers, demo_data=demo)
+    with database_url(settings, announce=True) as url:
+        demo_keys = _prepare(settings, url)
+        # Workers read their settings from the environment; hand them the resolved database.
+        os.environ["DATABASE_URL"] = url
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="consent-metrics-"))
+        click.echo(_banner(settings, demo_keys))
+        Granian(
+            "consent.api.app:asgi_app",
+            factory=True,
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=settings.worker_count,
+            loop=Loops.uvloop,
+            log_access=False,
+            backlog=2048,
+        ).serve()

@@ -1,0 +1,124 @@
+"""Service configuration, decoded once at start-up from the environment.
+
+Every setting is an environment variable (`CONSENT_*`, plus the conventional
+`DATABASE_URL`). They are decoded into one frozen :class:`Settings` Struct so a
+bad value stops the service at start-up with a one-line error naming the
+variable, instead of failing later on the first request that needs it.
+
+>>> settings = load_settings({"CONSENT_PORT": "9000"})
+>>> settings.port
+9000
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+__all__ = ["ConfigError", "Environment", "IpRetention", "Settings", "load_settings"]
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class IpRetention(enum.StrEnum):
+    """What is kept of a client's IP address as consent proof (never the full address)."""
+
+    NONE = "none"
+    PREFIX = "prefix"  # IPv4 /24, IPv6 /48
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    env: Environment = Environment.DEVELOPMENT
+    home: Path = Path(".consent")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 0  # 0: one per core
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    max_body_bytes: int = 64 * 1024
+    log_level: str = "INFO"
+    policy_file: Path | None = None
+    geo_country_header: str = "cf-ipcountry"
+    geo_region_header: str = "cf-region-code"
+    ip_retention: IpRetention = IpRetention.PREFIX
+    demo_data: bool = False
+    master_keys: str | None = None
+    master_key_file: Path | None = None
+    index_key: str | None = None
+    signing_keys: str | None = None
+    audit_seal_interval_ms: int = 200
+    cache_size: int = 100_000
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("port", 0 < self.port < 65536),
+            ("workers", self.workers >= 0),
+            ("pool_min_size", self.pool_min_size >= 0),
+            ("pool_max_size", self.pool_max_size >= max(1, self.pool_min_size)),
+            ("max_body_bytes", self.max_body_bytes >= 1024),
+            ("audit_seal_interval_ms", self.audit_seal_interval_ms >= 10),
+            ("cache_size", self.cache_size >= 0),
+        )
+        for name, ok in checks:
+            if not ok:
+                raise ConfigError(f"{_env_name(name)}: value out of range")
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when the service starts its own PostgreSQL under `home`."""
+        return self.database_url is None
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+
+def _env_name(field: str) -> str:
+    return "DATABASE_URL" if field == "database_url" else f"CONSENT_{field.upper()}"
+
+
+_FIELDS = {_env_name(name): name for name in Settings.__struct_fields__}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Decode settings from `environ` (default: the process environment).
+
+    Empty variables count as unset. `overrides` (field names) win over the
+    environment; the CLI uses them for its flags.
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, object] = {
+        field: value for var, field in _FIELDS.items() if (value := environ.get(var, "")) != ""
+    }
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
+def _describe(exc: msgspec.ValidationError) -> str:
+    """Turn msgspec's `... - at `$.port`` into `CONSENT_PORT: ...`."""
+    message = str(exc)
+    head, sep, where = message.rpartition(" - at `$.")
+    if sep:
+        return f"{_env_name(where.rstrip('`'))}: {head}"
+    return message

@@ -1,0 +1,82 @@
+"""The service's exception hierarchy, mapped to problem+json in one place (`consent.api.problems`).
+
+    ConsentError                 any failure the service reports to a caller
+    ├── InvalidInput             the request is malformed or names an unknown thing (422)
+    ├── NotFound                 the target does not exist (404)
+    ├── Conflict                 the request contradicts the current state (409)
+    ├── PolicyViolation          the law or the active policy forbids it (422)
+    ├── Unauthenticated          no usable credentials (401)
+    └── Forbidden                credentials lack the right (403)
+
+Messages never contain personal values: callers name fields, never echo them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "Conflict",
+    "ConsentError",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "PolicyViolation",
+    "Unauthenticated",
+]
+
+
+class ConsentError(Exception):
+    """Base of every error the service reports to a caller.
+
+    `kind` becomes the last segment of the problem `type` URI, `field` the
+    offending field path, `extra` further members of the problem document.
+    """
+
+    status = 400
+    kind = "bad-request"
+    title = "Bad request"
+
+    def __init__(
+        self, detail: str, *, field: str | None = None, extra: Mapping[str, object] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+        self.extra = dict(extra or {})
+
+
+class InvalidInput(ConsentError):
+    status = 422
+    kind = "validation"
+    title = "Invalid request"
+
+
+class NotFound(ConsentError):
+    status = 404
+    kind = "not-found"
+    title = "Not found"
+
+
+class Conflict(ConsentError):
+    status = 409
+    kind = "conflict"
+    title = "Conflict"
+
+
+class PolicyViolation(ConsentError):
+    status = 422
+    kind = "policy-violation"
+    title = "Forbidden by policy"
+
+
+class Unauthenticated(ConsentError):
+    status = 401
+    kind = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(ConsentError):
+    status = 403
+    kind = "forbidden"
+    title = "Forbidden"

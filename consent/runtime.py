@@ -1,0 +1,74 @@
+"""What one service process holds while it runs: settings, the pool, caches, background jobs.
+
+Created in the Litestar lifespan (`consent.api.app`) and reachable from
+handlers as `app.state.runtime`; the CLI builds one for commands that need the
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+from consent.config import Settings
+from consent.jobs.audit_sealer import run_audit_sealer
+from consent.service.key_cache import KeyResolver
+from consent.store.migrate import MigrationError, pending_migrations
+from consent.store.notifications import Notifications
+from consent.store.pool import create_pool
+
+__all__ = ["Runtime", "running"]
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, database_url: str, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.pool = pool
+        self.notifications = Notifications(database_url)
+        self.keys = KeyResolver(pool, self.notifications)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.notifications.start()
+        self._tasks.append(
+            asyncio.create_task(
+                run_audit_sealer(self.pool, interval=self.settings.audit_seal_interval_ms / 1000),
+                name="audit-sealer",
+            )
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.notifications.stop()
+        await self.pool.close()
+
+    async def migrations_current(self) -> bool:
+        """True when every shipped migration is applied and none has changed."""
+        async with self.pool.acquire() as conn:
+            try:
+                return not await pending_migrations(conn)
+            except MigrationError:
+                return False
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
+    """A started runtime for the duration of the block."""
+    pool = await create_pool(database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+    runtime = Runtime(settings, database_url, pool)
+    try:
+        await runtime.start()
+        yield runtime
+    finally:
+        await runtime.stop()

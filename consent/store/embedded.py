@@ -1,0 +1,52 @@
+"""The embedded PostgreSQL: the default store, started by the service itself.
+
+`pgserver` ships PostgreSQL binaries inside its wheel, so nothing needs to be
+installed on the machine. The server listens only on a Unix socket inside the
+data directory. As root, pgserver runs PostgreSQL as a dedicated system user,
+since PostgreSQL refuses to run as root.
+
+>>> db = EmbeddedPostgres.start(Path(".consent"))
+>>> db.url("consent")
+'postgresql://postgres:@/consent?host=...'
+>>> db.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+__all__ = ["EmbeddedPostgres"]
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgres:
+    """A running PostgreSQL whose data directory is `home/pgdata`."""
+
+    def __init__(self, server: Any, pgdata: Path) -> None:
+        self._server = server
+        self.pgdata = pgdata
+
+    @classmethod
+    def start(cls, home: Path) -> EmbeddedPostgres:
+        """Start (or attach to an already running) server; a second start reuses the data."""
+        with warnings.catch_warnings():
+            # pgserver reads XDG_RUNTIME_DIR at import and warns when it is unset; /tmp is fine.
+            warnings.simplefilter("ignore")
+            import pgserver  # imported lazily: only the embedded mode needs it
+
+        home.mkdir(parents=True, exist_ok=True)
+        pgdata = (home / "pgdata").resolve()
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        return cls(server, pgdata)
+
+    def url(self, database: str = "postgres") -> str:
+        """A libpq URL for `database` on this server (a Unix socket, user `postgres`)."""
+        return str(self._server.get_uri(database))
+
+    def stop(self) -> None:
+        """Stop the server if this process holds its last handle."""
+        self._server.cleanup()

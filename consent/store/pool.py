@@ -1,0 +1,69 @@
+"""Connection pools and codecs: one asyncpg pool per process.
+
+JSONB travels through msgspec in binary format (a version byte and the JSON
+text), so no `json` module and no text round trip is involved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import msgspec
+
+__all__ = ["Connection", "Pool", "connect", "create_pool"]
+
+Pool = asyncpg.Pool
+Connection = asyncpg.Connection
+
+_encode = msgspec.json.Encoder(order="sorted").encode
+_decode = msgspec.json.Decoder().decode
+_JSONB_VERSION = b"\x01"
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return _JSONB_VERSION + _encode(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return _decode(data[1:])
+
+
+async def _setup_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_encode_jsonb, decoder=_decode_jsonb, format="binary"
+    )
+    await conn.set_type_codec(
+        "json",
+        schema="pg_catalog",
+        encoder=lambda v: _encode(v).decode(),
+        decoder=_decode,
+        format="text",
+    )
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """Release a connection to the pool without a round trip.
+
+    asyncpg's default reset runs `RESET ALL; UNLISTEN *; ...` on every release,
+    one round trip per use. Our code never leaves session state behind
+    (listeners use their own connection, advisory locks are transaction-scoped),
+    and asyncpg itself still rolls back an abandoned transaction before calling
+    this hook, so there is nothing left to do.
+    """
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """Create the process's pool; each connection gets the JSON codecs."""
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=_setup_connection, reset=_reset
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """A single connection with the same codecs (CLI commands, listeners, migrations)."""
+    conn = await asyncpg.connect(url)
+    await _setup_connection(conn)
+    return conn
