@@ -99,9 +99,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     environment; the CLI uses them for its flags.
     """
     environ = os.environ if environ is None else environ
-    raw: dict[str, object] = {
-        field: value for var, field in _FIELDS.items() if (value := environ.get(var, "")) != ""
-    }
+    raw: dict[str, object] = {field: value for var, field in _FIELDS.items() if (value := environ.get(var, "")) != ""}
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)

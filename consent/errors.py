@@ -37,9 +37,7 @@ class ConsentError(Exception):
     kind = "bad-request"
     title = "Bad request"
 
-    def __init__(
-        self, detail: str, *, field: str | None = None, extra: Mapping[str, object] | None = None
-    ) -> None:
+    def __init__(self, detail: str, *, field: str | None = None, extra: Mapping[str, object] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field

@@ -8,8 +8,10 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
 
 from consent.api.auth import api_key_of, require_key, scopes
+from consent.api.cors import collect_cors
 from consent.runtime import Runtime
 from consent.service import api_keys
 from consent.service.api_keys import ApiKey, Scope
@@ -58,7 +60,7 @@ class ApiKeyController(Controller):
     path = "/v1/api-keys"
     tags = ["api keys"]  # noqa: RUF012
     guards = [require_key]  # noqa: RUF012
-    opt = scopes(Scope.ADMIN)  # noqa: RUF012
+    opt = scopes(Scope.ADMIN)
 
     @get(operation_id="listApiKeys", summary="List API keys (never their tokens)")
     async def list_keys(self, request: Request[Any, Any, Any]) -> ApiKeyList:
@@ -66,7 +68,7 @@ class ApiKeyController(Controller):
         return ApiKeyList(keys=[ApiKeyOut.of(k) for k in await api_keys.list_keys(runtime.pool)])
 
     @post(operation_id="createApiKey", summary="Create an API key; the token is returned once")
-    async def create_key(self, request: Request[Any, Any, Any], data: ApiKeyCreate) -> ApiKeyCreated:
+    async def create_key(self, request: Request[Any, Any, Any], data: JSONBody[ApiKeyCreate]) -> ApiKeyCreated:
         runtime: Runtime = request.app.state.runtime
         async with runtime.pool.acquire() as conn:
             created = await api_keys.create_key(
@@ -74,8 +76,13 @@ class ApiKeyController(Controller):
             )
         return ApiKeyCreated(key=ApiKeyOut.of(created.key), token=created.token)
 
-    @post("/{key_id:uuid}/revoke", operation_id="revokeApiKey", summary="Revoke an API key at once", status_code=200)
-    async def revoke_key(self, request: Request[Any, Any, Any], key_id: UUID) -> ApiKeyOut:
+    @post(
+        "/{key_id:uuid}/revoke",
+        operation_id="revokeApiKey",
+        summary="Revoke an API key at once",
+        status_code=200,
+    )
+    async def revoke_key(self, request: Request[Any, Any, Any], key_id: FromPath[UUID]) -> ApiKeyOut:
         runtime: Runtime = request.app.state.runtime
         async with runtime.pool.acquire() as conn:
             key = await api_keys.revoke_key(conn, key_id, actor=api_key_of(request).actor)
@@ -88,7 +95,8 @@ class WhoAmIController(Controller):
     path = "/v1/whoami"
     tags = ["api keys"]  # noqa: RUF012
     guards = [require_key]  # noqa: RUF012
-    opt = scopes(*Scope)  # noqa: RUF012
+    middleware = [collect_cors]  # noqa: RUF012
+    opt = scopes(*Scope)
 
     @get(operation_id="whoAmI", summary="The API key this request is authenticated with")
     async def whoami(self, request: Request[Any, Any, Any]) -> ApiKeyOut:

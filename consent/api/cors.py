@@ -8,6 +8,7 @@ browser can never use a secret key from a page.
 
 from __future__ import annotations
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from consent.runtime import Runtime
@@ -33,7 +34,7 @@ def _has_header(scope: Scope, wanted: bytes) -> bool:
 def collect_cors(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         origin = _origin(scope)
-        if origin is None:
+        if origin is None or scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         runtime: Runtime = scope["litestar_app"].state.runtime
@@ -53,7 +54,7 @@ def collect_cors(app: ASGIApp) -> ASGIApp:
                     (b"access-control-expose-headers", _EXPOSE_HEADERS),
                     (b"vary", b"Origin"),
                 ]
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+                message = {**message, "headers": headers}
             await send(message)
 
         await app(scope, receive, send_with_cors)

@@ -13,7 +13,8 @@ import re
 import time
 import uuid
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 
@@ -49,7 +50,7 @@ def _metric_children(route: str, method: str, status: int) -> tuple[Counter, His
     return found
 
 
-def _json_body_refused(scope: Scope) -> bool:
+def _json_body_refused(scope: HTTPScope) -> bool:
     if scope["method"] not in _BODY_METHODS:
         return False
     content_type = b""
@@ -70,7 +71,7 @@ async def _send_415(send: Send, rid: bytes) -> None:
 
 def observe(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         rid = next((v for n, v in scope["headers"] if n == b"x-request-id"), b"")
@@ -106,6 +107,6 @@ def render_metrics() -> bytes:
     """Prometheus text for this process, or for all workers when they share a metrics directory."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
-        prometheus_multiprocess.MultiProcessCollector(registry)
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return bytes(generate_latest(registry))
     return bytes(generate_latest())

@@ -11,7 +11,7 @@ import logging
 import re
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -56,7 +56,7 @@ def problem_response(
     field: str | None = None,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
-    **extra: Any,
+    **extra: object,
 ) -> Response[dict[str, Any]]:
     default_kind, default_title = _TITLES.get(status, ("error", "Error"))
     body: dict[str, Any] = {
@@ -74,40 +74,40 @@ def problem_response(
 
 
 def _consent_error(request: Request[Any, Any, Any], exc: ConsentError) -> Response[dict[str, Any]]:
-    return problem_response(
-        exc.status,
-        exc.detail,
-        kind=exc.kind,
-        title=exc.title,
-        field=exc.field,
-        instance=request.url.path,
-        **exc.extra,
+    response = problem_response(
+        exc.status, exc.detail, kind=exc.kind, title=exc.title, field=exc.field, instance=request.url.path
     )
+    response.content.update(exc.extra)
+    return response
 
 
-# msgspec says e.g. "Expected `int`, got `str` - at `$.decisions[0].notice_version`".
-_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+# Litestar reports msgspec's errors as {"message", "key", "source"}: `key` is the path inside
+# the body ("data" for the body itself), and a missing or unknown field is named in the message.
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+
+
+def _field_of(item: dict[str, Any]) -> str:
+    key = str(item.get("key") or "")
+    if item.get("source") not in (None, "body"):
+        return key
+    base = "" if key in ("data", "") else key
+    named = _NAMED_FIELD.search(str(item.get("message", "")))
+    if named:
+        return f"{base}.{named[1]}" if base else named[1]
+    return base or "body"
 
 
 def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
-    errors = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        if not isinstance(item, dict):
-            continue
-        match = _MSGSPEC_PATH.match(str(item.get("message", "")))
-        message = match["message"] if match else "invalid value"
-        path = (match["path"] if match and match["path"] else "").lstrip(".")
-        key = str(item.get("key") or "")
-        source = str(item.get("source") or "")
-        field = path if source in ("body", "") else f"{source}.{key}" if key else source
-        errors.append({"field": field or key or "body", "message": message})
-    return errors
+    items = exc.extra if isinstance(exc.extra, list) else []
+    return [
+        {"field": _field_of(item), "message": str(item.get("message", "invalid value"))}
+        for item in items
+        if isinstance(item, dict)
+    ]
 
 
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors = _field_errors(exc)
-    if not errors and "JSON" in (exc.detail or ""):
-        return problem_response(400, "the body is not valid JSON", kind="malformed-json", instance=request.url.path)
     first = errors[0]["field"] if errors else None
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
     return problem_response(422, detail, field=first, errors=errors, instance=request.url.path)
@@ -138,8 +138,8 @@ def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[
 
 
 exception_handlers: ExceptionHandlersMap = {
-    ConsentError: _consent_error,  # type: ignore[dict-item]
-    ValidationException: _validation,  # type: ignore[dict-item]
-    HTTPException: _http,  # type: ignore[dict-item]
+    ConsentError: _consent_error,
+    ValidationException: _validation,
+    HTTPException: _http,
     Exception: _internal,
 }

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-import asyncpg
 import click
 
 from consent.cli._context import CLI_ACTOR, fail, load, run_with_connection, say
 from consent.errors import ConsentError
 from consent.service import api_keys
 from consent.service.api_keys import Scope
+from consent.store.pool import Connection
 
 __all__ = ["apikeys"]
 
@@ -35,7 +35,7 @@ def create(name: str, scope: str, origins: tuple[str, ...]) -> None:
     The token is shown once; only its hash is stored.
     """
 
-    async def work(conn: asyncpg.Connection) -> api_keys.CreatedKey:
+    async def work(conn: Connection) -> api_keys.CreatedKey:
         try:
             return await api_keys.create_key(
                 conn, name=name, scope=Scope(scope), origins=list(origins), actor=CLI_ACTOR
@@ -66,7 +66,7 @@ def list_() -> None:
 def revoke(key_id: uuid.UUID) -> None:
     """Revoke a key; every instance refuses it at once."""
 
-    async def work(conn: asyncpg.Connection) -> api_keys.ApiKey:
+    async def work(conn: Connection) -> api_keys.ApiKey:
         try:
             return await api_keys.revoke_key(conn, key_id, actor=CLI_ACTOR)
         except ConsentError as exc:

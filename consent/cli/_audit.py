@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
 import click
 import msgspec
 
 from consent.cli._context import load, run_with_connection
 from consent.service.audit import ChainReport, seal_pending, verify_chain
+from consent.store.pool import Connection
 
 __all__ = ["audit"]
 
@@ -23,7 +23,7 @@ def audit() -> None:
 def verify(seal: bool, as_json: bool) -> None:
     """Walk the chain and report the first broken link; exit 1 if there is one."""
 
-    async def work(conn: asyncpg.Connection) -> ChainReport:
+    async def work(conn: Connection) -> ChainReport:
         if seal:
             while await seal_pending(conn):
                 pass

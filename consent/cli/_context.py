@@ -13,7 +13,7 @@ import click
 
 from consent.config import ConfigError, Settings, load_settings
 from consent.store.embedded import EmbeddedPostgres
-from consent.store.pool import connect
+from consent.store.pool import Connection, connect
 
 __all__ = ["CLI_ACTOR", "database_url", "fail", "load", "run_with_connection", "say"]
 
@@ -35,7 +35,7 @@ def fail(message: str) -> None:
 
 def load(**overrides: object) -> Settings:
     try:
-        return load_settings(**overrides)
+        return load_settings(None, **overrides)
     except ConfigError as exc:
         fail(f"configuration: {exc}")
         raise  # unreachable: fail() raises
@@ -67,7 +67,7 @@ def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]
         embedded.stop()
 
 
-def run_with_connection(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+def run_with_connection(settings: Settings, work: Callable[[Connection], Awaitable[T]]) -> T:
     """Run `work(conn)` on one connection to the configured database."""
 
     async def main(url: str) -> T:

@@ -6,19 +6,18 @@ import asyncio
 import os
 import tempfile
 
-import asyncpg
 import click
 
 from consent.cli._context import database_url, fail, load, run_with_connection, say
 from consent.cli._demo import ensure_demo_keys
 from consent.config import Environment, Settings
 from consent.store.migrate import MigrationError, apply_migrations
-from consent.store.pool import connect
+from consent.store.pool import Connection, connect
 
 __all__ = ["migrate", "serve"]
 
 
-async def _migrate(conn: asyncpg.Connection) -> list[int]:
+async def _migrate(conn: Connection) -> list[int]:
     try:
         return await apply_migrations(conn)
     except MigrationError as exc:
@@ -63,7 +62,10 @@ def _banner(settings: Settings, demo_keys: dict[str, str]) -> str:
         lines.append("    demo API keys (development only; stored in " + str(settings.home / "demo-keys.json") + "):")
         lines += [f"      {scope:<8} {token}" for scope, token in demo_keys.items()]
         lines.append(f"    try: curl -H 'Authorization: Bearer {demo_keys.get('admin', '')}' {base}/v1/whoami")
-    lines += ["  Ctrl-C stops the service" + (" and the embedded database." if settings.embedded_database else "."), ""]
+    lines += [
+        "  Ctrl-C stops the service" + (" and the embedded database." if settings.embedded_database else "."),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -74,8 +76,9 @@ def _banner(settings: Settings, demo_keys: dict[str, str]) -> str:
 @click.option("--demo/--no-demo", default=None, help="Create demo API keys on first start (development only).")
 def serve(host: str | None, port: int | None, workers: int | None, demo: bool | None) -> None:
     """Run the HTTP service (migrating first), on the embedded PostgreSQL unless DATABASE_URL is set."""
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
+    # Imported here: every other command starts faster without the server.
+    from granian import Granian  # noqa: PLC0415
+    from granian.constants import Interfaces, Loops  # noqa: PLC0415
 
     settings = load(host=host, port=port, workers=workers, demo_data=demo)
     with database_url(settings, announce=True) as url:

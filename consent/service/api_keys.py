@@ -22,6 +22,7 @@ from consent.errors import InvalidInput, NotFound
 from consent.ids import uuid7
 from consent.service import audit
 from consent.store import api_keys as store
+from consent.store.pool import Connection, Pool
 
 __all__ = [
     "ApiKey",
@@ -105,9 +106,7 @@ def _validate(name: str, scope: Scope, origins: list[str]) -> list[str]:
     return sorted({normalise_origin(origin) for origin in origins})
 
 
-async def create_key(
-    conn: asyncpg.Connection, *, name: str, scope: Scope, origins: list[str], actor: str
-) -> CreatedKey:
+async def create_key(conn: Connection, *, name: str, scope: Scope, origins: list[str], actor: str) -> CreatedKey:
     """Create a key and audit it, in one transaction; the token is returned once."""
     clean_origins = _validate(name, scope, origins)
     token = ("pk_" if scope is Scope.COLLECT else "sk_") + secrets.token_urlsafe(32)
@@ -134,11 +133,11 @@ async def create_key(
     return CreatedKey(key=key, token=token)
 
 
-async def list_keys(conn: asyncpg.Connection | asyncpg.Pool) -> list[ApiKey]:
+async def list_keys(conn: Connection | Pool) -> list[ApiKey]:
     return [key_from_row(row) for row in await store.list_all(conn)]
 
 
-async def revoke_key(conn: asyncpg.Connection, key_id: UUID, *, actor: str) -> ApiKey:
+async def revoke_key(conn: Connection, key_id: UUID, *, actor: str) -> ApiKey:
     """Revoke a key at once (every instance is notified) and audit it."""
     now = datetime.now(UTC)
     async with conn.transaction():
@@ -146,6 +145,8 @@ async def revoke_key(conn: asyncpg.Connection, key_id: UUID, *, actor: str) -> A
         if row is None:
             raise NotFound("no API key has this id", field="key_id")
         await audit.record(
-            conn, audit.AuditEntry(actor=actor, action="api_key.revoke", target={"api_key_id": str(key_id)}), now=now
+            conn,
+            audit.AuditEntry(actor=actor, action="api_key.revoke", target={"api_key_id": str(key_id)}),
+            now=now,
         )
     return key_from_row(row)

@@ -22,6 +22,7 @@ import msgspec
 
 from consent.ids import uuid7
 from consent.store import audit as audit_store
+from consent.store.pool import Connection
 
 __all__ = [
     "AuditEntry",
@@ -52,6 +53,7 @@ class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
 
 def content_hash(
     entry_id: UUID,
+    *,
     recorded_at: datetime,
     actor: str,
     action: str,
@@ -79,24 +81,24 @@ def _row(entry: AuditEntry, now: datetime) -> tuple[Any, ...]:
     recorded_at = now.astimezone(UTC)
     entry_id = uuid7(int(recorded_at.timestamp() * 1000))
     target, detail = dict(entry.target), dict(entry.detail)
-    digest = content_hash(entry_id, recorded_at, entry.actor, entry.action, target, detail)
+    digest = content_hash(
+        entry_id, recorded_at=recorded_at, actor=entry.actor, action=entry.action, target=target, detail=detail
+    )
     return (entry_id, recorded_at, entry.actor, entry.action, target, detail, digest)
 
 
-async def record(conn: asyncpg.Connection, entry: AuditEntry, *, now: datetime | None = None) -> None:
+async def record(conn: Connection, entry: AuditEntry, *, now: datetime | None = None) -> None:
     """Append `entry` in the caller's transaction (it commits or rolls back with the change)."""
     await record_many(conn, [entry], now=now)
 
 
-async def record_many(
-    conn: asyncpg.Connection, entries: Sequence[AuditEntry], *, now: datetime | None = None
-) -> None:
+async def record_many(conn: Connection, entries: Sequence[AuditEntry], *, now: datetime | None = None) -> None:
     """Append several entries with one statement, in the caller's transaction."""
     moment = now or datetime.now(UTC)
     await audit_store.insert_entries(conn, [_row(entry, moment) for entry in entries])
 
 
-async def seal_pending(conn: asyncpg.Connection, *, batch: int = 5000) -> int:
+async def seal_pending(conn: Connection, *, batch: int = 5000) -> int:
     """Link up to `batch` committed, unsealed entries into the chain; returns how many.
 
     Safe to run from every instance at once: only the holder of a
@@ -119,7 +121,9 @@ async def seal_pending(conn: asyncpg.Connection, *, batch: int = 5000) -> int:
             prevs.append(prev)
             hashes.append(entry_hash)
             prev = entry_hash
-        await audit_store.write_links(conn, ids, seqs, prevs, hashes, datetime.now(UTC))
+        await audit_store.write_links(
+            conn, ids=ids, seqs=seqs, prev_hashes=prevs, entry_hashes=hashes, sealed_at=datetime.now(UTC)
+        )
         return len(pending)
 
 
@@ -138,7 +142,12 @@ class ChainReport(msgspec.Struct, kw_only=True, frozen=True):
 
 def _stored_content_matches(row: asyncpg.Record) -> bool:
     recomputed = content_hash(
-        row["id"], row["recorded_at"], row["actor"], row["action"], row["target"], row["detail"]
+        row["id"],
+        recorded_at=row["recorded_at"],
+        actor=row["actor"],
+        action=row["action"],
+        target=row["target"],
+        detail=row["detail"],
     )
     return recomputed == bytes(row["content_hash"])
 
@@ -156,7 +165,7 @@ def _check_link(row: asyncpg.Record, expected_seq: int, prev: bytes) -> str | No
     return None
 
 
-async def verify_chain(conn: asyncpg.Connection) -> ChainReport:
+async def verify_chain(conn: Connection) -> ChainReport:
     """Walk the whole chain and the pending entries; report the first broken link."""
     head = await audit_store.fetch_head(conn)
     expected, prev = 1, GENESIS

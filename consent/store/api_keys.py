@@ -7,13 +7,15 @@ from uuid import UUID
 
 import asyncpg
 
+from consent.store.pool import Connection, Pool
+
 __all__ = ["active_collect_origins", "fetch_by_hash", "insert", "list_all", "revoke"]
 
 _COLUMNS = "id, name, scope, origins, token_prefix, created_at, revoked_at"
 
 
 async def insert(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     key_id: UUID,
     name: str,
@@ -38,15 +40,15 @@ async def insert(
     return row
 
 
-async def fetch_by_hash(conn: asyncpg.Connection | asyncpg.Pool, token_hash: bytes) -> asyncpg.Record | None:
+async def fetch_by_hash(conn: Connection | Pool, token_hash: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE token_hash = $1", token_hash)
 
 
-async def list_all(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
+async def list_all(conn: Connection | Pool) -> list[asyncpg.Record]:
     return list(await conn.fetch(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id"))
 
 
-async def revoke(conn: asyncpg.Connection, key_id: UUID, at: datetime) -> asyncpg.Record | None:
+async def revoke(conn: Connection, key_id: UUID, at: datetime) -> asyncpg.Record | None:
     """Revoke a key; None if it does not exist. Revoking twice keeps the first time."""
     return await conn.fetchrow(
         f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING {_COLUMNS}",
@@ -55,7 +57,7 @@ async def revoke(conn: asyncpg.Connection, key_id: UUID, at: datetime) -> asyncp
     )
 
 
-async def active_collect_origins(conn: asyncpg.Connection | asyncpg.Pool) -> set[str]:
+async def active_collect_origins(conn: Connection | Pool) -> set[str]:
     """Every origin some unrevoked publishable key may be used from (for CORS preflights)."""
     rows = await conn.fetch(
         "SELECT DISTINCT unnest(origins) AS origin FROM api_keys WHERE scope = 'collect' AND revoked_at IS NULL"

@@ -9,6 +9,8 @@ from uuid import UUID
 
 import asyncpg
 
+from consent.store.pool import Connection
+
 __all__ = [
     "fetch_head",
     "fetch_unsealed",
@@ -23,7 +25,7 @@ __all__ = [
 _SEALER_LOCK = 0x61756469745F7365  # "audit_se"
 
 
-async def insert_entries(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+async def insert_entries(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert entries given as (id, recorded_at, actor, action, target, detail, content_hash)."""
     await conn.executemany(
         "INSERT INTO audit_log (id, recorded_at, actor, action, target, detail, content_hash)"
@@ -32,17 +34,17 @@ async def insert_entries(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...
     )
 
 
-async def lock_sealer(conn: asyncpg.Connection) -> bool:
+async def lock_sealer(conn: Connection) -> bool:
     """Try to become the one sealer for this transaction; False if another instance is sealing."""
     return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _SEALER_LOCK))
 
 
-async def fetch_head(conn: asyncpg.Connection) -> tuple[int, bytes] | None:
+async def fetch_head(conn: Connection) -> tuple[int, bytes] | None:
     row = await conn.fetchrow("SELECT seq, entry_hash FROM audit_head")
     return None if row is None else (row["seq"], bytes(row["entry_hash"]))
 
 
-async def fetch_unsealed(conn: asyncpg.Connection, limit: int) -> list[tuple[UUID, bytes]]:
+async def fetch_unsealed(conn: Connection, limit: int) -> list[tuple[UUID, bytes]]:
     rows = await conn.fetch(
         "SELECT id, content_hash FROM audit_log WHERE seq IS NULL ORDER BY recorded_at, id LIMIT $1", limit
     )
@@ -50,7 +52,8 @@ async def fetch_unsealed(conn: asyncpg.Connection, limit: int) -> list[tuple[UUI
 
 
 async def write_links(
-    conn: asyncpg.Connection,
+    conn: Connection,
+    *,
     ids: list[UUID],
     seqs: list[int],
     prev_hashes: list[bytes],
@@ -85,13 +88,11 @@ async def write_links(
 _COLUMNS = "id, recorded_at, actor, action, target, detail, content_hash, seq, prev_hash, entry_hash"
 
 
-async def iter_sealed(conn: asyncpg.Connection, batch: int = 5000) -> AsyncIterator[asyncpg.Record]:
+async def iter_sealed(conn: Connection, batch: int = 5000) -> AsyncIterator[asyncpg.Record]:
     """Every sealed entry in chain order (keyset pagination, so memory stays flat)."""
     after = 0
     while True:
-        rows = await conn.fetch(
-            f"SELECT {_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", after, batch
-        )
+        rows = await conn.fetch(f"SELECT {_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", after, batch)
         for row in rows:
             yield row
         if len(rows) < batch:
@@ -99,7 +100,7 @@ async def iter_sealed(conn: asyncpg.Connection, batch: int = 5000) -> AsyncItera
         after = rows[-1]["seq"]
 
 
-async def iter_pending(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Record]:
+async def iter_pending(conn: Connection) -> AsyncIterator[asyncpg.Record]:
     """Entries written but not yet sealed into the chain."""
     async with conn.transaction():
         async for row in conn.cursor(f"SELECT {_COLUMNS} FROM audit_log WHERE seq IS NULL ORDER BY recorded_at"):

@@ -36,11 +36,11 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # pgserver reads XDG_RUNTIME_DIR at import and warns when it is unset; /tmp is fine.
             warnings.simplefilter("ignore")
-            import pgserver  # imported lazily: only the embedded mode needs it
+            import pgserver  # noqa: PLC0415 (lazily: only the embedded mode needs it)
 
         home.mkdir(parents=True, exist_ok=True)
         pgdata = (home / "pgdata").resolve()
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         return cls(server, pgdata)
 
     def url(self, database: str = "postgres") -> str:

@@ -15,8 +15,9 @@ import hashlib
 import re
 from importlib import resources
 
-import asyncpg
 import msgspec
+
+from consent.store.pool import Connection
 
 __all__ = ["Migration", "MigrationError", "apply_migrations", "discover_migrations", "pending_migrations"]
 
@@ -62,7 +63,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[int, str]:
+async def _applied(conn: Connection) -> dict[int, str]:
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not exists:
         return {}
@@ -83,9 +84,7 @@ def _check_unchanged(migrations: list[Migration], applied: dict[int, str]) -> No
         raise MigrationError(f"the database has migrations this version does not know: {unknown}")
 
 
-async def pending_migrations(
-    conn: asyncpg.Connection, migrations: list[Migration] | None = None
-) -> list[Migration]:
+async def pending_migrations(conn: Connection, migrations: list[Migration] | None = None) -> list[Migration]:
     """Migrations not yet applied; raises MigrationError if an applied file changed."""
     migrations = discover_migrations() if migrations is None else migrations
     applied = await _applied(conn)
@@ -93,9 +92,7 @@ async def pending_migrations(
     return [m for m in migrations if m.version not in applied]
 
 
-async def apply_migrations(
-    conn: asyncpg.Connection, migrations: list[Migration] | None = None
-) -> list[int]:
+async def apply_migrations(conn: Connection, migrations: list[Migration] | None = None) -> list[int]:
     """Apply every pending migration in order; returns the versions this call applied."""
     migrations = discover_migrations() if migrations is None else migrations
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)

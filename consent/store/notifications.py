@@ -58,9 +58,9 @@ class Notifications:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
+    def _dispatch(self, _conn: object, _pid: int, channel: str, payload: object) -> None:
         for handler in self._handlers.get(channel, ()):
-            handler(payload)
+            handler(str(payload))
 
     def _lost(self) -> None:
         self.connected = False
@@ -80,7 +80,7 @@ class Notifications:
                     reset()
                 closed = asyncio.Event()
 
-                def on_close(_conn: object) -> None:
+                def on_close(_conn: object, closed: asyncio.Event = closed) -> None:
                     self._lost()  # at once: caches must not serve a moment longer
                     closed.set()
 

@@ -6,15 +6,17 @@ text), so no `json` module and no text round trip is involved.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 __all__ = ["Connection", "Pool", "connect", "create_pool"]
 
-Pool = asyncpg.Pool
-Connection = asyncpg.Connection
+Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
+# What store functions take: a plain connection or one borrowed from the pool.
+Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 _encode = msgspec.json.Encoder(order="sorted").encode
 _decode = msgspec.json.Decoder().decode
@@ -55,14 +57,12 @@ async def _reset(conn: asyncpg.Connection) -> None:
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """Create the process's pool; each connection gets the JSON codecs."""
-    pool = await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_setup_connection, reset=_reset
-    )
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_setup_connection, reset=_reset)
     assert pool is not None
     return pool
 
 
-async def connect(url: str) -> asyncpg.Connection:
+async def connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
     """A single connection with the same codecs (CLI commands, listeners, migrations)."""
     conn = await asyncpg.connect(url)
     await _setup_connection(conn)

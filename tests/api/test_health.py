@@ -1,0 +1,47 @@
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from consent.store.pool import Connection
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_health_is_ok(client: Client) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_database_and_migrations_are_current(client: Client) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ready"
+
+
+async def test_not_ready_when_a_migration_is_missing(client: Client, conn: Connection) -> None:
+    await conn.execute("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+    response = await client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["migrations"] is False
+
+
+async def test_metrics_count_requests_per_route(client: Client) -> None:
+    await client.get("/health")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'consent_http_requests_total{method="GET",route="/health",status="200"}' in response.text
+    assert "consent_http_request_duration_seconds_bucket" in response.text
+    assert "consent_db_pool_connections" in response.text
+
+
+async def test_openapi_names_every_operation(client: Client) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.1")
+    operations = [op for path in document["paths"].values() for op in path.values() if isinstance(op, dict)]
+    assert operations
+    assert all(op.get("operationId") for op in operations)
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids))

@@ -1,0 +1,92 @@
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from consent.service.api_keys import Scope
+from tests.conftest import MakeKey, bearer
+
+Client = AsyncTestClient[Litestar]
+
+
+def assert_problem(response: object, status: int, kind: str) -> dict[str, object]:
+    assert response.status_code == status  # type: ignore[attr-defined]
+    assert response.headers["content-type"].startswith("application/problem+json")  # type: ignore[attr-defined]
+    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
+    assert body["type"] == f"https://consent.dev/problems/{kind}"
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+async def test_unknown_path_is_404(client: Client) -> None:
+    assert_problem(await client.get("/v1/nothing-here"), 404, "not-found")
+
+
+async def test_wrong_method_is_405(client: Client) -> None:
+    assert_problem(await client.put("/health"), 405, "method-not-allowed")
+
+
+async def test_invalid_field_is_422_naming_it(client: Client, make_key: MakeKey) -> None:
+    admin = await make_key(Scope.ADMIN)
+    response = await client.post("/v1/api-keys", json={"name": "x", "scope": "superuser"}, headers=bearer(admin.token))
+    body = assert_problem(response, 422, "validation")
+    assert body["field"] == "scope"
+
+
+async def test_unknown_field_is_422_naming_it(client: Client, make_key: MakeKey) -> None:
+    admin = await make_key(Scope.ADMIN)
+    response = await client.post(
+        "/v1/api-keys", json={"name": "x", "scope": "check", "colour": "red"}, headers=bearer(admin.token)
+    )
+    body = assert_problem(response, 422, "validation")
+    assert body["field"] == "colour"
+
+
+async def test_missing_field_is_422(client: Client, make_key: MakeKey) -> None:
+    admin = await make_key(Scope.ADMIN)
+    response = await client.post("/v1/api-keys", json={"scope": "check"}, headers=bearer(admin.token))
+    body = assert_problem(response, 422, "validation")
+    assert "name" in str(body["detail"])
+
+
+async def test_malformed_json_is_a_400_problem(client: Client, make_key: MakeKey) -> None:
+    admin = await make_key(Scope.ADMIN)
+    response = await client.post(
+        "/v1/api-keys",
+        content=b'{"name": ',
+        headers=bearer(admin.token, **{"Content-Type": "application/json"}),
+    )
+    assert response.status_code in (400, 422)
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_oversized_body_is_413(client: Client, make_key: MakeKey) -> None:
+    admin = await make_key(Scope.ADMIN)
+    response = await client.post(
+        "/v1/api-keys", json={"name": "x" * 70_000, "scope": "check"}, headers=bearer(admin.token)
+    )
+    assert_problem(response, 413, "payload-too-large")
+
+
+async def test_non_json_body_is_415(client: Client, make_key: MakeKey) -> None:
+    admin = await make_key(Scope.ADMIN)
+    response = await client.post(
+        "/v1/api-keys", content=b"name=x", headers=bearer(admin.token, **{"Content-Type": "text/plain"})
+    )
+    body = assert_problem(response, 415, "unsupported-media-type")
+    assert body["field"] == "content-type"
+
+
+async def test_nothing_is_created_by_a_rejected_request(client: Client, make_key: MakeKey) -> None:
+    admin = await make_key(Scope.ADMIN)
+    await client.post("/v1/api-keys", json={"name": "x", "scope": "superuser"}, headers=bearer(admin.token))
+    listed = await client.get("/v1/api-keys", headers=bearer(admin.token))
+    assert len(listed.json()["keys"]) == 1
+
+
+async def test_every_response_carries_a_request_id(client: Client) -> None:
+    echoed = await client.get("/health", headers={"X-Request-Id": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    fresh = await client.get("/health", headers={"X-Request-Id": "not sane; " * 10})
+    assert fresh.headers["x-request-id"] != "abc-123"
+    assert len(fresh.headers["x-request-id"]) == 32

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from consent.config import ConfigError, Environment, load_settings
+
+
+def test_defaults_suit_a_laptop() -> None:
+    settings = load_settings({})
+    assert settings.embedded_database
+    assert settings.home == Path(".consent")
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.max_body_bytes == 64 * 1024
+
+
+def test_variables_are_decoded_from_text() -> None:
+    settings = load_settings(
+        {
+            "CONSENT_PORT": "9000",
+            "CONSENT_ENV": "production",
+            "DATABASE_URL": "postgresql://db/x",
+            "CONSENT_HOME": "/x",
+        }
+    )
+    assert settings.port == 9000
+    assert settings.env is Environment.PRODUCTION
+    assert settings.database_url == "postgresql://db/x"
+    assert settings.home == Path("/x")
+
+
+def test_empty_variables_count_as_unset() -> None:
+    assert load_settings({"CONSENT_PORT": ""}).port == 8000
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CONSENT_PORT", "eighty"),
+        ("CONSENT_PORT", "70000"),
+        ("CONSENT_ENV", "staging"),
+        ("CONSENT_WORKERS", "-1"),
+    ],
+)
+def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{variable}: "):
+        load_settings({variable: value})
