@@ -1,0 +1,183 @@
+"""The policy as frozen values: what a validated policy file becomes.
+
+Every Struct forbids unknown fields because each is decoded from an operator's file, where a
+misspelt key must be an error rather than a silently ignored rule. Mappings are plain dicts
+for cheap lookups on the check path; treat them as read-only.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import msgspec
+
+from policies._codes import Jurisdiction, LegalBasis, PeriodUnit, PurposeCategory, Regime, RequestType
+
+__all__ = [
+    "Controller",
+    "Deadline",
+    "Deadlines",
+    "JurisdictionRules",
+    "NoticeText",
+    "Period",
+    "Policy",
+    "Purpose",
+    "Recipient",
+    "Retention",
+]
+
+Identifier = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+"""Purpose, recipient and data-category ids: lower_snake_case, stable, used in rows and URLs."""
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+"""ISO 3166-1 alpha-2, upper case, as geo headers send it."""
+LanguageTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")]
+"""A BCP 47 tag such as `en`, `ja` or `pt-BR`."""
+EnvVarName = Annotated[str, msgspec.Meta(pattern=r"^[A-Z][A-Z0-9_]{0,127}$")]
+Text = Annotated[str, msgspec.Meta(min_length=1)]
+Age = Annotated[int, msgspec.Meta(ge=0, le=21)]
+Days = Annotated[int, msgspec.Meta(ge=1, le=36500)]
+# Ten years: no consent should outlive that without being asked again, and the bound keeps
+# every expiry computation far from datetime's range.
+LifetimeDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
+NoticeVersion = Annotated[int, msgspec.Meta(ge=1)]
+# IAB TCF v2.2 defines purposes 1 to 11.
+TcfPurposeId = Annotated[int, msgspec.Meta(ge=1, le=11)]
+
+
+class Controller(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Who is responsible for the processing (GDPR Art. 30(1)(a)) and where the policy lives."""
+
+    name: Text
+    contact: Text
+    policy_url: Text
+    security_measures: Annotated[tuple[Text, ...], msgspec.Meta(min_length=1)]
+    """A general description of technical and organisational measures (Art. 30(1)(g))."""
+    dpo: Text | None = None
+    """Contact of the data protection officer, where one is designated."""
+
+
+class NoticeText(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """What a banner shows for one purpose in one language."""
+
+    title: Text
+    text: Text
+
+
+class Purpose(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A reason to process personal data, with everything the decision engine needs about it."""
+
+    id: Identifier
+    legal_basis: LegalBasis
+    category: PurposeCategory
+    data_categories: Annotated[tuple[Identifier, ...], msgspec.Meta(min_length=1)]
+    subject_categories: Annotated[tuple[Text, ...], msgspec.Meta(min_length=1)]
+    """Whose data this is (`customers`, `visitors` …), for the record of processing."""
+    notice_version: NoticeVersion
+    min_notice_version: NoticeVersion
+    """Grants given under an older notice no longer count: raising it forces re-consent."""
+    text: dict[LanguageTag, NoticeText]
+    consent_lifetime_days: LifetimeDays | None = None
+    """How long a grant lasts; required for consent purposes, `None` elsewhere means no expiry."""
+    sale_or_sharing: bool = False
+    """Sale, sharing or targeted advertising: Global Privacy Control opts it out."""
+    direct_marketing: bool = False
+    """An objection to direct marketing suppresses it for good (GDPR Art. 21(3))."""
+    tcf_purposes: tuple[TcfPurposeId, ...] = ()
+    third_party_countries: frozenset[CountryCode] = frozenset()
+    """Where the third parties receiving this purpose's data are (APPI Art. 28, GDPR Art. 30(1)(e))."""
+
+    @property
+    def exempt(self) -> bool:
+        """True when no choice applies: strictly necessary, a contract, or a legal obligation."""
+        return self.category is PurposeCategory.NECESSARY or self.legal_basis in _EXEMPT_BASES
+
+
+_EXEMPT_BASES = frozenset({LegalBasis.CONTRACT, LegalBasis.LEGAL_OBLIGATION})
+
+
+class Period(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A legal period: a count of days, business days or calendar months."""
+
+    count: Annotated[int, msgspec.Meta(ge=1, le=366)]
+    unit: PeriodUnit
+
+
+class Deadline(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The periods that apply to one kind of request, counted from its receipt."""
+
+    respond: Period
+    acknowledge: Period | None = None
+    """`None` where the law sets no separate acknowledgement."""
+    extension: Period | None = None
+    """Added to the response deadline when an extension is taken; `None` where none is allowed."""
+
+
+class Deadlines(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A jurisdiction's request deadlines: a default and optional per-request-type overrides."""
+
+    default: Deadline
+    access: Deadline | None = None
+    portability: Deadline | None = None
+    erasure: Deadline | None = None
+    rectification: Deadline | None = None
+    opt_out: Deadline | None = None
+    restrict: Deadline | None = None
+
+    def for_request(self, request_type: RequestType) -> Deadline:
+        """The deadline for `request_type`: its override if declared, else the default."""
+        override: Deadline | None = getattr(self, request_type.value)
+        return self.default if override is None else override
+
+
+class JurisdictionRules(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How one jurisdiction treats purposes, signals, minors and requests."""
+
+    code: Jurisdiction
+    default_regime: Regime
+    """The regime of consent purposes whose category is not listed in `regimes`."""
+    gpc_opt_out: bool
+    """Whether Global Privacy Control counts as an opt-out of sale or sharing here."""
+    parental_consent_age: Age
+    """Below this age a grant counts only if a guardian gave it (GDPR Art. 8, COPPA)."""
+    deadlines: Deadlines
+    regimes: dict[PurposeCategory, Regime] = {}
+    minor_opt_in_age: Age | None = None
+    """Opt-out regimes: below this age sale or sharing needs an opt-in (CCPA §1798.120(c))."""
+    equivalent_countries: frozenset[CountryCode] | None = None
+    """Countries a third party may be in without separate cross-border consent (APPI Art. 28),
+    including the home country; `None` where the jurisdiction has no such rule."""
+    holidays: frozenset[date] = frozenset()
+    """Non-business days, besides weekends, for deadlines counted in business days."""
+
+
+class Retention(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How long one data category is kept."""
+
+    personal_data_days: Days
+    consent_proof_days: Days
+    """Consent events are proof; they outlive the data so a grant can still be shown later."""
+
+
+class Recipient(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A downstream system that receives consent changes and erasure orders."""
+
+    id: Identifier
+    name: Text
+    webhook_url: Text
+    secret_env: EnvVarName
+    """The environment variable holding the signing secret: secrets never live in the file."""
+    purposes: Annotated[tuple[Identifier, ...], msgspec.Meta(min_length=1)]
+    country: CountryCode
+    third_party: bool
+    """True for an independent third party; False for a processor acting on our instructions."""
+
+
+class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A validated policy: the catalogue of purposes and the rules around them."""
+
+    controller: Controller
+    purposes: dict[Identifier, Purpose]
+    jurisdictions: dict[Jurisdiction, JurisdictionRules]
+    retention: dict[Identifier, Retention]
+    recipients: dict[Identifier, Recipient] = {}
