@@ -1,0 +1,215 @@
+"""`make bench`: the service under load, beside the bare-framework baseline of the same run.
+
+    python -m tests.bench [--duration SECONDS] [--only NAME ...] [--connections 4,64] [--markdown]
+
+In order: the bare Litestar app under uvicorn (to check the choice of server);
+the bare app under granian, the production server (B); `consent serve` on a
+throw-away embedded PostgreSQL (or DATABASE_URL) with each scenario of
+`_scenarios.SCENARIOS` at each connection count; B again, while granian kept
+running (the mean of both is what scenarios are compared with, their
+difference is the run's noise); the crypto micro-benchmark if
+`bench_crypto.py` exists. Progress goes to stderr, the report to stdout.
+
+The exit status is 1 when a scenario could not be measured or answered with
+errors, the service logged an error, or a server did not stop cleanly; a
+missed target is reported, not fatal (figures vary between runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+
+from tests.bench._http import HttpError, call
+from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
+from tests.bench._scenarios import BASELINE_GET, BASELINE_POST, SCENARIOS, Scenario, Tokens
+from tests.bench._servers import BenchError, baseline_server, consent_service
+from tests.bench._wrk import WrkError, run_wrk
+
+_WARMUP_SECONDS = 1
+_CRYPTO_SCRIPT = Path(__file__).with_name("bench_crypto.py")
+_ROOT = Path(__file__).resolve().parents[2]
+_EXTRAS = ("uvicorn", "crypto")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _connection_counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 4,64, not {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("connection counts must be positive")
+    return counts
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    names = [s.name for s in SCENARIOS] + list(_EXTRAS)
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, metavar="SECONDS", help="per measurement (default 5)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=names,
+        metavar="NAME",
+        help=f"run only these: {', '.join(names)} (the granian baseline always runs)",
+    )
+    parser.add_argument("--connections", type=_connection_counts, default=(4, 64), metavar="N,N", help="default 4,64")
+    parser.add_argument("--markdown", action="store_true", help="print the report as Markdown for the docs")
+    args = parser.parse_args(argv)
+    if args.duration < 1:
+        parser.error("--duration must be at least 1 second")
+    return args
+
+
+def _probe(base_url: str, scenario: Scenario, tokens: Tokens) -> None:
+    """One request before the load: a scenario answered with an error must not be timed."""
+    request = scenario.request(base_url, tokens)
+    body = request.body.replace(b"${n}", f"probe-{secrets.token_hex(4)}".encode()) if request.body else None
+    status, answer = call(base_url, request.method, scenario.path, headers=request.headers, body=body)
+    if status != scenario.expect:
+        raise HttpError(f"expected {scenario.expect}, got {status}: {answer[:300].decode(errors='replace')}")
+
+
+async def _complete(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+def _measure(
+    base_url: str, scenario: Scenario, tokens: Tokens, *, connections: tuple[int, ...], duration: int
+) -> Measured:
+    counts = scenario.connections or connections
+    try:
+        if scenario.setup is not None and inspect.isawaitable(pending := scenario.setup(base_url, tokens)):
+            asyncio.run(_complete(pending))
+        _probe(base_url, scenario, tokens)
+        request = scenario.request(base_url, tokens)
+        run_wrk(request, connections=max(counts), duration=_WARMUP_SECONDS)
+        results = {}
+        for count in counts:
+            results[count] = result = run_wrk(request, connections=count, duration=duration)
+            errors = f", {result.errors} errors" if result.errors else ""
+            _say(f"  {scenario.name} at {count}: {result.rps:,.0f} rps, p99 {result.p99_ms:.2f} ms{errors}")
+    except (BenchError, HttpError, WrkError, OSError) as exc:
+        _say(f"  {scenario.name}: NOT MEASURED: {exc}")
+        return Measured(scenario=scenario, results={}, error=str(exc))
+    return Measured(scenario=scenario, results=results)
+
+
+def _crypto_table() -> tuple[str | None, str | None]:
+    """The crypto micro-benchmark's own table, or why it failed; (None, None) when it does not exist yet."""
+    if not _CRYPTO_SCRIPT.exists():
+        return None, None
+    _say(f"crypto: {_CRYPTO_SCRIPT.name}")
+    done = subprocess.run(
+        [sys.executable, str(_CRYPTO_SCRIPT)], cwd=_ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    if done.returncode != 0:
+        return None, f"{_CRYPTO_SCRIPT.name} exited with {done.returncode}: {done.stderr.strip()[-500:]}"
+    return done.stdout, None
+
+
+class _Bench:
+    """One run: what was asked on the command line, and the order things are measured in."""
+
+    def __init__(self, args: argparse.Namespace, scratch: Path) -> None:
+        self.only = set(args.only or [s.name for s in SCENARIOS] + list(_EXTRAS))
+        self.scenarios = [s for s in SCENARIOS if s.name in self.only]
+        self.connections: tuple[int, ...] = args.connections
+        # B at every connection count some scenario is measured at.
+        self.baseline_connections = tuple(
+            sorted(set(self.connections).union(*(s.connections or () for s in self.scenarios)))
+        )
+        self.duration: int = args.duration
+        self.scratch = scratch
+        self.workers = os.cpu_count() or 1
+
+    def _bare(self, base_url: str, routes: Sequence[Scenario]) -> tuple[Measured, ...]:
+        measured = tuple(
+            _measure(base_url, route, {}, connections=self.baseline_connections, duration=self.duration)
+            for route in routes
+        )
+        if failed := [m.error for m in measured if m.error]:
+            raise BenchError(f"the baseline could not be measured: {failed[0]}")
+        return measured
+
+    def _service(self) -> tuple[list[Measured], list[str]]:
+        _say(f"service: consent serve, {self.workers} workers")
+        with consent_service(workers=self.workers, scratch=self.scratch) as service:
+            measured = [
+                _measure(service.base_url, s, service.tokens, connections=self.connections, duration=self.duration)
+                for s in self.scenarios
+            ]
+            return measured, [f"service log: {line}" for line in service.log_errors()]
+
+    def run(self) -> Report:
+        load_average = os.getloadavg()[0]
+        baselines: dict[str, tuple[Measured, ...]] = {}
+        if "uvicorn" in self.only:
+            _say(f"baseline: bare Litestar under uvicorn, {self.workers} workers")
+            with baseline_server("uvicorn", workers=self.workers, scratch=self.scratch) as bare:
+                baselines["uvicorn"] = self._bare(bare.base_url, (BASELINE_GET, BASELINE_POST))
+        measured: list[Measured] = []
+        notes: list[str] = []
+        recheck: tuple[Measured, ...] = ()
+        if baselines or self.scenarios:
+            # granian last, and kept running: B is measured just before the service, and again just
+            # after it, so a change in the machine's speed during the run shows.
+            _say(f"baseline: bare Litestar under granian, {self.workers} workers")
+            with baseline_server("granian", workers=self.workers, scratch=self.scratch) as bare:
+                baselines["granian"] = self._bare(bare.base_url, (BASELINE_GET, BASELINE_POST))
+                if self.scenarios:
+                    measured, notes = self._service()
+                    _say("baseline again: bare Litestar under granian")
+                    used = {s.baseline for s in self.scenarios}
+                    recheck = self._bare(
+                        bare.base_url, [b for b in (BASELINE_GET, BASELINE_POST) if b.baseline in used]
+                    )
+        crypto, crypto_error = _crypto_table() if "crypto" in self.only else (None, None)
+        return Report(
+            machine=describe_machine(),
+            load_average=load_average,
+            workers=self.workers,
+            duration=self.duration,
+            baselines=dict(sorted(baselines.items())),  # granian (B) first
+            recheck=recheck,
+            scenarios=measured,
+            crypto=crypto,
+            notes=notes + ([f"crypto: {crypto_error}"] if crypto_error else []),
+            failed=bool(notes or crypto_error),
+        )
+
+
+def _failed(report: Report) -> bool:
+    everything = [*report.scenarios, *(m for pair in report.baselines.values() for m in pair)]
+    return report.failed or any(m.error or any(r.errors for r in m.results.values()) for m in everything)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    try:
+        with tempfile.TemporaryDirectory(prefix="consent-bench-") as scratch:
+            report = _Bench(args, Path(scratch)).run()
+    except BenchError as exc:
+        _say(f"bench: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _say("bench: interrupted; servers stopped")
+        return 130
+    print(render_markdown(report) if args.markdown else render_text(report))
+    return 1 if _failed(report) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

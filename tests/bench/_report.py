@@ -1,0 +1,292 @@
+"""The machine a run happened on, and the run's figures as text or as Markdown.
+
+Markdown output (`--markdown`) is meant to be pasted into docs/performance.md
+as is: the machine line, the baseline table, the scenario table.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from tests.bench._baseline_app import uvicorn_http
+from tests.bench._scenarios import Scenario
+from tests.bench._wrk import WrkResult, wrk_version
+
+__all__ = ["Machine", "Measured", "Report", "describe_machine", "render_markdown", "render_text"]
+
+_PACKAGES = ("granian", "uvicorn", "litestar", "msgspec", "uvloop", "asyncpg")
+
+
+class Machine(msgspec.Struct, kw_only=True, frozen=True):
+    cpu: str
+    cores: int
+    memory_gib: float
+    system: str
+    python: str
+    versions: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        versions = ", ".join(f"{name} {version}" for name, version in self.versions)
+        return (
+            f"{self.cpu}, {self.cores} cores, {self.memory_gib:.1f} GiB RAM, {self.system}, "
+            f"Python {self.python}; {versions}"
+        )
+
+
+class Measured(msgspec.Struct, kw_only=True, frozen=True):
+    """A scenario's figures by connection count, or why it could not be measured."""
+
+    scenario: Scenario
+    results: dict[int, WrkResult]
+    error: str | None = None
+
+
+class Report(msgspec.Struct, kw_only=True, frozen=True):
+    machine: Machine
+    load_average: float  # the machine's 1-minute load when the run started
+    workers: int
+    duration: int
+    baselines: dict[str, tuple[Measured, ...]]  # by server: (GET, echo)
+    recheck: tuple[Measured, ...]  # B measured again after the service, to show drift
+    scenarios: list[Measured]
+    crypto: str | None = None  # bench_crypto.py's own table
+    notes: list[str] = []  # errors seen on the way (service log, crypto script)
+    failed: bool = False  # a note is an error
+
+    def baseline_of(self, scenario: Scenario) -> dict[int, WrkResult]:
+        """B for `scenario` by connection count: the mean of before and after the service where both exist.
+
+        The service is measured between the two, so their mean is the best estimate of what the
+        machine gave B while the service ran (on a shared or throttled machine it drifts).
+        """
+        get, echo = self.baselines["granian"]
+        before = echo if scenario.baseline == "echo" else get
+        after = next((m.results for m in self.recheck if m.scenario.name == before.scenario.name), {})
+        return {c: _mean(r, after[c]) if c in after else r for c, r in before.results.items()}
+
+
+def _mean(a: WrkResult, b: WrkResult) -> WrkResult:
+    return WrkResult(
+        rps=(a.rps + b.rps) / 2,
+        p50_ms=(a.p50_ms + b.p50_ms) / 2,
+        p99_ms=(a.p99_ms + b.p99_ms) / 2,
+        requests=a.requests + b.requests,
+        non_2xx=a.non_2xx + b.non_2xx,
+        socket_errors=a.socket_errors + b.socket_errors,
+    )
+
+
+def _cpu_model() -> str:
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float:
+    with open("/proc/meminfo", encoding="utf-8") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024**2
+    return 0.0
+
+
+def _postgres_version() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return "external (DATABASE_URL)"
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return "unknown"
+    binary = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / "postgres"
+    done = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.rsplit(" ", 1)[-1].strip() + " (embedded)" if done.returncode == 0 else "unknown"
+
+
+def describe_machine() -> Machine:
+    versions = [(name, importlib.metadata.version(name)) for name in _PACKAGES]
+    versions[1] = ("uvicorn", f"{versions[1][1]} ({uvicorn_http()})")
+    versions += [("PostgreSQL", _postgres_version()), ("wrk", wrk_version())]
+    return Machine(
+        cpu=_cpu_model(),
+        cores=os.cpu_count() or 1,
+        memory_gib=_memory_gib(),
+        system=f"{platform.system()} {platform.release()}",
+        python=platform.python_version(),
+        versions=tuple(versions),
+    )
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _rps(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _verdict(scenario: Scenario, result: WrkResult, baseline: WrkResult, connections: int) -> str:
+    if result.errors:
+        return f"ERROR: {result.non_2xx} non-2xx, {result.socket_errors} socket errors"
+    targets = scenario.targets_at(connections)
+    if not targets:
+        return "-"
+    misses = [miss for target in targets for miss in target.misses(result, baseline, items=scenario.items)]
+    return "PASS" if not misses else "MISS (" + "; ".join(misses) + ")"
+
+
+def _scenario_rows(report: Report, measured: Measured) -> list[list[str]]:
+    scenario = measured.scenario
+    baseline = report.baseline_of(scenario)
+    rows = []
+    for connections, result in sorted(measured.results.items()):
+        b = baseline[connections]
+        rows.append(
+            [
+                scenario.name,
+                str(connections),
+                _rps(result.rps * scenario.items),
+                _ms(result.p50_ms),
+                _ms(result.p99_ms),
+                _rps(b.rps),
+                _ms(b.p50_ms),
+                _ms(b.p99_ms),
+                f"{result.rps * scenario.items / b.rps:.2f}",
+                "; ".join(t.describe() for t in scenario.targets_at(connections)) or "-",
+                _verdict(scenario, result, b, connections),
+            ]
+        )
+    return rows
+
+
+_SCENARIO_HEADERS = ["scenario", "conns", "rps", "p50 ms", "p99 ms", "B rps", "B p50", "B p99", "ratio", "target", ""]
+_BASELINE_HEADERS = ["server", "request", "conns", "rps", "p50 ms", "p99 ms"]
+
+
+def _baseline_rows(report: Report) -> list[list[str]]:
+    runs = [(server, measured) for server, routes in report.baselines.items() for measured in routes]
+    runs += [("granian, after", measured) for measured in report.recheck]
+    return [
+        [server, f"{m.scenario.method} {m.scenario.path}", str(c), _rps(r.rps), _ms(r.p50_ms), _ms(r.p99_ms)]
+        for server, m in runs
+        for c, r in sorted(m.results.items())
+    ]
+
+
+def _server_comparison(report: Report) -> str | None:
+    """granian's throughput over uvicorn's, per request and connection count."""
+    if {"granian", "uvicorn"} - report.baselines.keys():
+        return None
+    parts = []
+    for granian, uvicorn in zip(report.baselines["granian"], report.baselines["uvicorn"], strict=True):
+        ratios = ", ".join(
+            f"{granian.results[c].rps / uvicorn.results[c].rps:.2f}x at {c}"
+            for c in sorted(granian.results)
+            if c in uvicorn.results
+        )
+        parts.append(f"{granian.scenario.method} {granian.scenario.path}: {ratios}")
+    return "granian / uvicorn throughput: " + "; ".join(parts)
+
+
+_DRIFT_WARNING = 0.10
+
+
+def _drift(report: Report) -> str | None:
+    """How B changed between before and after the service: the run's own noise figure."""
+    if not report.recheck:
+        return None
+    before = {m.scenario.name: m for m in report.baselines["granian"]}
+    changes = [
+        (f"{again.scenario.method} {again.scenario.path} at {connections}", result.rps / first.rps - 1)
+        for again in report.recheck
+        for connections, result in sorted(again.results.items())
+        if (first := before[again.scenario.name].results.get(connections))
+    ]
+    if not changes:
+        return None
+    line = "B after the service vs before: " + ", ".join(f"{what}: {change:+.0%}" for what, change in changes)
+    if max(abs(change) for _, change in changes) > _DRIFT_WARNING:
+        line += f" (over {_DRIFT_WARNING:.0%}: the machine's speed changed during the run; ratios are uncertain)"
+    return line
+
+
+def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, left: set[int]) -> str:
+    """Columns padded to their widest cell: those in `left` (names, text) left-aligned, figures right."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  " + "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), *(line(row) for row in rows)])
+
+
+def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cells) + " |"
+
+    return "\n".join([line(headers), line(["---"] * len(headers)), *(line(row) for row in rows)])
+
+
+def _scenario_notes(report: Report) -> list[str]:
+    notes = []
+    for measured in report.scenarios:
+        scenario = measured.scenario
+        summary = f" ({scenario.summary})" if scenario.summary else ""
+        notes.append(f"- {scenario.title}{summary}")
+        if measured.error:
+            notes.append(f"  NOT MEASURED: {measured.error}")
+    return notes
+
+
+def _header(report: Report) -> list[str]:
+    busy = report.load_average > 0.5
+    return [
+        f"Machine: {report.machine.describe()}",
+        f"Load average when the run started: {report.load_average:.2f}"
+        + (" (other processes were using the CPU: compare ratios rather than absolute figures)" if busy else ""),
+        f"Each server: {report.workers} workers; wrk -t1, {report.duration} s per run, over 127.0.0.1. "
+        "B = the bare Litestar GET under granian (or its JSON echo where a scenario says so), "
+        "the mean of its runs just before and just after the service; ratio = throughput / B.",
+    ]
+
+
+def render_text(report: Report) -> str:
+    lines = [*_header(report), ""]
+    if report.baselines:
+        lines += ["Baseline (bare Litestar):", _text_table(_BASELINE_HEADERS, _baseline_rows(report), left={0, 1})]
+        lines += ["  " + line for line in (_server_comparison(report), _drift(report)) if line]
+        lines.append("")
+    if report.scenarios:
+        rows = [row for measured in report.scenarios for row in _scenario_rows(report, measured)]
+        lines += ["Scenarios:", *_scenario_notes(report), _text_table(_SCENARIO_HEADERS, rows, left={0, 9, 10}), ""]
+    if report.crypto:
+        lines += ["Crypto micro-benchmark (tests/bench/bench_crypto.py):", report.crypto.rstrip(), ""]
+    if report.notes:
+        lines += ["Problems:", *(f"  {note}" for note in report.notes), ""]
+    return "\n".join(lines)
+
+
+def render_markdown(report: Report) -> str:
+    lines = [*(f"- {line}" for line in _header(report)), ""]
+    if report.baselines:
+        lines += ["#### Baseline: bare Litestar", "", _markdown_table(_BASELINE_HEADERS, _baseline_rows(report)), ""]
+        lines += [f"- {line}." for line in (_server_comparison(report), _drift(report)) if line]
+        lines.append("")
+    if report.scenarios:
+        rows = [row for measured in report.scenarios for row in _scenario_rows(report, measured)]
+        headers = [*_SCENARIO_HEADERS[:-1], "result"]
+        lines += ["#### Service", "", *_scenario_notes(report), "", _markdown_table(headers, rows), ""]
+    if report.crypto:
+        lines += ["#### Crypto micro-benchmark", "", "```text", report.crypto.rstrip(), "```", ""]
+    if report.notes:
+        lines += ["#### Problems", "", *(f"- {note}" for note in report.notes), ""]
+    return "\n".join(lines)
