@@ -57,9 +57,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     master_keys: str | None = None
     master_key_file: Path | None = None
     index_key: str | None = None
+    index_key_file: Path | None = None
     signing_keys: str | None = None
+    signing_key_file: Path | None = None
     audit_seal_interval_ms: int = 200
     cache_size: int = 100_000
+    phone_region: str | None = None  # ISO country to read phone numbers without a +country code in
 
     def __post_init__(self) -> None:
         checks = (

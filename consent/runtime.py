@@ -1,8 +1,8 @@
-"""What one service process holds while it runs: settings, the pool, caches, background jobs.
+"""What one service process holds while it runs: settings, keys, the pool, caches, background jobs.
 
 Created in the Litestar lifespan (`consent.api.app`) and reachable from
 handlers as `app.state.runtime`; the CLI builds one for commands that need the
-database.
+whole service.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import asyncpg
-
 from consent.config import Settings
 from consent.jobs.audit_sealer import run_audit_sealer
+from consent.keys import KeyMaterial, load_key_material
+from consent.service.data_keys import DataKeys
 from consent.service.key_cache import KeyResolver
+from consent.service.policies import ActivePolicy, PolicyHolder, ensure_policy
+from consent.service.subjects import Subjects
 from consent.store.migrate import MigrationError, pending_migrations
 from consent.store.notifications import Notifications
-from consent.store.pool import create_pool
+from consent.store.pool import Pool, create_pool
 
 __all__ = ["Runtime", "running"]
 
@@ -27,12 +29,24 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    def __init__(self, settings: Settings, database_url: str, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, settings: Settings, database_url: str, pool: Pool, keys: KeyMaterial, policy: ActivePolicy
+    ) -> None:
         self.settings = settings
         self.database_url = database_url
         self.pool = pool
+        self.keys = keys
         self.notifications = Notifications(database_url)
-        self.keys = KeyResolver(pool, self.notifications)
+        self.api_keys = KeyResolver(pool, self.notifications)
+        self.policy = PolicyHolder(pool, self.notifications, policy)
+        self.data_keys = DataKeys(keys, self.notifications, max_entries=settings.cache_size)
+        self.subjects = Subjects(
+            self.data_keys,
+            keys.index_key,
+            self.notifications,
+            phone_region=settings.phone_region,
+            max_entries=settings.cache_size,
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -65,10 +79,17 @@ class Runtime:
 @contextlib.asynccontextmanager
 async def running(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
     """A started runtime for the duration of the block."""
+    keys = load_key_material(settings)
     pool = await create_pool(database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
-    runtime = Runtime(settings, database_url, pool)
     try:
+        async with pool.acquire() as conn:
+            policy = await ensure_policy(conn, policy_file=settings.policy_file)
+        runtime = Runtime(settings, database_url, pool, keys, policy)
         await runtime.start()
+    except BaseException:
+        await pool.close()
+        raise
+    try:
         yield runtime
     finally:
         await runtime.stop()

@@ -22,6 +22,7 @@ from litestar.testing import AsyncTestClient
 
 from consent.api.app import create_app
 from consent.config import Settings, load_settings
+from consent.runtime import Runtime, running
 from consent.service.api_keys import CreatedKey, Scope, create_key
 from consent.store.embedded import EmbeddedPostgres
 from consent.store.migrate import apply_migrations
@@ -97,6 +98,13 @@ async def conn(database_url: str) -> AsyncIterator[Connection]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return load_settings({}, database_url=database_url, home=str(tmp_path / "home"), audit_seal_interval_ms=20)
+
+
+@pytest.fixture
+async def runtime(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
+    """The service's per-process state, started as a worker starts it (without HTTP)."""
+    async with running(settings, database_url) as started:
+        yield started
 
 
 @pytest.fixture

@@ -58,8 +58,8 @@ class ApiKeyList(msgspec.Struct, kw_only=True, frozen=True):
 
 class ApiKeyController(Controller):
     path = "/v1/api-keys"
-    tags = ["api keys"]  # noqa: RUF012
-    guards = [require_key]  # noqa: RUF012
+    tags = ["api keys"]
+    guards = [require_key]
     opt = scopes(Scope.ADMIN)
 
     @get(operation_id="listApiKeys", summary="List API keys (never their tokens)")
@@ -93,9 +93,9 @@ class WhoAmIController(Controller):
     """Lets any key holder check which key they are using (and that it works)."""
 
     path = "/v1/whoami"
-    tags = ["api keys"]  # noqa: RUF012
-    guards = [require_key]  # noqa: RUF012
-    middleware = [collect_cors]  # noqa: RUF012
+    tags = ["api keys"]
+    guards = [require_key]
+    middleware = [collect_cors]
     opt = scopes(*Scope)
 
     @get(operation_id="whoAmI", summary="The API key this request is authenticated with")

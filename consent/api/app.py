@@ -17,8 +17,10 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from consent.api.api_keys import ApiKeyController, WhoAmIController
 from consent.api.health import HealthController
+from consent.api.notices import NoticesController
 from consent.api.observability import observe
 from consent.api.problems import exception_handlers
+from consent.api.subjects import SubjectsController
 from consent.config import Settings, load_settings
 from consent.logs import configure_logging
 from consent.runtime import running
@@ -45,7 +47,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             yield
 
     return Litestar(
-        route_handlers=[HealthController, ApiKeyController, WhoAmIController],
+        route_handlers=[HealthController, ApiKeyController, WhoAmIController, NoticesController, SubjectsController],
         lifespan=[lifespan],
         middleware=[observe],
         exception_handlers=exception_handlers,

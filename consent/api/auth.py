@@ -40,7 +40,7 @@ def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     runtime: Runtime = connection.app.state.runtime
-    key = await runtime.keys.resolve(_bearer(connection))
+    key = await runtime.api_keys.resolve(_bearer(connection))
     if key is None:
         raise NotAuthorizedException("unknown or revoked API key")
     accepted: frozenset[Scope] = handler.opt["scopes"]

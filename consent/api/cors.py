@@ -38,7 +38,7 @@ def collect_cors(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         runtime: Runtime = scope["litestar_app"].state.runtime
-        allowed = origin.decode("latin-1") in await runtime.keys.collect_origins()
+        allowed = origin.decode("latin-1") in await runtime.api_keys.collect_origins()
         if scope["method"] == "OPTIONS" and _has_header(scope, b"access-control-request-method"):
             await _preflight(send, origin if allowed else None)
             return

@@ -27,7 +27,7 @@ class Readiness(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class HealthController(Controller):
-    tags = ["operations"]  # noqa: RUF012 (Litestar reads these as class attributes)
+    tags = ["operations"]
     include_in_schema = True
 
     @get("/health", operation_id="health", summary="The process is alive")

@@ -42,7 +42,6 @@ def create(name: str, scope: str, origins: tuple[str, ...]) -> None:
             )
         except ConsentError as exc:
             fail(f"{exc.field}: {exc.detail}" if exc.field else exc.detail)
-            raise  # unreachable
 
     created = run_with_connection(load(), work)
     say(f"created {created.key.scope.value} key {created.key.id} ({created.key.name}); the token is shown once:")
@@ -71,7 +70,6 @@ def revoke(key_id: uuid.UUID) -> None:
             return await api_keys.revoke_key(conn, key_id, actor=CLI_ACTOR)
         except ConsentError as exc:
             fail(exc.detail)
-            raise  # unreachable
 
     key = run_with_connection(load(), work)
     say(f"revoked {key.scope.value} key {key.id} ({key.name})")

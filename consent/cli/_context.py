@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import asyncpg
 import click
@@ -29,7 +29,7 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -38,7 +38,6 @@ def load(**overrides: object) -> Settings:
         return load_settings(None, **overrides)
     except ConfigError as exc:
         fail(f"configuration: {exc}")
-        raise  # unreachable: fail() raises
 
 
 async def _ensure_database(admin_url: str, name: str) -> None:

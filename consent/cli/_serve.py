@@ -10,25 +10,34 @@ import click
 
 from consent.cli._context import database_url, fail, load, run_with_connection, say
 from consent.cli._demo import ensure_demo_keys
-from consent.config import Environment, Settings
+from consent.config import ConfigError, Environment, Settings
+from consent.keys import load_key_material
+from consent.service.policies import ensure_policy
 from consent.store.migrate import MigrationError, apply_migrations
 from consent.store.pool import Connection, connect
+from policies import PolicyInvalid
 
 __all__ = ["migrate", "serve"]
 
 
-async def _migrate(conn: Connection) -> list[int]:
+async def _migrate(conn: Connection, settings: Settings) -> list[int]:
+    """Apply migrations; a fresh database also gets its first policy (the configured or bundled one)."""
     try:
-        return await apply_migrations(conn)
+        applied = await apply_migrations(conn)
     except MigrationError as exc:
         fail(str(exc))
-        raise  # unreachable
+    try:
+        await ensure_policy(conn, policy_file=settings.policy_file)
+    except PolicyInvalid as exc:
+        fail(str(exc))
+    return applied
 
 
 @click.command()
 def migrate() -> None:
     """Apply pending schema migrations (safe to run from several machines at once)."""
-    applied = run_with_connection(load(), _migrate)
+    settings = load()
+    applied = run_with_connection(settings, lambda conn: _migrate(conn, settings))
     say(f"applied migrations: {', '.join(map(str, applied))}" if applied else "migrations are up to date")
 
 
@@ -38,7 +47,7 @@ def _prepare(settings: Settings, url: str) -> dict[str, str]:
     async def work() -> dict[str, str]:
         conn = await connect(url)
         try:
-            applied = await _migrate(conn)
+            applied = await _migrate(conn, settings)
             if applied:
                 say(f"applied migrations: {', '.join(map(str, applied))}")
             if settings.env is Environment.DEVELOPMENT and settings.demo_data:
@@ -81,6 +90,11 @@ def serve(host: str | None, port: int | None, workers: int | None, demo: bool | 
     from granian.constants import Interfaces, Loops  # noqa: PLC0415
 
     settings = load(host=host, port=port, workers=workers, demo_data=demo)
+    try:
+        # Read (in development: create) the keys once here, so that workers only read them.
+        load_key_material(settings, announce=say)
+    except ConfigError as exc:
+        fail(f"configuration: {exc}")
     with database_url(settings, announce=True) as url:
         demo_keys = _prepare(settings, url)
         # Workers read their settings from the environment; hand them the resolved database.

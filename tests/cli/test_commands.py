@@ -18,8 +18,15 @@ def cli(database_url: str) -> CliRunner:
 
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    for command in (["--help"], ["serve", "--help"], ["migrate", "--help"], ["apikeys", "create", "--help"],
-                    ["apikeys", "list", "--help"], ["apikeys", "revoke", "--help"], ["audit", "verify", "--help"]):
+    for command in (
+        ["--help"],
+        ["serve", "--help"],
+        ["migrate", "--help"],
+        ["apikeys", "create", "--help"],
+        ["apikeys", "list", "--help"],
+        ["apikeys", "revoke", "--help"],
+        ["audit", "verify", "--help"],
+    ):
         result = runner.invoke(main, command)
         assert result.exit_code == 0, command
         assert "Usage:" in result.output

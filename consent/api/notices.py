@@ -1,0 +1,113 @@
+"""`GET /v1/notices`: what a consent banner must show, for a jurisdiction and a language."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.params import FromQuery
+
+from consent.api.auth import require_key, scopes
+from consent.api.cors import collect_cors
+from consent.errors import InvalidInput
+from consent.runtime import Runtime
+from consent.service.api_keys import Scope
+from policies import FALLBACK_LANGUAGE, Jurisdiction, gpc_honoured, notices_for, resolve_jurisdiction
+
+__all__ = ["NoticesController", "jurisdiction_of"]
+
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+class PurposeNotice(msgspec.Struct, kw_only=True, frozen=True):
+    purpose: str
+    title: str
+    text: str
+    language: str
+    notice_version: int
+    regime: str | None
+    """`opt_in` (off until switched on), `opt_out` (on until switched off) or null (no choice)."""
+    legal_basis: str
+    category: str
+    gpc_opt_out: bool
+    tcf_purposes: list[int]
+
+
+class NoticesOut(msgspec.Struct, kw_only=True, frozen=True):
+    policy_version: int
+    jurisdiction: Jurisdiction
+    jurisdiction_source: str
+    """`query`, or `geo_header` when resolved from the CDN's country and region headers."""
+    language: str
+    gpc_honoured: bool
+    controller: str
+    policy_url: str | None
+    purposes: list[PurposeNotice]
+
+
+def jurisdiction_of(
+    request: Request[Any, Any, Any], runtime: Runtime, given: Jurisdiction | None
+) -> tuple[Jurisdiction, str]:
+    """The jurisdiction a request names, else the one its geo headers resolve to."""
+    if given is not None:
+        return given, "query"
+    settings = runtime.settings
+    country = request.headers.get(settings.geo_country_header)
+    region = request.headers.get(settings.geo_region_header)
+    return resolve_jurisdiction(country, region), "geo_header"
+
+
+def _language(request: Request[Any, Any, Any], lang: str | None) -> str:
+    if lang is not None:
+        if not _LANGUAGE.match(lang):
+            raise InvalidInput("a language is a BCP 47 tag such as en, ja or pt-BR", field="lang")
+        return lang
+    accepted = request.headers.get("accept-language", "").split(",", 1)[0].split(";", 1)[0].strip()
+    return accepted if _LANGUAGE.match(accepted) else FALLBACK_LANGUAGE
+
+
+class NoticesController(Controller):
+    path = "/v1/notices"
+    tags = ["consent"]
+    guards = [require_key]
+    middleware = [collect_cors]
+    opt = scopes(*Scope)
+
+    @get(operation_id="getNotices", summary="The purposes, texts and choices a banner must show")
+    async def notices(
+        self,
+        request: Request[Any, Any, Any],
+        jurisdiction: FromQuery[Jurisdiction | None] = None,
+        lang: FromQuery[str | None] = None,
+    ) -> NoticesOut:
+        runtime: Runtime = request.app.state.runtime
+        active = runtime.policy.current
+        resolved, source = jurisdiction_of(request, runtime, jurisdiction)
+        language = _language(request, lang)
+        purposes = [
+            PurposeNotice(
+                purpose=n.purpose_id,
+                title=n.title,
+                text=n.text,
+                language=n.lang,
+                notice_version=n.notice_version,
+                regime=n.regime.value if n.regime else None,
+                legal_basis=n.legal_basis.value,
+                category=n.category.value,
+                gpc_opt_out=n.gpc_opt_out,
+                tcf_purposes=list(n.tcf_purposes),
+            )
+            for n in notices_for(active.policy, resolved, language)
+        ]
+        return NoticesOut(
+            policy_version=active.version,
+            jurisdiction=resolved,
+            jurisdiction_source=source,
+            language=language,
+            gpc_honoured=gpc_honoured(active.policy, resolved),
+            controller=active.policy.controller.name,
+            policy_url=active.policy.controller.policy_url,
+            purposes=purposes,
+        )

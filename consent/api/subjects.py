@@ -1,0 +1,127 @@
+"""Personal records and identifier lookup: `/v1/subjects/...` for compliance keys (dsr, admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, put
+from litestar.params import FromPath, JSONBody
+
+from consent.api.auth import api_key_of, require_key, scopes
+from consent.errors import InvalidInput, NotFound
+from consent.runtime import Runtime
+from consent.service.api_keys import Scope
+from consent.service.records import PersonalRecord, read_record, write_record
+from crypto import IDENTIFIER_KINDS, IdentifierKind
+
+__all__ = ["SubjectsController"]
+
+
+class RecordIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    user_id: str | None = None
+    attributes: dict[str, Any] = {}
+
+
+class RecordOut(msgspec.Struct, kw_only=True, frozen=True):
+    subject_id: UUID
+    name: str | None
+    email: str | None
+    phone: str | None
+    address: str | None
+    user_id: str | None
+    attributes: dict[str, Any]
+    updated_at: datetime | None
+
+
+class LookupIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    email: str | None = None
+    phone: str | None = None
+    user_id: str | None = None
+    device_id: str | None = None
+
+
+class LookupOut(msgspec.Struct, kw_only=True, frozen=True):
+    subject_id: UUID
+
+
+_LIMITS = {"name": 500, "email": 320, "phone": 64, "address": 2000, "user_id": 256}
+
+
+def _checked(data: RecordIn) -> PersonalRecord:
+    for field, limit in _LIMITS.items():
+        value = getattr(data, field)
+        if value is not None and len(value) > limit:
+            raise InvalidInput(f"at most {limit} characters", field=field)
+    if len(msgspec.json.encode(data.attributes)) > 16_384:
+        raise InvalidInput("attributes take at most 16 KiB as JSON", field="attributes")
+    return PersonalRecord(**msgspec.structs.asdict(data))
+
+
+class SubjectsController(Controller):
+    path = "/v1/subjects"
+    tags = ["personal data"]
+    guards = [require_key]
+    opt = scopes(Scope.DSR, Scope.ADMIN)
+
+    @put(
+        "/{subject_id:uuid}/record",
+        operation_id="putPersonalRecord",
+        summary="Store a subject's personal record, encrypted (creates the subject if needed)",
+    )
+    async def put_record(
+        self, request: Request[Any, Any, Any], subject_id: FromPath[UUID], data: JSONBody[RecordIn]
+    ) -> Response[RecordOut]:
+        runtime: Runtime = request.app.state.runtime
+        record = _checked(data)
+        async with runtime.pool.acquire() as conn:
+            created = await write_record(conn, runtime.subjects, subject_id, record, actor=api_key_of(request).actor)
+            stored = await read_record(conn, runtime.subjects, subject_id, actor=api_key_of(request).actor)
+        return Response(
+            _out(subject_id, stored.record.reveal(), stored.updated_at), status_code=201 if created else 200
+        )
+
+    @get(
+        "/{subject_id:uuid}/record",
+        operation_id="getPersonalRecord",
+        summary="Read a subject's personal record, decrypted (audited)",
+    )
+    async def get_record(self, request: Request[Any, Any, Any], subject_id: FromPath[UUID]) -> RecordOut:
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.pool.acquire() as conn:
+            stored = await read_record(conn, runtime.subjects, subject_id, actor=api_key_of(request).actor)
+        return _out(subject_id, stored.record.reveal(), stored.updated_at)
+
+    @post("/lookup", operation_id="lookupSubject", summary="Find a subject by one identifier", status_code=200)
+    async def lookup(self, request: Request[Any, Any, Any], data: JSONBody[LookupIn]) -> LookupOut:
+        runtime: Runtime = request.app.state.runtime
+        given: list[tuple[IdentifierKind, str]] = [
+            (kind, value) for kind in IDENTIFIER_KINDS if (value := getattr(data, kind)) is not None
+        ]
+        if len(given) != 1:
+            raise InvalidInput("give exactly one of email, phone, user_id, device_id", field="body")
+        kind, value = given[0]
+        identifier = runtime.subjects.identifier(kind, value)
+        subject_id = await runtime.subjects.find(runtime.pool, identifier)
+        if subject_id is None:
+            raise NotFound(f"no subject has this {kind}", field=kind)
+        return LookupOut(subject_id=subject_id)
+
+
+def _out(subject_id: UUID, record: PersonalRecord, updated_at: datetime | None) -> RecordOut:
+    return RecordOut(
+        subject_id=subject_id,
+        name=record.name,
+        email=record.email,
+        phone=record.phone,
+        address=record.address,
+        user_id=record.user_id,
+        attributes=record.attributes,
+        updated_at=updated_at,
+    )

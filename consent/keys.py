@@ -1,0 +1,152 @@
+"""Loading the key material the service needs, from the environment or key files, never the database.
+
+Three kinds of key (see docs/security.md): the master key ring that wraps
+subjects' data keys, the blind-index root key, and the receipt signing keys.
+Each comes from a variable (`CONSENT_MASTER_KEYS`, `CONSENT_INDEX_KEY`,
+`CONSENT_SIGNING_KEYS`) or a file (`..._FILE`). In development a missing key is
+generated once into `$CONSENT_HOME/keys/` with mode 0600, and the operator is
+told; in production a missing key stops the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from consent.config import ConfigError, Environment, Settings
+from crypto import (
+    IndexKey,
+    KeyMaterialError,
+    LocalKeyProvider,
+    MasterKeyRing,
+    SigningKeyRing,
+    generate_index_key_text,
+    generate_master_key_file_text,
+    generate_signing_key_file_text,
+    parse_index_key,
+    parse_master_key_file,
+    parse_master_keys,
+    parse_signing_key_file,
+    parse_signing_keys,
+)
+
+__all__ = ["KeyMaterial", "development_key_path", "load_key_material", "reload_master_keys"]
+
+log = logging.getLogger(__name__)
+K = TypeVar("K")
+
+
+class KeyMaterial(msgspec.Struct, kw_only=True, frozen=True):
+    provider: LocalKeyProvider
+    index_key: IndexKey
+    signing_keys: SigningKeyRing
+    master_key_file: Path | None
+    """Where the master ring was read from, so a rotation can re-read it; None for the variable."""
+
+
+def development_key_path(settings: Settings, name: str) -> Path:
+    return settings.home / "keys" / name
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return  # another process of this instance created it first; read theirs
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def _load(
+    settings: Settings,
+    *,
+    variable: str,
+    inline: str | None,
+    file: Path | None,
+    dev_name: str,
+    parse_inline: Callable[[str], K],
+    parse_file: Callable[[str], K],
+    generate: Callable[[], str],
+    announce: Callable[[str], None],
+) -> tuple[K, Path | None]:
+    if inline:
+        source, parse, path = variable, parse_inline, None
+    else:
+        if file is None:
+            if settings.env is Environment.PRODUCTION:
+                raise ConfigError(f"{variable}: required in production (or {variable.removesuffix('S')}_FILE)")
+            file = development_key_path(settings, dev_name)
+            if not file.exists():
+                _write_secret(file, generate())
+                announce(f"created the development key file {file} (mode 0600); production needs {variable}")
+        source, parse, path = str(file), parse_file, file
+        try:
+            inline = file.read_text()
+        except OSError as exc:
+            raise ConfigError(f"{variable}: cannot read {file}: {exc.strerror}") from None
+    try:
+        return parse(inline), path
+    except KeyMaterialError as exc:
+        raise ConfigError(f"{variable} ({source}): {exc}") from None
+
+
+def load_key_material(settings: Settings, *, announce: Callable[[str], None] = log.warning) -> KeyMaterial:
+    """Read (in development: create if missing) every key; raises ConfigError naming the variable."""
+    ring, ring_file = _load(
+        settings,
+        variable="CONSENT_MASTER_KEYS",
+        inline=settings.master_keys,
+        file=settings.master_key_file,
+        dev_name="master.keys",
+        parse_inline=parse_master_keys,
+        parse_file=parse_master_key_file,
+        generate=generate_master_key_file_text,
+        announce=announce,
+    )
+    index_key, _ = _load(
+        settings,
+        variable="CONSENT_INDEX_KEY",
+        inline=settings.index_key,
+        file=settings.index_key_file,
+        dev_name="index.key",
+        parse_inline=parse_index_key,
+        parse_file=lambda text: parse_index_key(_first_line(text)),
+        generate=lambda: (
+            "# consent blind-index root key (base64). Keep it secret.\n" + generate_index_key_text() + "\n"
+        ),
+        announce=announce,
+    )
+    signing, _ = _load(
+        settings,
+        variable="CONSENT_SIGNING_KEYS",
+        inline=settings.signing_keys,
+        file=settings.signing_key_file,
+        dev_name="signing.keys",
+        parse_inline=parse_signing_keys,
+        parse_file=parse_signing_key_file,
+        generate=generate_signing_key_file_text,
+        announce=announce,
+    )
+    return KeyMaterial(
+        provider=LocalKeyProvider(ring), index_key=index_key, signing_keys=signing, master_key_file=ring_file
+    )
+
+
+def reload_master_keys(material: KeyMaterial) -> MasterKeyRing | None:
+    """Re-read the master key file (after a version was added); None when keys come from the variable."""
+    if material.master_key_file is None:
+        return None
+    return parse_master_key_file(material.master_key_file.read_text())
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if len(lines) != 1:
+        raise KeyMaterialError("the index key file holds exactly one base64 key")
+    return lines[0]

@@ -1,0 +1,151 @@
+"""Personal records: a subject's personal fields, each encrypted under the subject's data key.
+
+Writing a record also makes its email, phone and user id lookup identifiers.
+Reading one is personal-data access, so it is audited (field names only).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from consent.errors import NotFound
+from consent.service import audit
+from consent.service.data_keys import SubjectErased
+from consent.service.subjects import Subjects
+from consent.store import vault as store
+from consent.store.pool import Connection
+from crypto import DataKey, IdentifierKind, Redacted, decrypt_field_text, encrypt_field
+
+__all__ = ["PersonalRecord", "RecordRead", "erase_subject_keys", "read_record", "write_record"]
+
+TABLE = "personal_records"
+_TEXT_FIELDS = ("name", "email", "phone", "address", "user_id")
+_IDENTIFYING: tuple[IdentifierKind, ...] = ("email", "phone", "user_id")
+_decode_attributes = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+class PersonalRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """Plaintext personal fields, as they cross the API boundary; never stored as such."""
+
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    user_id: str | None = None
+    attributes: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return "PersonalRecord([REDACTED])"
+
+
+class RecordRead(msgspec.Struct, kw_only=True, frozen=True):
+    record: Redacted[PersonalRecord]
+    updated_at: datetime | None
+
+
+def _plain_fields(record: PersonalRecord, subjects: Subjects) -> dict[str, str]:
+    """The fields to store, identifiers in their normalised form (so they read back as matched)."""
+    fields: dict[str, str] = {}
+    for name in _TEXT_FIELDS:
+        value: str | None = getattr(record, name)
+        if value is None:
+            continue
+        if name in _IDENTIFYING:
+            value = subjects.identifier(name, value, field=name).value
+        fields[name] = value
+    if record.attributes:
+        fields["attributes"] = msgspec.json.encode(record.attributes).decode()
+    return fields
+
+
+async def write_record(
+    conn: Connection, subjects: Subjects, subject_id: UUID, record: PersonalRecord, *, actor: str
+) -> bool:
+    """Replace the subject's record (creating the subject if needed); True if the subject was created."""
+    fields = _plain_fields(record, subjects)
+    now = datetime.now(UTC)
+    async with conn.transaction():
+        key = await subjects.data_keys.get(conn, subject_id)
+        created = key is None
+        if key is None:
+            key = await subjects.data_keys.get_or_create(conn, subject_id, now)
+        for kind in _IDENTIFYING:
+            if kind in fields:
+                await subjects.attach(conn, subject_id, key, subjects.identifier(kind, fields[kind]), now)
+            else:
+                await subjects.detach(conn, subject_id, kind)
+        ciphertexts = {
+            name: encrypt_field(key, value, subject_id=subject_id, table=TABLE, field=name)
+            for name, value in fields.items()
+        }
+        await store.replace_record_fields(conn, subject_id, ciphertexts, now)
+        entry = audit.AuditEntry(
+            actor=actor,
+            action="personal_record.write",
+            target={"subject_id": str(subject_id)},
+            detail={"fields": sorted(fields), "subject_created": created},
+        )
+        await audit.record(conn, entry, now=now)
+    return created
+
+
+def _decrypt(key: DataKey, subject_id: UUID, rows: list[Any]) -> PersonalRecord:
+    values: dict[str, Any] = {}
+    for row in rows:
+        plain = decrypt_field_text(
+            key, bytes(row["ciphertext"]), subject_id=subject_id, table=TABLE, field=row["field"]
+        )
+        values[row["field"]] = plain.reveal()
+    if "attributes" in values:
+        values["attributes"] = _decode_attributes(values["attributes"])
+    return PersonalRecord(**values)
+
+
+async def read_record(conn: Connection, subjects: Subjects, subject_id: UUID, *, actor: str) -> RecordRead:
+    """Decrypt the subject's record and audit the read. NotFound if there is none."""
+    async with conn.transaction():
+        key = await subjects.data_keys.get(conn, subject_id)
+        if key is None:
+            if await store.is_tombstoned(conn, subject_id):
+                raise SubjectErased("this subject was erased", field="subject_id")
+            raise NotFound("no subject has this id", field="subject_id")
+        rows = await store.fetch_record_fields(conn, subject_id)
+        record = _decrypt(key, subject_id, rows)
+        await audit.record(
+            conn,
+            audit.AuditEntry(
+                actor=actor,
+                action="personal_record.read",
+                target={"subject_id": str(subject_id)},
+                detail={"fields": sorted(row["field"] for row in rows)},
+            ),
+        )
+    updated = max((row["updated_at"] for row in rows), default=None)
+    return RecordRead(record=Redacted(record), updated_at=updated)
+
+
+async def erase_subject_keys(conn: Connection, subjects: Subjects, subject_id: UUID, *, actor: str) -> bool:
+    """Crypto-shred a subject: delete its data key and blind indexes, leave a tombstone, in one transaction.
+
+    Every instance drops its cached key at once (NOTIFY). What ciphertext
+    remains, here and in backups, can no longer be decrypted by anyone.
+    Returns False if the subject had no key (unknown or already erased).
+    """
+    async with conn.transaction():
+        removed_identifiers = await store.delete_identifiers(conn, subject_id)
+        existed = await subjects.data_keys.destroy(conn, subject_id)
+        await audit.record(
+            conn,
+            audit.AuditEntry(
+                actor=actor,
+                action="subject.keys_erased",
+                target={"subject_id": str(subject_id)},
+                detail={"had_key": existed, "identifiers_removed": removed_identifiers},
+            ),
+        )
+    subjects.clear()
+    return existed

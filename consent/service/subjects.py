@@ -1,0 +1,174 @@
+"""Finding subjects by identifier, through blind indexes, and attaching identifiers to them.
+
+An identifier (user id, email, phone, device id) is normalised, blind-indexed,
+and stored as that index plus its ciphertext under the subject's data key.
+Indexes are deliberately short, so a lookup yields candidates; each is
+confirmed by decrypting its ciphertext and comparing, so a collision never
+returns the wrong person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import OrderedDict
+from datetime import datetime
+from uuid import UUID
+
+from consent.errors import Conflict, InvalidInput
+from consent.ids import uuid7
+from consent.service.data_keys import DataKeys
+from consent.store import vault as store
+from consent.store.notifications import Notifications
+from consent.store.pool import Connection, Pool
+from crypto import (
+    DataKey,
+    DecryptionFailed,
+    IdentifierKind,
+    IndexKey,
+    InvalidIdentifier,
+    decrypt_field_text,
+    encrypt_field,
+    normalise_identifier,
+)
+
+__all__ = ["Identifier", "Subjects"]
+
+TABLE = "subject_identifiers"
+
+
+class Identifier:
+    """A normalised identifier; its repr never shows the value."""
+
+    __slots__ = ("kind", "value")
+
+    def __init__(self, kind: IdentifierKind, value: str) -> None:
+        self.kind = kind
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Identifier({self.kind}, [REDACTED])"
+
+
+class Subjects:
+    """Identifier lookups for this process, with a bounded cache of confirmed matches.
+
+    The cache maps a keyed hash of (kind, value) to the subject id, so not even
+    this process's memory holds identifiers as such; it is cleared whenever any
+    subject is erased or the notification connection drops.
+    """
+
+    def __init__(
+        self,
+        data_keys: DataKeys,
+        index_key: IndexKey,
+        notifications: Notifications,
+        *,
+        phone_region: str | None = None,
+        max_entries: int = 100_000,
+    ) -> None:
+        self.data_keys = data_keys
+        self._index_key = index_key
+        self._phone_region = phone_region
+        self._notifications = notifications
+        self._cache: OrderedDict[bytes, UUID] = OrderedDict()
+        self._cache_key = os.urandom(32)
+        self._generation = 0
+        self._max_entries = max_entries
+        for channel in ("consent_subject_keys", "consent_identifiers"):
+            notifications.subscribe(channel, lambda _payload: self.clear(), on_reset=self.clear)
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._cache.clear()
+
+    def identifier(self, kind: IdentifierKind, value: str, *, field: str | None = None) -> Identifier:
+        """Normalise `value`; InvalidInput (naming `field`, never the value) if it is not valid."""
+        try:
+            return Identifier(kind, normalise_identifier(kind, value, default_region=self._phone_region))
+        except InvalidIdentifier as exc:
+            raise InvalidInput(str(exc), field=field or kind) from None
+
+    def _memo_key(self, identifier: Identifier) -> bytes:
+        return hashlib.blake2b(
+            f"{identifier.kind}\x00{identifier.value}".encode(), key=self._cache_key, digest_size=16
+        ).digest()
+
+    async def find(self, conn: Connection | Pool, identifier: Identifier) -> UUID | None:
+        """The subject this identifier belongs to, or None."""
+        memo = self._memo_key(identifier)
+        found = self._cache.get(memo)
+        if found is not None:
+            return found
+        generation = self._generation
+        index = self._index_key.digest(identifier.kind, identifier.value)
+        for subject_id, ciphertext in await store.fetch_identifier_candidates(conn, identifier.kind, index):
+            key = await self.data_keys.get(conn, subject_id)
+            if key is not None and self._matches(key, subject_id, identifier, ciphertext):
+                self._remember(memo, subject_id, generation)
+                return subject_id
+        return None
+
+    async def find_or_create(self, conn: Connection, identifier: Identifier, now: datetime) -> tuple[UUID, bool]:
+        """The identifier's subject, creating one (with its data key) if there is none yet.
+
+        Runs in the caller's transaction; concurrent callers with the same
+        identifier wait for each other, so it never gets two subjects.
+        """
+        found = await self.find(conn, identifier)
+        if found is not None:
+            return found, False
+        index = self._index_key.digest(identifier.kind, identifier.value)
+        await store.lock_identifier(conn, identifier.kind, index)
+        found = await self.find(conn, identifier)
+        if found is not None:
+            return found, False
+        subject_id = uuid7()
+        key = await self.data_keys.create(conn, subject_id, now)
+        if key is None:
+            raise Conflict("could not create the subject; retry", field="subject")
+        await self._store(conn, key, subject_id, identifier, index=index, now=now)
+        return subject_id, True
+
+    async def attach(
+        self, conn: Connection, subject_id: UUID, key: DataKey, identifier: Identifier, now: datetime
+    ) -> None:
+        """Make `identifier` (the only one of its kind) identify `subject_id`.
+
+        Raises Conflict if it already identifies another subject.
+        """
+        index = self._index_key.digest(identifier.kind, identifier.value)
+        await store.lock_identifier(conn, identifier.kind, index)
+        owner = await self.find(conn, identifier)
+        if owner is not None and owner != subject_id:
+            raise Conflict(f"this {identifier.kind} already identifies another subject", field=identifier.kind)
+        await store.delete_identifiers_of_kind(conn, subject_id, identifier.kind)
+        await self._store(conn, key, subject_id, identifier, index=index, now=now)
+        self.clear()
+
+    async def detach(self, conn: Connection, subject_id: UUID, kind: IdentifierKind) -> None:
+        await store.delete_identifiers_of_kind(conn, subject_id, kind)
+        self.clear()
+
+    async def _store(
+        self, conn: Connection, key: DataKey, subject_id: UUID, identifier: Identifier, *, index: bytes, now: datetime
+    ) -> None:
+        ciphertext = encrypt_field(key, identifier.value, subject_id=subject_id, table=TABLE, field=identifier.kind)
+        await store.insert_identifier(
+            conn, kind=identifier.kind, blind_index=index, subject_id=subject_id, ciphertext=ciphertext, created_at=now
+        )
+
+    @staticmethod
+    def _matches(key: DataKey, subject_id: UUID, identifier: Identifier, ciphertext: bytes) -> bool:
+        try:
+            stored = decrypt_field_text(key, ciphertext, subject_id=subject_id, table=TABLE, field=identifier.kind)
+        except DecryptionFailed:
+            return False
+        return stored.reveal() == identifier.value
+
+    def _remember(self, memo: bytes, subject_id: UUID, generation: int) -> None:
+        if not self._notifications.connected or generation != self._generation or self._max_entries == 0:
+            return
+        self._cache[memo] = subject_id
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)

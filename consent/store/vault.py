@@ -1,0 +1,206 @@
+"""SQL for the vault tables: subjects, subject_keys, subject_identifiers, personal_records,
+erasure_tombstones and master_key_versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from consent.store.pool import Connection, Pool
+
+__all__ = [
+    "count_keys_by_master_version",
+    "delete_identifiers",
+    "delete_identifiers_of_kind",
+    "delete_subject_key",
+    "fetch_identifier_candidates",
+    "fetch_identifiers",
+    "fetch_record_fields",
+    "fetch_wrapped_key",
+    "insert_identifier",
+    "insert_subject",
+    "insert_tombstone",
+    "is_tombstoned",
+    "lock_identifier",
+    "lock_stale_keys",
+    "master_key_versions",
+    "note_master_version",
+    "replace_record_fields",
+    "retire_master_version",
+    "update_wrapped_keys",
+]
+
+
+async def insert_subject(
+    conn: Connection, subject_id: UUID, *, created_at: datetime, master_version: int, wrapped_key: bytes
+) -> bool:
+    """Create a subject with its wrapped data key; False if the id exists already."""
+    inserted = await conn.fetchval(
+        "INSERT INTO subjects (id, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+        subject_id,
+        created_at,
+    )
+    if not inserted:
+        return False
+    await conn.execute(
+        "INSERT INTO subject_keys (subject_id, master_version, wrapped_key, created_at) VALUES ($1, $2, $3, $4)",
+        subject_id,
+        master_version,
+        wrapped_key,
+        created_at,
+    )
+    return True
+
+
+async def fetch_wrapped_key(conn: Connection | Pool, subject_id: UUID) -> tuple[int, bytes] | None:
+    row = await conn.fetchrow("SELECT master_version, wrapped_key FROM subject_keys WHERE subject_id = $1", subject_id)
+    return None if row is None else (row["master_version"], bytes(row["wrapped_key"]))
+
+
+async def is_tombstoned(conn: Connection | Pool, subject_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM erasure_tombstones WHERE subject_id = $1", subject_id))
+
+
+async def lock_identifier(conn: Connection, kind: str, blind_index: bytes) -> None:
+    """Serialise creators of one identifier until commit, so it never gets two subjects."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || encode($2, 'hex'), 0))", kind, blind_index
+    )
+
+
+async def fetch_identifier_candidates(
+    conn: Connection | Pool, kind: str, blind_index: bytes
+) -> list[tuple[UUID, bytes]]:
+    rows = await conn.fetch(
+        "SELECT subject_id, ciphertext FROM subject_identifiers WHERE kind = $1 AND blind_index = $2",
+        kind,
+        blind_index,
+    )
+    return [(row["subject_id"], bytes(row["ciphertext"])) for row in rows]
+
+
+async def fetch_identifiers(conn: Connection | Pool, subject_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT kind, blind_index, ciphertext FROM subject_identifiers WHERE subject_id = $1 ORDER BY kind",
+            subject_id,
+        )
+    )
+
+
+async def insert_identifier(
+    conn: Connection, *, kind: str, blind_index: bytes, subject_id: UUID, ciphertext: bytes, created_at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, blind_index, subject_id)"
+        " DO UPDATE SET ciphertext = EXCLUDED.ciphertext",
+        kind,
+        blind_index,
+        subject_id,
+        ciphertext,
+        created_at,
+    )
+
+
+async def delete_identifiers_of_kind(conn: Connection, subject_id: UUID, kind: str) -> None:
+    await conn.execute("DELETE FROM subject_identifiers WHERE subject_id = $1 AND kind = $2", subject_id, kind)
+
+
+async def delete_identifiers(conn: Connection, subject_id: UUID) -> int:
+    result = await conn.execute("DELETE FROM subject_identifiers WHERE subject_id = $1", subject_id)
+    return int(result.split()[-1])
+
+
+async def replace_record_fields(
+    conn: Connection, subject_id: UUID, fields: dict[str, bytes], updated_at: datetime
+) -> None:
+    """Make the stored fields exactly `fields` (name -> ciphertext)."""
+    await conn.execute(
+        "DELETE FROM personal_records WHERE subject_id = $1 AND NOT (field = ANY($2::text[]))",
+        subject_id,
+        list(fields),
+    )
+    await conn.executemany(
+        "INSERT INTO personal_records (subject_id, field, ciphertext, updated_at) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (subject_id, field) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, updated_at = $4",
+        [(subject_id, name, blob, updated_at) for name, blob in fields.items()],
+    )
+
+
+async def fetch_record_fields(conn: Connection | Pool, subject_id: UUID) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch("SELECT field, ciphertext, updated_at FROM personal_records WHERE subject_id = $1", subject_id)
+    )
+
+
+async def delete_subject_key(conn: Connection, subject_id: UUID) -> bool:
+    result = await conn.execute("DELETE FROM subject_keys WHERE subject_id = $1", subject_id)
+    return result != "DELETE 0"
+
+
+async def insert_tombstone(conn: Connection, subject_id: UUID, erased_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO erasure_tombstones (subject_id, erased_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        subject_id,
+        erased_at,
+    )
+
+
+async def note_master_version(conn: Connection | Pool, version: int, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO master_key_versions (version, first_used_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        version,
+        at,
+    )
+
+
+async def master_key_versions(conn: Connection | Pool) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT version, first_used_at, retired_at FROM master_key_versions ORDER BY version"))
+
+
+async def count_keys_by_master_version(conn: Connection | Pool) -> dict[int, int]:
+    rows = await conn.fetch("SELECT master_version, count(*) AS n FROM subject_keys GROUP BY master_version")
+    return {row["master_version"]: row["n"] for row in rows}
+
+
+async def lock_stale_keys(conn: Connection, current_version: int, limit: int) -> list[asyncpg.Record]:
+    """A batch of data keys wrapped by an older version, locked; rows other rotators hold are skipped."""
+    return list(
+        await conn.fetch(
+            "SELECT subject_id, master_version, wrapped_key FROM subject_keys WHERE master_version <> $1"
+            " ORDER BY subject_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            current_version,
+            limit,
+        )
+    )
+
+
+async def update_wrapped_keys(
+    conn: Connection, subject_ids: list[UUID], version: int, blobs: list[bytes], at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE subject_keys AS k SET master_version = $2, wrapped_key = n.blob, rewrapped_at = $4"
+        " FROM unnest($1::uuid[], $3::bytea[]) AS n(subject_id, blob) WHERE k.subject_id = n.subject_id",
+        subject_ids,
+        version,
+        blobs,
+        at,
+    )
+
+
+async def retire_master_version(conn: Connection, version: int, at: datetime) -> bool:
+    """Mark `version` retired if no data key uses it (checked under lock); False otherwise."""
+    await conn.execute("LOCK TABLE subject_keys IN SHARE MODE")
+    in_use = await conn.fetchval("SELECT true FROM subject_keys WHERE master_version = $1 LIMIT 1", version)
+    if in_use:
+        return False
+    await conn.execute(
+        "INSERT INTO master_key_versions (version, first_used_at, retired_at) VALUES ($1, $2, $2)"
+        " ON CONFLICT (version) DO UPDATE SET retired_at = coalesce(master_key_versions.retired_at, $2)",
+        version,
+        at,
+    )
+    return True
