@@ -63,6 +63,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     audit_seal_interval_ms: int = 200
     cache_size: int = 100_000
     phone_region: str | None = None  # ISO country to read phone numbers without a +country code in
+    idempotency_ttl_hours: int = 24
+    write_batch_size: int = 128  # consent writes committed together at most
+    write_batch_wait_us: int = 500  # how long the first write of a batch waits for company
+    link_token_secret: str | None = None  # HMAC secret a site's backend signs identity tokens with
+    controller_url: str | None = None  # receipts' policy URL when the policy names none
 
     def __post_init__(self) -> None:
         checks = (
@@ -73,6 +78,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             ("max_body_bytes", self.max_body_bytes >= 1024),
             ("audit_seal_interval_ms", self.audit_seal_interval_ms >= 10),
             ("cache_size", self.cache_size >= 0),
+            ("idempotency_ttl_hours", self.idempotency_ttl_hours >= 1),
+            ("write_batch_size", self.write_batch_size >= 1),
+            ("write_batch_wait_us", self.write_batch_wait_us >= 0),
         )
         for name, ok in checks:
             if not ok:
