@@ -67,7 +67,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     write_batch_size: int = 128  # consent writes committed together at most
     write_batch_wait_us: int = 500  # how long the first write of a batch waits for company
     link_token_secret: str | None = None  # HMAC secret a site's backend signs identity tokens with
-    controller_url: str | None = None  # receipts' policy URL when the policy names none
 
     def __post_init__(self) -> None:
         checks = (
