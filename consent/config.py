@@ -56,6 +56,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     demo_data: bool = False
     master_keys: str | None = None
     master_key_file: Path | None = None
+    master_key_current: int | None = None  # pins the version new data keys are wrapped under
     index_key: str | None = None
     index_key_file: Path | None = None
     signing_keys: str | None = None

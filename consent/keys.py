@@ -3,9 +3,12 @@
 Three kinds of key (see docs/security.md): the master key ring that wraps
 subjects' data keys, the blind-index root key, and the receipt signing keys.
 Each comes from a variable (`CONSENT_MASTER_KEYS`, `CONSENT_INDEX_KEY`,
-`CONSENT_SIGNING_KEYS`) or a file (`..._FILE`). In development a missing key is
-generated once into `$CONSENT_HOME/keys/` with mode 0600, and the operator is
-told; in production a missing key stops the service.
+`CONSENT_SIGNING_KEYS`) or a file (`CONSENT_MASTER_KEY_FILE`, `..._KEY_FILE`),
+never both. In development a missing key is generated once into
+`$CONSENT_HOME/keys/` with mode 0600, and the operator is told; in production a
+missing key stops the service. `CONSENT_MASTER_KEY_CURRENT` pins the master key
+version that wraps new data keys (default: the highest), so a new version can
+reach every instance before anything is wrapped under it.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class KeyMaterial(msgspec.Struct, kw_only=True, frozen=True):
     signing_keys: SigningKeyRing
     master_key_file: Path | None
     """Where the master ring was read from, so a rotation can re-read it; None for the variable."""
+    master_key_current: int | None = None
+    """The pinned current master key version (`CONSENT_MASTER_KEY_CURRENT`); None: the highest."""
 
 
 def development_key_path(settings: Settings, name: str) -> Path:
@@ -67,6 +72,7 @@ def _load(
     settings: Settings,
     *,
     variable: str,
+    file_variable: str,
     inline: str | None,
     file: Path | None,
     dev_name: str,
@@ -75,12 +81,14 @@ def _load(
     generate: Callable[[], str],
     announce: Callable[[str], None],
 ) -> tuple[K, Path | None]:
+    if inline and file is not None:
+        raise ConfigError(f"{variable} and {file_variable} are both set: configure the key in one place only")
     if inline:
         source, parse, path = variable, parse_inline, None
     else:
         if file is None:
             if settings.env is Environment.PRODUCTION:
-                raise ConfigError(f"{variable}: required in production (or {variable.removesuffix('S')}_FILE)")
+                raise ConfigError(f"{variable}: required in production (or {file_variable})")
             file = development_key_path(settings, dev_name)
             if not file.exists():
                 _write_secret(file, generate())
@@ -98,20 +106,23 @@ def _load(
 
 def load_key_material(settings: Settings, *, announce: Callable[[str], None] = log.warning) -> KeyMaterial:
     """Read (in development: create if missing) every key; raises ConfigError naming the variable."""
+    pin = settings.master_key_current
     ring, ring_file = _load(
         settings,
         variable="CONSENT_MASTER_KEYS",
+        file_variable="CONSENT_MASTER_KEY_FILE",
         inline=settings.master_keys,
         file=settings.master_key_file,
         dev_name="master.keys",
-        parse_inline=parse_master_keys,
-        parse_file=parse_master_key_file,
+        parse_inline=lambda text: _pinned(parse_master_keys, text, pin),
+        parse_file=lambda text: _pinned(parse_master_key_file, text, pin),
         generate=generate_master_key_file_text,
         announce=announce,
     )
     index_key, _ = _load(
         settings,
         variable="CONSENT_INDEX_KEY",
+        file_variable="CONSENT_INDEX_KEY_FILE",
         inline=settings.index_key,
         file=settings.index_key_file,
         dev_name="index.key",
@@ -125,6 +136,7 @@ def load_key_material(settings: Settings, *, announce: Callable[[str], None] = l
     signing, _ = _load(
         settings,
         variable="CONSENT_SIGNING_KEYS",
+        file_variable="CONSENT_SIGNING_KEY_FILE",
         inline=settings.signing_keys,
         file=settings.signing_key_file,
         dev_name="signing.keys",
@@ -134,15 +146,34 @@ def load_key_material(settings: Settings, *, announce: Callable[[str], None] = l
         announce=announce,
     )
     return KeyMaterial(
-        provider=LocalKeyProvider(ring), index_key=index_key, signing_keys=signing, master_key_file=ring_file
+        provider=LocalKeyProvider(ring),
+        index_key=index_key,
+        signing_keys=signing,
+        master_key_file=ring_file,
+        master_key_current=pin,
     )
 
 
 def reload_master_keys(material: KeyMaterial) -> MasterKeyRing | None:
-    """Re-read the master key file (after a version was added); None when keys come from the variable."""
+    """Re-read the master key file (after a version was added); None when keys come from the variable.
+
+    The pinned current version, if any, stays pinned. Raises `KeyMaterialError`.
+    """
     if material.master_key_file is None:
         return None
-    return parse_master_key_file(material.master_key_file.read_text())
+    return _pinned(parse_master_key_file, material.master_key_file.read_text(), material.master_key_current)
+
+
+def _pinned(parse: Callable[..., MasterKeyRing], text: str, current: int | None) -> MasterKeyRing:
+    """Parse a master key ring whose current version is `current` (None: the highest)."""
+    ring: MasterKeyRing = parse(text)
+    if current is None or current == ring.current_version:
+        return ring
+    if current not in ring.versions:
+        held = ", ".join(map(str, ring.versions))
+        raise KeyMaterialError(f"CONSENT_MASTER_KEY_CURRENT is {current}, which is not a version of the ring ({held})")
+    pinned: MasterKeyRing = parse(text, current_version=current)
+    return pinned
 
 
 def _first_line(text: str) -> str:

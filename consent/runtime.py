@@ -11,17 +11,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from consent.config import Settings
+from consent.errors import InvalidInput
 from consent.jobs.audit_sealer import run_audit_sealer
 from consent.keys import KeyMaterial, load_key_material
+from consent.service.consent_writer import ConsentWriter
+from consent.service.consents import ConsentService
 from consent.service.data_keys import DataKeys
+from consent.service.feed import ChangeFeed
 from consent.service.key_cache import KeyResolver
 from consent.service.policies import ActivePolicy, PolicyHolder, ensure_policy
+from consent.service.state_cache import StateCache
 from consent.service.subjects import Subjects
 from consent.store.migrate import MigrationError, pending_migrations
 from consent.store.notifications import Notifications
 from consent.store.pool import Pool, create_pool
+from policies import TCStringInvalid, decode_tc_string
 
 __all__ = ["Runtime", "running"]
 
@@ -47,10 +54,35 @@ class Runtime:
             phone_region=settings.phone_region,
             max_entries=settings.cache_size,
         )
+        self.states = StateCache(self.notifications, max_entries=settings.cache_size)
+        self.writer = ConsentWriter(
+            pool,
+            self.subjects,
+            self.states,
+            batch_size=settings.write_batch_size,
+            wait_seconds=settings.write_batch_wait_us / 1_000_000,
+        )
+        self.feed = ChangeFeed(pool, self.notifications)
+        self.consents = ConsentService(
+            pool,
+            subjects=self.subjects,
+            data_keys=self.data_keys,
+            states=self.states,
+            writer=self.writer,
+            signing_keys=keys.signing_keys,
+        )
         self._tasks: list[asyncio.Task[None]] = []
+
+    def decode_tcf(self, text: str) -> dict[str, Any]:
+        """The TC string's summary to keep as proof; InvalidInput (field `tcf`) if it is malformed."""
+        try:
+            return decode_tc_string(text).to_summary()
+        except TCStringInvalid as exc:
+            raise InvalidInput(f"not a valid TCF v2 TC string: {exc}", field="tcf") from None
 
     async def start(self) -> None:
         await self.notifications.start()
+        self.writer.start()
         self._tasks.append(
             asyncio.create_task(
                 run_audit_sealer(self.pool, interval=self.settings.audit_seal_interval_ms / 1000),
@@ -59,6 +91,7 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        await self.writer.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

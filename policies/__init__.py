@@ -51,11 +51,21 @@ from policies._ropa import (
 )
 from policies._state import NO_FACTS, NO_SIGNALS, ConsentState, Signals, SubjectFacts, SubjectState
 from policies._statutory import STATUTORY_DEADLINES
+from policies._tcf import (
+    MAX_TC_STRING_LENGTH,
+    PublisherRestriction,
+    PublisherTC,
+    RestrictionType,
+    TCString,
+    TCStringInvalid,
+    decode_tc_string,
+)
 
 __all__ = [
     "ALLOWING_REASONS",
     "FALLBACK_LANGUAGE",
     "GDPR_COUNTRIES",
+    "MAX_TC_STRING_LENGTH",
     "NO_FACTS",
     "NO_SIGNALS",
     "STATUTORY_DEADLINES",
@@ -81,6 +91,8 @@ __all__ = [
     "PolicyError",
     "PolicyInvalid",
     "Problem",
+    "PublisherRestriction",
+    "PublisherTC",
     "Purpose",
     "PurposeCategory",
     "PurposeChange",
@@ -89,6 +101,7 @@ __all__ = [
     "ReconsentRequired",
     "Regime",
     "RequestType",
+    "RestrictionType",
     "Retention",
     "RopaDocument",
     "RopaRecipient",
@@ -97,9 +110,12 @@ __all__ = [
     "Signals",
     "SubjectFacts",
     "SubjectState",
+    "TCString",
+    "TCStringInvalid",
     "add_months",
     "add_period",
     "decide",
+    "decode_tc_string",
     "diff_policies",
     "due_dates",
     "gpc_honoured",

@@ -16,11 +16,15 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from consent.api.api_keys import ApiKeyController, WhoAmIController
+from consent.api.check import CheckController
+from consent.api.consents import ConsentsController, SubjectConsentsController
+from consent.api.feed import FeedController
 from consent.api.health import HealthController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
 from consent.api.problems import exception_handlers
 from consent.api.subjects import SubjectsController
+from consent.api.well_known import WellKnownController
 from consent.config import Settings, load_settings
 from consent.logs import configure_logging
 from consent.runtime import running
@@ -47,7 +51,18 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             yield
 
     return Litestar(
-        route_handlers=[HealthController, ApiKeyController, WhoAmIController, NoticesController, SubjectsController],
+        route_handlers=[
+            HealthController,
+            ApiKeyController,
+            WhoAmIController,
+            NoticesController,
+            SubjectsController,
+            CheckController,
+            ConsentsController,
+            SubjectConsentsController,
+            WellKnownController,
+            FeedController,
+        ],
         lifespan=[lifespan],
         middleware=[observe],
         exception_handlers=exception_handlers,

@@ -41,6 +41,8 @@ class NoticesOut(msgspec.Struct, kw_only=True, frozen=True):
     jurisdiction_source: str
     """`query`, or `geo_header` when resolved from the CDN's country and region headers."""
     language: str
+    """The language of the texts: the one asked for (`lang`, else `Accept-Language`) where the
+    policy has it, else `en`; each purpose also names its own."""
     gpc_honoured: bool
     controller: str
     policy_url: str | None
@@ -85,7 +87,7 @@ class NoticesController(Controller):
         runtime: Runtime = request.app.state.runtime
         active = runtime.policy.current
         resolved, source = jurisdiction_of(request, runtime, jurisdiction)
-        language = _language(request, lang)
+        asked = _language(request, lang)
         purposes = [
             PurposeNotice(
                 purpose=n.purpose_id,
@@ -99,13 +101,14 @@ class NoticesController(Controller):
                 gpc_opt_out=n.gpc_opt_out,
                 tcf_purposes=list(n.tcf_purposes),
             )
-            for n in notices_for(active.policy, resolved, language)
+            for n in notices_for(active.policy, resolved, asked)
         ]
+        used = {p.language for p in purposes}
         return NoticesOut(
             policy_version=active.version,
             jurisdiction=resolved,
             jurisdiction_source=source,
-            language=language,
+            language=used.pop() if len(used) == 1 else asked,
             gpc_honoured=gpc_honoured(active.policy, resolved),
             controller=active.policy.controller.name,
             policy_url=active.policy.controller.policy_url,

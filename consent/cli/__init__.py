@@ -10,6 +10,7 @@ import click
 
 from consent.cli._api_keys import apikeys
 from consent.cli._audit import audit
+from consent.cli._erasures import erasures
 from consent.cli._keys import keys
 from consent.cli._policies import policies
 from consent.cli._serve import migrate, serve
@@ -32,5 +33,6 @@ main.add_command(serve)
 main.add_command(migrate)
 main.add_command(apikeys)
 main.add_command(audit)
+main.add_command(erasures)
 main.add_command(keys)
 main.add_command(policies)

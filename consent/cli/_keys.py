@@ -7,7 +7,7 @@ import click
 from consent.cli._context import CLI_ACTOR, fail, load, run_with_connection, say
 from consent.config import ConfigError
 from consent.errors import ConsentError
-from consent.keys import KeyMaterial, load_key_material
+from consent.keys import KeyMaterial, load_key_material, reload_master_keys
 from consent.service.key_rotation import (
     MASTER_CHANNEL,
     KeyStatus,
@@ -17,7 +17,7 @@ from consent.service.key_rotation import (
     rewrap_data_keys,
 )
 from consent.store.pool import Connection
-from crypto import LocalKeyProvider, parse_master_key_file
+from crypto import KeyMaterialError, LocalKeyProvider, MasterKeyRing
 
 __all__ = ["keys"]
 
@@ -27,6 +27,16 @@ def _material() -> KeyMaterial:
         return load_key_material(load(), announce=say)
     except ConfigError as exc:
         fail(f"configuration: {exc}")
+
+
+def _reread(material: KeyMaterial) -> MasterKeyRing:
+    try:
+        ring = reload_master_keys(material)
+    except (OSError, KeyMaterialError) as exc:
+        fail(f"cannot re-read {material.master_key_file}: {exc}")
+    if ring is None:
+        fail("the master keys do not come from a file")
+    return ring
 
 
 @click.group()
@@ -43,7 +53,8 @@ def status() -> None:
         return await key_status(conn, material.provider)
 
     report = run_with_connection(load(), work)
-    click.echo(f"current master key version: {report.current_version}")
+    pin = " (pinned by CONSENT_MASTER_KEY_CURRENT)" if material.master_key_current is not None else ""
+    click.echo(f"current master key version: {report.current_version}{pin}")
     versions = sorted(set(report.configured_versions) | set(report.data_keys_by_version))
     for version in versions:
         notes = []
@@ -73,13 +84,19 @@ def rotate(add_version: bool | None, batch: int) -> None:
     """
     material = _material()
     provider = material.provider
+    pinned = material.master_key_current is not None
     if add_version is None:
-        add_version = material.master_key_file is not None
+        add_version = material.master_key_file is not None and not pinned
     if add_version:
         if material.master_key_file is None:
             fail("keys come from CONSENT_MASTER_KEYS: add the new version there, then run with --no-add-version")
+        if pinned:
+            fail(
+                f"CONSENT_MASTER_KEY_CURRENT pins version {material.master_key_current}: a new version would not be"
+                " used; add it to every instance's key file, move the pin to it, then run with --no-add-version"
+            )
         version = add_master_key_version(material.master_key_file)
-        provider = LocalKeyProvider(parse_master_key_file(material.master_key_file.read_text()))
+        provider = LocalKeyProvider(_reread(material))
         say(f"added master key version {version} to {material.master_key_file}")
 
     async def work(conn: Connection) -> int:

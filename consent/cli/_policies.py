@@ -9,12 +9,7 @@ import click
 import msgspec
 
 from consent.cli._context import CLI_ACTOR, fail, load, run_with_connection, say
-from consent.service.policies import (
-    AppliedPolicy,
-    bundled_policy,
-    fetch_active_policy,
-    read_policy_file,
-)
+from consent.service.policies import AppliedPolicy, fetch_active_policy, read_policy_file
 from consent.service.policies import apply_policy as apply_policy_version
 from consent.service.reconsent import count_reconsent
 from consent.store import policies as store
@@ -27,13 +22,13 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 def _parse_or_fail(path: Path) -> tuple[str, str, Policy]:
-    text, source = read_policy_file(path)
     try:
+        text, source = read_policy_file(path)
         return text, source, parse_policy(text, source=source)
     except PolicyInvalid as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        fail(f"{source} is not a valid policy: {len(exc.problems)} problem(s)")
+        fail(f"{path.name} is not a valid policy: {len(exc.problems)} problem(s)")
 
 
 @click.group()
@@ -75,23 +70,27 @@ def _describe(diff: PolicyDiff, counts: dict[str, int]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the difference as JSON.")
 def diff(file: Path, as_json: bool) -> None:
     """What applying FILE would change against the active policy, and who must re-consent."""
-    _, _, new = _parse_or_fail(file)
+    _, source, new = _parse_or_fail(file)
 
-    async def work(conn: Connection) -> tuple[int, PolicyDiff, dict[str, int]]:
+    async def work(conn: Connection) -> tuple[int, PolicyDiff, dict[str, int]] | None:
         active = await fetch_active_policy(conn)
-        if active is not None:
-            old = active.policy
-        else:
-            text, source = bundled_policy()
-            old = parse_policy(text, source=source)
-        changes = diff_policies(old, new)
+        if active is None:
+            return None
+        changes = diff_policies(active.policy, new)
         counts = {
             r.purpose_id: await count_reconsent(conn, r.purpose_id, r.min_notice_version)
             for r in changes.reconsent_required
         }
-        return (active.version if active else 0), changes, counts
+        return active.version, changes, counts
 
-    version, changes, counts = run_with_connection(load(), work)
+    found = run_with_connection(load(), work)
+    if found is None:
+        if as_json:
+            click.echo(msgspec.json.encode({"active_version": None, "diff": None, "reconsent_subjects": {}}).decode())
+        else:
+            say(f"no policy has been applied yet: applying {source} would make it version 1")
+        return
+    version, changes, counts = found
     if as_json:
         document = {"active_version": version, "diff": changes, "reconsent_subjects": counts}
         click.echo(msgspec.json.encode(document).decode())

@@ -99,6 +99,20 @@ class DataKeys:
         self._remember(subject_id, key, generation)
         return key
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever a key is erased anywhere; pass it back to `from_wrapped`."""
+        return self._generation
+
+    async def from_wrapped(self, subject_id: UUID, master_version: int, blob: bytes, *, generation: int) -> DataKey:
+        """The key of a wrapped row read elsewhere (in a joined query), from the cache if it is there."""
+        cached = self._cache.get(subject_id)
+        if cached is not None and time.monotonic() - cached[1] < self._max_age:
+            return cached[0]
+        key = await self._unwrap(WrappedDataKey(master_version=master_version, blob=blob), subject_id)
+        self._remember(subject_id, key, generation)
+        return key
+
     async def get_or_create(self, conn: Connection, subject_id: UUID, now: datetime) -> DataKey:
         key = await self.get(conn, subject_id)
         if key is None:

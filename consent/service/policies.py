@@ -22,7 +22,7 @@ from consent.service import audit
 from consent.store import policies as store
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool
-from policies import Policy, PolicyDiff, diff_policies, parse_policy, policy_digest
+from policies import Policy, PolicyDiff, PolicyInvalid, Problem, diff_policies, parse_policy, policy_digest
 
 __all__ = [
     "ActivePolicy",
@@ -61,8 +61,17 @@ def bundled_policy() -> tuple[str, str]:
 
 
 def read_policy_file(path: Path) -> tuple[str, str]:
-    """(text, source) of a policy file; the source is its file name, as problems cite it."""
-    return path.read_text("utf-8"), path.name
+    """(text, source) of a policy file; the source is its file name, as problems cite it.
+
+    Raises `policies.PolicyInvalid` when the file cannot be read or is not UTF-8 text.
+    """
+    try:
+        return path.read_text("utf-8"), path.name
+    except OSError as exc:
+        message = f"cannot be read: {exc.strerror or type(exc).__name__}"
+    except UnicodeDecodeError as exc:
+        message = f"is not UTF-8 text (byte {exc.start})"
+    raise PolicyInvalid([Problem(source=path.name, path="", message=message)])
 
 
 async def fetch_active_policy(conn: Connection | Pool) -> ActivePolicy | None:
@@ -143,6 +152,8 @@ class PolicyHolder:
         try:
             active = await fetch_active_policy(self._pool)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if self._pool.is_closing():
+                return  # shutting down: the notification connection's reset is not news
             log.warning(
                 "could not reload the policy (%s); keeping version %d", type(exc).__name__, self.current.version
             )

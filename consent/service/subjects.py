@@ -51,11 +51,14 @@ class Identifier:
 
 
 class Subjects:
-    """Identifier lookups for this process, with a bounded cache of confirmed matches.
+    """Identifier lookups for this process, with bounded caches of confirmed matches and misses.
 
-    The cache maps a keyed hash of (kind, value) to the subject id, so not even
-    this process's memory holds identifiers as such; it is cleared whenever any
-    subject is erased or the notification connection drops.
+    The caches key a keyed hash of (kind, value), so not even this process's
+    memory holds identifiers as such. Matches are dropped whenever any
+    identifier is removed or any subject erased; misses whenever any identifier
+    is added (a check for a device never seen must not cost a query each time,
+    but must see the device once it records consent). Both go when the
+    notification connection drops.
     """
 
     def __init__(
@@ -72,15 +75,28 @@ class Subjects:
         self._phone_region = phone_region
         self._notifications = notifications
         self._cache: OrderedDict[bytes, UUID] = OrderedDict()
+        self._unknown: OrderedDict[bytes, None] = OrderedDict()
         self._cache_key = os.urandom(32)
         self._generation = 0
+        self._unknown_generation = 0
         self._max_entries = max_entries
-        for channel in ("consent_subject_keys", "consent_identifiers"):
-            notifications.subscribe(channel, lambda _payload: self.clear(), on_reset=self.clear)
+        notifications.subscribe("consent_subject_keys", lambda _payload: self.clear(), on_reset=self.clear)
+        notifications.subscribe("consent_identifiers", self._identifiers_changed, on_reset=self.clear)
+
+    def _identifiers_changed(self, payload: str) -> None:
+        if payload == "I":
+            self.forget_misses()
+        else:
+            self.clear()
+
+    def forget_misses(self) -> None:
+        self._unknown_generation += 1
+        self._unknown.clear()
 
     def clear(self) -> None:
         self._generation += 1
         self._cache.clear()
+        self.forget_misses()
 
     def identifier(self, kind: IdentifierKind, value: str, *, field: str | None = None) -> Identifier:
         """Normalise `value`; InvalidInput (naming `field`, never the value) if it is not valid."""
@@ -88,6 +104,36 @@ class Subjects:
             return Identifier(kind, normalise_identifier(kind, value, default_region=self._phone_region))
         except InvalidIdentifier as exc:
             raise InvalidInput(str(exc), field=field or kind) from None
+
+    def cached(self, identifier: Identifier) -> tuple[bool, UUID | None]:
+        """(known, subject id) from the caches alone: (True, None) is a remembered miss."""
+        memo = self._memo_key(identifier)
+        found = self._cache.get(memo)
+        return (found is not None or memo in self._unknown), found
+
+    def generations(self) -> tuple[int, int, int]:
+        """Capture before reading candidates; `confirm` caches only if nothing changed since."""
+        return self._generation, self._unknown_generation, self.data_keys.generation
+
+    def index_of(self, identifier: Identifier) -> bytes:
+        return self._index_key.digest(identifier.kind, identifier.value)
+
+    async def confirm(
+        self,
+        identifier: Identifier,
+        candidates: list[tuple[UUID, bytes, int, bytes]],
+        generations: tuple[int, int, int],
+    ) -> UUID | None:
+        """Pick the candidate (subject id, ciphertext, master version, wrapped key) that really holds
+        `identifier`, or None; remember the answer."""
+        memo = self._memo_key(identifier)
+        for subject_id, ciphertext, master_version, wrapped in candidates:
+            key = await self.data_keys.from_wrapped(subject_id, master_version, wrapped, generation=generations[2])
+            if self._matches(key, subject_id, identifier, ciphertext):
+                self._remember(memo, subject_id, generations[0])
+                return subject_id
+        self._remember_miss(memo, generations[1])
+        return None
 
     def _memo_key(self, identifier: Identifier) -> bytes:
         return hashlib.blake2b(
@@ -98,22 +144,27 @@ class Subjects:
         """The subject this identifier belongs to, or None."""
         memo = self._memo_key(identifier)
         found = self._cache.get(memo)
-        if found is not None:
+        if found is not None or memo in self._unknown:
             return found
-        generation = self._generation
+        generation, unknown_generation = self._generation, self._unknown_generation
         index = self._index_key.digest(identifier.kind, identifier.value)
         for subject_id, ciphertext in await store.fetch_identifier_candidates(conn, identifier.kind, index):
             key = await self.data_keys.get(conn, subject_id)
             if key is not None and self._matches(key, subject_id, identifier, ciphertext):
                 self._remember(memo, subject_id, generation)
                 return subject_id
+        self._remember_miss(memo, unknown_generation)
         return None
 
-    async def find_or_create(self, conn: Connection, identifier: Identifier, now: datetime) -> tuple[UUID, bool]:
+    async def find_or_create(
+        self, conn: Connection, identifier: Identifier, now: datetime, *, new_id: UUID | None = None
+    ) -> tuple[UUID, bool]:
         """The identifier's subject, creating one (with its data key) if there is none yet.
 
         Runs in the caller's transaction; concurrent callers with the same
-        identifier wait for each other, so it never gets two subjects.
+        identifier wait for each other, so it never gets two subjects. If that
+        transaction rolls back, the caller must `clear()` the caches: they may
+        remember what was never committed.
         """
         found = await self.find(conn, identifier)
         if found is not None:
@@ -123,11 +174,12 @@ class Subjects:
         found = await self.find(conn, identifier)
         if found is not None:
             return found, False
-        subject_id = uuid7()
+        subject_id = new_id or uuid7()
         key = await self.data_keys.create(conn, subject_id, now)
         if key is None:
             raise Conflict("could not create the subject; retry", field="subject")
         await self._store(conn, key, subject_id, identifier, index=index, now=now)
+        self.forget_misses()
         return subject_id, True
 
     async def attach(
@@ -165,6 +217,13 @@ class Subjects:
         except DecryptionFailed:
             return False
         return stored.reveal() == identifier.value
+
+    def _remember_miss(self, memo: bytes, generation: int) -> None:
+        if not self._notifications.connected or generation != self._unknown_generation or self._max_entries == 0:
+            return
+        self._unknown[memo] = None
+        while len(self._unknown) > self._max_entries:
+            self._unknown.popitem(last=False)
 
     def _remember(self, memo: bytes, subject_id: UUID, generation: int) -> None:
         if not self._notifications.connected or generation != self._generation or self._max_entries == 0:

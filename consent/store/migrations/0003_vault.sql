@@ -66,12 +66,17 @@ END $$;
 CREATE TRIGGER subject_keys_notify AFTER DELETE ON subject_keys
     FOR EACH ROW EXECUTE FUNCTION notify_subject_key_change();
 
--- Instances cache identifier -> subject matches; a removed identifier must stop matching everywhere.
+-- Instances cache identifier -> subject matches (and misses): a removed identifier must stop
+-- matching everywhere ("D"), and a new one must no longer be remembered as unknown ("I").
 CREATE FUNCTION notify_identifier_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('consent_identifiers', OLD.subject_id::text);
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('consent_identifiers', 'D');
+    ELSE
+        PERFORM pg_notify('consent_identifiers', 'I');
+    END IF;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER subject_identifiers_notify AFTER DELETE ON subject_identifiers
-    FOR EACH ROW EXECUTE FUNCTION notify_identifier_change();
+CREATE TRIGGER subject_identifiers_notify AFTER INSERT OR DELETE ON subject_identifiers
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_identifier_change();

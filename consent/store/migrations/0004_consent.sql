@@ -47,7 +47,9 @@ CREATE TABLE subject_facts (
     subject_id uuid PRIMARY KEY REFERENCES subjects (id) ON DELETE CASCADE,
     gpc_opt_out_at timestamptz,
     direct_marketing_objected_at timestamptz,
-    objected_purposes text[] NOT NULL DEFAULT '{}'
+    objected_purposes text[] NOT NULL DEFAULT '{}',
+    -- Where the subject last made a choice: the default jurisdiction of checks that name none.
+    jurisdiction text
 );
 
 -- Every committed consent change names its subject, so each instance drops its cached state.

@@ -1,0 +1,32 @@
+"""Public documents: the receipt verification keys and the Global Privacy Control statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+
+from consent.runtime import Runtime
+from crypto import jwks
+
+__all__ = ["WellKnownController"]
+
+
+class WellKnownController(Controller):
+    path = "/.well-known"
+    tags = ["public"]
+
+    @get("/jwks.json", operation_id="getJwks", summary="Public keys that verify consent receipts (JWKS)")
+    async def jwks(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        runtime: Runtime = request.app.state.runtime
+        return Response(
+            jwks(runtime.keys.signing_keys),
+            headers={"Cache-Control": "public, max-age=300"},
+            media_type="application/jwk-set+json",
+        )
+
+    @get("/gpc.json", operation_id="getGpcSupport", summary="This service honours Global Privacy Control")
+    async def gpc(self, request: Request[Any, Any, Any]) -> dict[str, object]:
+        runtime: Runtime = request.app.state.runtime
+        # The GPC specification's well-known resource: support, and when that statement last changed.
+        return {"gpc": True, "lastUpdate": runtime.policy.current.applied_at.date().isoformat()}

@@ -1,0 +1,156 @@
+"""`consent erasures export|replay`: carry erasures over to a restored backup.
+
+A backup taken before an erasure still holds the erased subject's wrapped data
+key. Every erasure leaves a tombstone (subject id and time, nothing personal),
+so before a restored database serves, the tombstones recorded since its backup
+are exported from the newer database (or its latest backup) and replayed into
+the restored one, which destroys the same data keys and identifiers again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import BinaryIO
+from uuid import UUID
+
+import click
+import msgspec
+
+from consent.cli._context import CLI_ACTOR, database_url, fail, load, run_with_connection, say
+from consent.config import ConfigError
+from consent.keys import load_key_material
+from consent.service import audit
+from consent.service.data_keys import DataKeys
+from consent.service.records import erase_subject_keys
+from consent.service.subjects import Subjects
+from consent.store import vault as store
+from consent.store.notifications import Notifications
+from consent.store.pool import Connection
+
+__all__ = ["erasures"]
+
+
+class Tombstone(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One line of an export: who was erased, and when."""
+
+    subject_id: UUID
+    erased_at: datetime
+
+
+class Replayed(msgspec.Struct, kw_only=True, frozen=True):
+    replayed: int
+    data_keys_destroyed: int
+    already_erased: int
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(Tombstone).decode
+
+
+async def _tombstones_since(conn: Connection, since: datetime) -> AsyncIterator[Tombstone]:
+    # consent/store/vault.py has no listing of tombstones; this read is the only one and stays here.
+    async with conn.transaction():
+        async for row in conn.cursor(
+            "SELECT subject_id, erased_at FROM erasure_tombstones WHERE erased_at >= $1 ORDER BY erased_at, subject_id",
+            since,
+            prefetch=1000,
+        ):
+            yield Tombstone(subject_id=row["subject_id"], erased_at=row["erased_at"])
+
+
+def _moment(text: str | None) -> datetime:
+    if text is None:
+        return datetime.min.replace(tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--since: {text!r} is not an ISO 8601 date or time")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.group()
+def erasures() -> None:
+    """Erasure tombstones: export them, and replay them into a restored database before it serves."""
+
+
+@erasures.command()
+@click.option("--since", help="Only erasures at or after this ISO 8601 time (UTC if no offset), e.g. the backup's.")
+def export(since: str | None) -> None:
+    """Print the erasure tombstones as JSON lines: {"subject_id": ..., "erased_at": ...}, oldest first."""
+    start = _moment(since)
+
+    async def work(conn: Connection) -> int:
+        count = 0
+        async for tombstone in _tombstones_since(conn, start):
+            click.echo(_encode(tombstone).decode())
+            count += 1
+        return count
+
+    count = run_with_connection(load(), work)
+    say(f"exported {count} erasure tombstone(s)")
+
+
+def _read(file: BinaryIO) -> list[Tombstone]:
+    tombstones = []
+    for number, line in enumerate(file, start=1):
+        if not line.strip():
+            continue
+        try:
+            tombstones.append(_decode(line))
+        except msgspec.DecodeError as exc:
+            fail(f"{file.name}, line {number}: not a tombstone ({exc})")
+    return tombstones
+
+
+@erasures.command()
+@click.argument("file", type=click.File("rb"))
+def replay(file: BinaryIO) -> None:
+    """Re-apply the erasures in FILE (from `consent erasures export`; - for stdin), audited.
+
+    For each subject not yet erased here: destroy its data key and lookup
+    identifiers and record the tombstone with its original time. Subjects this
+    database already holds a tombstone for are left as they are, so a replay
+    can be repeated. Run it on a restored database before it serves.
+    """
+    tombstones = _read(file)
+    settings = load()
+    try:
+        material = load_key_material(settings, announce=say)
+    except ConfigError as exc:
+        fail(f"configuration: {exc}")
+
+    with database_url(settings) as url:
+        # The data keys are destroyed, never read: nothing is cached, so the listener need not run.
+        # Running instances still drop their cached keys through the table's NOTIFY trigger.
+        notifications = Notifications(url)
+        subjects = Subjects(DataKeys(material, notifications), material.index_key, notifications)
+
+        async def work(conn: Connection) -> Replayed:
+            replayed = destroyed = 0
+            for tombstone in tombstones:
+                async with conn.transaction():
+                    if await store.is_tombstoned(conn, tombstone.subject_id):
+                        continue
+                    # Inserted first, so the tombstone keeps the original time of the erasure.
+                    await store.insert_tombstone(conn, tombstone.subject_id, tombstone.erased_at)
+                    destroyed += await erase_subject_keys(conn, subjects, tombstone.subject_id, actor=CLI_ACTOR)
+                    replayed += 1
+            outcome = Replayed(
+                replayed=replayed, data_keys_destroyed=destroyed, already_erased=len(tombstones) - replayed
+            )
+            await audit.record(
+                conn,
+                audit.AuditEntry(
+                    actor=CLI_ACTOR,
+                    action="erasures.replay",
+                    detail={"source": file.name, "tombstones": len(tombstones), **msgspec.structs.asdict(outcome)},
+                ),
+            )
+            return outcome
+
+        outcome = run_with_connection(msgspec.structs.replace(settings, database_url=url), work)
+    click.echo(
+        f"replayed {outcome.replayed} erasure(s): {outcome.data_keys_destroyed} data key(s) destroyed; "
+        f"{outcome.already_erased} already erased here"
+    )

@@ -1,0 +1,307 @@
+"""Recording consent: validating a choice against the active policy and preparing what to store.
+
+Everything here happens before the database is touched: the request is checked
+against the policy (unknown or exempt purposes, duplicates, outdated notices, a
+grant without an affirmative action), the events, the new state, the audit
+entry, the outbox messages, the decisions and the signed receipt are all
+prepared. `consent.service.consent_writer` then commits many prepared writes
+together. Nothing is acknowledged before it is committed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from consent.errors import Conflict, InvalidInput
+from consent.ids import uuid7
+from consent.service.audit import AuditEntry
+from consent.service.checking import decide_all
+from consent.service.policies import ActivePolicy
+from consent.service.receipts import ReceiptPurpose, sign_receipt
+from consent.service.state_cache import SubjectSnapshot
+from consent.service.subjects import Identifier
+from crypto import SigningKeyRing
+from policies import ConsentState, ConsentStatus, Decision, Jurisdiction, Purpose
+
+__all__ = [
+    "AFFIRMATIVE",
+    "Action",
+    "Choice",
+    "Idempotency",
+    "PreparedWrite",
+    "RecordOut",
+    "Recording",
+    "Source",
+    "ValidChoice",
+    "prepare_write",
+    "validate_choices",
+]
+
+
+class Action(enum.StrEnum):
+    ACCEPT_ALL = "accept_all"
+    REJECT_ALL = "reject_all"
+    SAVE_CHOICES = "save_choices"
+    WITHDRAW = "withdraw"
+    API = "api"
+
+
+class Source(enum.StrEnum):
+    BANNER = "banner"
+    API = "api"
+    IMPORT = "import"
+    GPC = "gpc"
+    REQUEST = "request"
+
+
+# A grant needs the person to have done something that means yes (GDPR Art. 4(11), 7).
+AFFIRMATIVE = frozenset({Action.ACCEPT_ALL, Action.SAVE_CHOICES, Action.API})
+
+
+class Choice(msgspec.Struct, kw_only=True, frozen=True):
+    purpose: str
+    status: str
+    notice_version: int
+
+
+class ValidChoice(msgspec.Struct, kw_only=True, frozen=True):
+    purpose: Purpose
+    status: ConsentStatus
+    notice_version: int
+
+
+class Idempotency(msgspec.Struct, kw_only=True, frozen=True):
+    api_key_id: UUID
+    key: str
+    request_hash: bytes
+
+
+class Recording(msgspec.Struct, kw_only=True, frozen=True):
+    """A consent request that passed validation, with everything the write needs to know."""
+
+    identifier: Identifier | None
+    subject_id: UUID | None
+    property: str
+    jurisdiction: Jurisdiction
+    language: str | None
+    action: Action
+    source: Source
+    choices: list[ValidChoice]
+    gpc: bool
+    client_at: datetime | None
+    proof: dict[str, Any]
+    actor: str
+    idempotency: Idempotency | None
+
+
+class RecordOut(msgspec.Struct, kw_only=True, frozen=True):
+    """The 201 answer (the wire contract of issue 5)."""
+
+    subject_id: UUID
+    event_ids: list[UUID]
+    policy_version: int
+    decisions: dict[str, Decision]
+    receipt: str
+    receipt_id: UUID
+    recorded_at: datetime
+
+
+def _status(action: Action, raw: str, field: str) -> ConsentStatus:
+    try:
+        status = ConsentStatus(raw)
+    except ValueError:
+        raise InvalidInput("a decision's status is granted or denied", field=field) from None
+    if action is Action.WITHDRAW:
+        if status is ConsentStatus.GRANTED:
+            raise InvalidInput("a withdrawal cannot grant", field=field)
+        return ConsentStatus.WITHDRAWN
+    if status is ConsentStatus.WITHDRAWN:
+        raise InvalidInput("use the action withdraw to withdraw consent", field=field)
+    if status is ConsentStatus.GRANTED and action not in AFFIRMATIVE:
+        raise InvalidInput(f"a grant needs an affirmative action; {action.value} is not one", field=field)
+    if status is ConsentStatus.DENIED and action is Action.ACCEPT_ALL:
+        raise InvalidInput("accept_all cannot deny a purpose", field=field)
+    return status
+
+
+def validate_choices(active: ActivePolicy, action: Action, choices: Sequence[Choice]) -> list[ValidChoice]:
+    """The request's choices checked against the policy; the first problem is raised, naming its field.
+
+    Notices below a purpose's `min_notice_version` are all collected into one
+    409 carrying the current versions, so a banner can re-render in one go.
+    """
+    purposes = active.policy.purposes
+    seen: set[str] = set()
+    valid: list[ValidChoice] = []
+    outdated: dict[str, dict[str, int]] = {}
+    for position, choice in enumerate(choices):
+        field = f"decisions[{position}]"
+        purpose = purposes.get(choice.purpose)
+        if purpose is None:
+            raise InvalidInput("not a purpose of the active policy", field=f"{field}.purpose")
+        if choice.purpose in seen:
+            raise InvalidInput("this purpose appears twice in one request", field=f"{field}.purpose")
+        seen.add(choice.purpose)
+        if purpose.exempt:
+            raise InvalidInput(
+                "no choice applies to this purpose: it does not rest on consent", field=f"{field}.purpose"
+            )
+        status = _status(action, choice.status, f"{field}.status")
+        if choice.notice_version > purpose.notice_version:
+            raise InvalidInput("newer than the purpose's current notice version", field=f"{field}.notice_version")
+        if choice.notice_version < purpose.min_notice_version:
+            outdated[purpose.id] = {
+                "notice_version": purpose.notice_version,
+                "min_notice_version": purpose.min_notice_version,
+            }
+        valid.append(ValidChoice(purpose=purpose, status=status, notice_version=choice.notice_version))
+    if outdated:
+        raise Conflict(
+            "the notice shown is older than the policy accepts; show the current notice and ask again",
+            field="decisions",
+            extra={"policy_version": active.version, "current_notices": outdated},
+        )
+    return valid
+
+
+class PreparedWrite(msgspec.Struct, kw_only=True):
+    """One request's rows and answer, ready to be committed with others."""
+
+    subject_id: UUID
+    events: list[tuple[Any, ...]]
+    states: list[tuple[Any, ...]]
+    facts: tuple[UUID, datetime | None, str]
+    audit: AuditEntry
+    outbox: list[tuple[Any, ...]]
+    response: RecordOut
+
+
+def _gpc_choices(active: ActivePolicy, recording: Recording, snapshot: SubjectSnapshot) -> list[ValidChoice]:
+    """Sale-or-sharing purposes a GPC signal opts out of here, unless already so or chosen in this request."""
+    if not recording.gpc or not active.policy.jurisdictions[recording.jurisdiction].gpc_opt_out:
+        return []
+    chosen = {choice.purpose.id for choice in recording.choices}
+    extra = []
+    for purpose in active.policy.purposes.values():
+        current = snapshot.consents.get(purpose.id)
+        already_out = current is not None and current.status is not ConsentStatus.GRANTED
+        if purpose.sale_or_sharing and purpose.id not in chosen and not already_out:
+            extra.append(
+                ValidChoice(purpose=purpose, status=ConsentStatus.DENIED, notice_version=purpose.notice_version)
+            )
+    return extra
+
+
+def prepare_write(
+    active: ActivePolicy,
+    signing_keys: SigningKeyRing,
+    *,
+    recording: Recording,
+    snapshot: SubjectSnapshot,
+    subject_id: UUID,
+    now: datetime,
+) -> PreparedWrite:
+    """Build the rows, the decisions and the signed receipt of one recorded request."""
+    gpc_choices = _gpc_choices(active, recording, snapshot)
+    receipt_id = uuid7()
+    events, states, consents = [], [], dict(snapshot.consents)
+    for choice, source in [(c, recording.source) for c in recording.choices] + [(c, Source.GPC) for c in gpc_choices]:
+        event_id = uuid7()
+        events.append(
+            (
+                subject_id, event_id, choice.purpose.id, choice.status.value, recording.action.value, source.value,
+                recording.jurisdiction.value, recording.language, recording.property, choice.notice_version,
+                active.version, recording.gpc, recording.client_at, now, receipt_id, recording.proof,
+            )
+        )  # fmt: skip
+        states.append((subject_id, choice.purpose.id, choice.status.value, choice.notice_version, now, event_id))
+        consents[choice.purpose.id] = ConsentState(
+            status=choice.status, notice_version=choice.notice_version, recorded_at=now
+        )
+    gpc_at = now if recording.gpc and active.policy.jurisdictions[recording.jurisdiction].gpc_opt_out else None
+    facts = snapshot.facts
+    if gpc_at is not None and facts.gpc_opt_out_at is None:
+        facts = msgspec.structs.replace(facts, gpc_opt_out_at=gpc_at)
+    after = SubjectSnapshot(consents=consents, facts=facts, jurisdiction=recording.jurisdiction)
+    written = [c.purpose.id for c in recording.choices] + [c.purpose.id for c in gpc_choices]
+    decisions = decide_all(active, after, written, recording.jurisdiction, gpc=recording.gpc, now=now)
+    receipt = sign_receipt(
+        signing_keys,
+        active.policy,
+        receipt_id=receipt_id,
+        subject_id=subject_id,
+        policy_version=active.version,
+        jurisdiction=recording.jurisdiction.value,
+        collection_method=f"{recording.source.value}:{recording.action.value}",
+        recorded_at=now,
+        language=recording.language,
+        property_id=recording.property,
+        purposes=[
+            ReceiptPurpose(
+                purpose=c.purpose.id,
+                legal_basis=c.purpose.legal_basis.value,
+                notice_version=c.notice_version,
+                status=c.status.value,
+                expires_at=_expiry(c, now),
+                data_categories=c.purpose.data_categories,
+                third_party_disclosure=bool(c.purpose.third_party_countries) or c.purpose.sale_or_sharing,
+            )
+            for c in [*recording.choices, *gpc_choices]
+        ],
+    )
+    event_ids = [row[1] for row in events]
+    return PreparedWrite(
+        subject_id=subject_id,
+        events=events,
+        states=states,
+        facts=(subject_id, gpc_at, recording.jurisdiction.value),
+        audit=AuditEntry(
+            actor=recording.actor,
+            action="consent.record",
+            target={"subject_id": str(subject_id), "receipt_id": str(receipt_id)},
+            detail={"purposes": written, "action": recording.action.value, "gpc": recording.gpc},
+        ),
+        outbox=_outbox(active, subject_id, events, now),
+        response=RecordOut(
+            subject_id=subject_id,
+            event_ids=event_ids,
+            policy_version=active.version,
+            decisions=decisions,
+            receipt=receipt,
+            receipt_id=receipt_id,
+            recorded_at=now,
+        ),
+    )
+
+
+def _expiry(choice: ValidChoice, now: datetime) -> datetime | None:
+    days = choice.purpose.consent_lifetime_days
+    return now + timedelta(days=days) if choice.status is ConsentStatus.GRANTED and days else None
+
+
+def _outbox(
+    active: ActivePolicy, subject_id: UUID, events: list[tuple[Any, ...]], now: datetime
+) -> list[tuple[Any, ...]]:
+    """One message per recipient that serves a purpose this write changed."""
+    rows = []
+    for recipient in active.policy.recipients.values():
+        changes = [
+            {"event_id": str(e[1]), "purpose": e[2], "status": e[3], "recorded_at": now.isoformat()}
+            for e in events
+            if e[2] in recipient.purposes
+        ]
+        if changes:
+            payload = {
+                "type": "consent.changed",
+                "subject_id": str(subject_id),
+                "policy_version": active.version,
+                "changes": changes,
+            }
+            rows.append((uuid7(), recipient.id, subject_id, "consent.changed", payload, now))
+    return rows

@@ -1,0 +1,125 @@
+"""The consent state of subjects as this process last read it, invalidated across instances.
+
+Every committed change to `consent_state` or `subject_facts` NOTIFYs the
+subject id; each instance drops that entry before its next check, so a
+withdrawal is honoured everywhere within milliseconds. While the notification
+connection is down the cache is cleared and bypassed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from consent.store import consent_state as store
+from consent.store.notifications import Notifications
+from consent.store.pool import Connection, Pool
+from policies import NO_FACTS, ConsentState, ConsentStatus, Jurisdiction, SubjectFacts
+
+__all__ = ["CHANNEL", "EMPTY", "StateCache", "SubjectSnapshot", "snapshot_of"]
+
+CHANNEL = "consent_state"
+
+
+class SubjectSnapshot(msgspec.Struct, kw_only=True, frozen=True):
+    """What the decision engine needs of one subject: its latest choices and its facts."""
+
+    consents: Mapping[str, ConsentState]
+    facts: SubjectFacts
+    jurisdiction: Jurisdiction | None
+
+
+EMPTY = SubjectSnapshot(consents={}, facts=NO_FACTS, jurisdiction=None)
+
+
+def snapshot_of(rows: list[asyncpg.Record]) -> SubjectSnapshot:
+    """The snapshot built from a subject's joined state rows (see `consent.store.consent_state`)."""
+    if not rows:
+        return EMPTY
+    first = rows[0]
+    facts = NO_FACTS
+    if first["facts_subject"] is not None:
+        facts = SubjectFacts(
+            gpc_opt_out_at=first["gpc_opt_out_at"],
+            direct_marketing_objected_at=first["direct_marketing_objected_at"],
+            objected_purposes=frozenset(first["objected_purposes"]),
+        )
+    consents = {
+        row["purpose"]: ConsentState(
+            status=ConsentStatus(row["status"]),
+            notice_version=row["notice_version"],
+            recorded_at=row["recorded_at"],
+            by_guardian=row["by_guardian"],
+        )
+        for row in rows
+        if row["purpose"] is not None
+    }
+    jurisdiction = first["jurisdiction"]
+    return SubjectSnapshot(
+        consents=consents, facts=facts, jurisdiction=Jurisdiction(jurisdiction) if jurisdiction else None
+    )
+
+
+class StateCache:
+    def __init__(self, notifications: Notifications, *, max_entries: int = 100_000) -> None:
+        self._notifications = notifications
+        self._entries: OrderedDict[UUID, SubjectSnapshot] = OrderedDict()
+        self._generation = 0
+        self._max_entries = max_entries
+        notifications.subscribe(CHANNEL, self._changed, on_reset=self.clear)
+
+    def _changed(self, payload: str) -> None:
+        self.evict(UUID(payload))
+
+    def evict(self, subject_id: UUID) -> None:
+        self._generation += 1
+        self._entries.pop(subject_id, None)
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._entries.clear()
+
+    def cached(self, subject_id: UUID) -> SubjectSnapshot | None:
+        return self._entries.get(subject_id)
+
+    async def get(self, conn: Connection | Pool, subject_id: UUID) -> SubjectSnapshot:
+        found = self._entries.get(subject_id)
+        if found is None:
+            found = (await self.get_many(conn, (subject_id,)))[subject_id]
+        return found
+
+    async def get_many(self, conn: Connection | Pool, subject_ids: Iterable[UUID]) -> dict[UUID, SubjectSnapshot]:
+        """Snapshots of several subjects, reading all the uncached ones in one round trip."""
+        result: dict[UUID, SubjectSnapshot] = {}
+        missing: list[UUID] = []
+        for subject_id in subject_ids:
+            found = self._entries.get(subject_id)
+            if found is None:
+                missing.append(subject_id)
+            else:
+                result[subject_id] = found
+        if missing:
+            generation = self._generation
+            rows = await store.fetch_states(conn, missing)
+            for subject_id in missing:
+                snapshot = snapshot_of(rows.get(subject_id, []))
+                result[subject_id] = snapshot
+                self.remember(subject_id, snapshot, generation)
+        return result
+
+    @property
+    def generation(self) -> int:
+        """Capture before reading state rows; `remember` caches only if nothing changed since."""
+        return self._generation
+
+    def remember(self, subject_id: UUID, snapshot: SubjectSnapshot, generation: int) -> None:
+        # Cache only what no invalidation can have overtaken while we were reading.
+        if not self._notifications.connected or generation != self._generation or self._max_entries == 0:
+            return
+        self._entries[subject_id] = snapshot
+        if len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
