@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from consent.api.api_keys import ApiKeyController, WhoAmIController
-from consent.api.check import CheckController
+from consent.api.check import check, check_batch, document_checks
 from consent.api.consents import ConsentsController, SubjectConsentsController
 from consent.api.feed import FeedController
 from consent.api.health import HealthController
@@ -50,14 +50,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             app.state.runtime = runtime
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             ApiKeyController,
             WhoAmIController,
             NoticesController,
             SubjectsController,
-            CheckController,
+            check,
+            check_batch,
             ConsentsController,
             SubjectConsentsController,
             WellKnownController,
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         ),
         debug=False,
     )
+    document_checks(app)
+    return app
 
 
 def asgi_app() -> Litestar:

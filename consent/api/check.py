@@ -1,28 +1,28 @@
 """`POST /v1/check` and `POST /v1/check/batch`: the consent check, on every page view of a client.
 
-Kept lean on purpose: no dependency injection, no middleware beyond the
-observability layer, one msgspec decode, caches first, and the engine's own
-`Decision` values encoded as they are.
+Kept lean on purpose (see `consent.api.fast`): plain ASGI, no dependency
+injection, no middleware beyond the observability layer, one msgspec decode,
+caches first, and the engine's own `Decision` values encoded as they are.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, post
-from litestar.params import JSONBody
+from litestar import Litestar, asgi
+from litestar.types import Receive, Send
+from litestar.types import Scope as AsgiScope
 
-from consent.api.auth import require_key, scopes
+from consent.api.fast import answer_json, authenticate, decode_body, document, read_body, runtime_of
 from consent.errors import InvalidInput
-from consent.runtime import Runtime
 from consent.service.api_keys import Scope
 from consent.service.checking import CheckAnswer, CheckQuery, answer_checks
 from consent.service.subjects import Subjects
 from policies import Decision, Jurisdiction
 
-__all__ = ["CheckController", "SubjectRef"]
+__all__ = ["SubjectRef", "check", "check_batch", "document_checks"]
 
 MAX_BATCH = 1000
 
@@ -88,29 +88,50 @@ def _out(answer: CheckAnswer) -> CheckOut:
     )
 
 
-class CheckController(Controller):
-    path = "/v1/check"
-    tags = ["consent checks"]
-    guards = [require_key]
-    opt = scopes(Scope.CHECK, Scope.ADMIN)
+_ACCEPTED = frozenset({Scope.CHECK, Scope.ADMIN})
+_decode_check = msgspec.json.Decoder(CheckIn)
+_decode_batch = msgspec.json.Decoder(CheckBatchIn)
+_encode = msgspec.json.Encoder().encode
 
-    @post(operation_id="checkConsent", summary="May this subject's data be used for these purposes?", status_code=200)
-    async def check(self, request: Request[Any, Any, Any], data: JSONBody[CheckIn]) -> CheckOut:
-        runtime: Runtime = request.app.state.runtime
-        query = to_query(runtime.subjects, data)
-        answers = await answer_checks(runtime.pool, runtime.subjects, runtime.states, runtime.policy.current, [query])
-        return _out(answers[0])
 
-    @post(
-        "/batch",
-        operation_id="checkConsentBatch",
-        summary="Up to 1,000 checks in one call, answered in order",
-        status_code=200,
+@asgi("/v1/check", copy_scope=False)
+async def check(scope: AsgiScope, receive: Receive, send: Send) -> None:
+    """POST: may this subject's data be used for these purposes? (scope check or admin)"""
+    runtime = runtime_of(scope)
+    body = await read_body(scope, receive, runtime.settings.max_body_bytes)
+    await authenticate(runtime, scope, _ACCEPTED)
+    query = to_query(runtime.subjects, decode_body(_decode_check, body))
+    answers = await answer_checks(runtime.pool, runtime.subjects, runtime.states, runtime.policy.current, [query])
+    await answer_json(send, _encode(_out(answers[0])))
+
+
+@asgi("/v1/check/batch", copy_scope=False)
+async def check_batch(scope: AsgiScope, receive: Receive, send: Send) -> None:
+    """POST: up to 1,000 checks in one call, answered in order (scope check or admin)."""
+    runtime = runtime_of(scope)
+    body = await read_body(scope, receive, runtime.settings.max_body_bytes * 16)
+    await authenticate(runtime, scope, _ACCEPTED)
+    checks = decode_body(_decode_batch, body).checks
+    queries = [to_query(runtime.subjects, item, f"checks[{i}].") for i, item in enumerate(checks)]
+    answers = await answer_checks(
+        runtime.pool, runtime.subjects, runtime.states, runtime.policy.current, queries, batch=True
     )
-    async def check_batch(self, request: Request[Any, Any, Any], data: JSONBody[CheckBatchIn]) -> CheckBatchOut:
-        runtime: Runtime = request.app.state.runtime
-        queries = [to_query(runtime.subjects, check, f"checks[{i}].") for i, check in enumerate(data.checks)]
-        answers = await answer_checks(
-            runtime.pool, runtime.subjects, runtime.states, runtime.policy.current, queries, batch=True
-        )
-        return CheckBatchOut(results=[_out(answer) for answer in answers])
+    await answer_json(send, _encode(CheckBatchOut(results=[_out(answer) for answer in answers])))
+
+
+def document_checks(app: Litestar) -> None:
+    """Put both check routes in the OpenAPI schema (plain-ASGI routes are not described by Litestar)."""
+    scopes_ = ["check", "admin"]
+    document(
+        app,
+        path="/v1/check",
+        operation_id="checkConsent",
+        tags=["consent checks"],
+        security_scopes=scopes_,
+        summary="May this subject's data be used for these purposes?",
+        request=CheckIn,
+        response=CheckOut,
+    )
+    document(app, path="/v1/check/batch", operation_id="checkConsentBatch", tags=["consent checks"],
+             security_scopes=scopes_, summary="Up to 1,000 checks in one call, answered in order",
+             request=CheckBatchIn, response=CheckBatchOut)  # fmt: skip

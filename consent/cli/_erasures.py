@@ -9,9 +9,9 @@ the restored one, which destroys the same data keys and identifiers again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from typing import BinaryIO
+from pathlib import Path
 from uuid import UUID
 
 import click
@@ -91,21 +91,30 @@ def export(since: str | None) -> None:
     say(f"exported {count} erasure tombstone(s)")
 
 
-def _read(file: BinaryIO) -> list[Tombstone]:
+def _read(lines: Iterable[bytes], source: str) -> list[Tombstone]:
     tombstones = []
-    for number, line in enumerate(file, start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             tombstones.append(_decode(line))
         except msgspec.DecodeError as exc:
-            fail(f"{file.name}, line {number}: not a tombstone ({exc})")
+            fail(f"{source}, line {number}: not a tombstone ({exc})")
     return tombstones
 
 
+def _read_file(file: str) -> tuple[list[Tombstone], str]:
+    source = "<stdin>" if file == "-" else Path(file).name
+    try:
+        with click.open_file(file, "rb") as lines:
+            return _read(lines, source), source
+    except OSError as exc:
+        fail(f"{file}: {exc.strerror}")
+
+
 @erasures.command()
-@click.argument("file", type=click.File("rb"))
-def replay(file: BinaryIO) -> None:
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+def replay(file: str) -> None:
     """Re-apply the erasures in FILE (from `consent erasures export`; - for stdin), audited.
 
     For each subject not yet erased here: destroy its data key and lookup
@@ -113,7 +122,7 @@ def replay(file: BinaryIO) -> None:
     database already holds a tombstone for are left as they are, so a replay
     can be repeated. Run it on a restored database before it serves.
     """
-    tombstones = _read(file)
+    tombstones, source = _read_file(file)
     settings = load()
     try:
         material = load_key_material(settings, announce=say)
@@ -144,7 +153,7 @@ def replay(file: BinaryIO) -> None:
                 audit.AuditEntry(
                     actor=CLI_ACTOR,
                     action="erasures.replay",
-                    detail={"source": file.name, "tombstones": len(tombstones), **msgspec.structs.asdict(outcome)},
+                    detail={"source": source, "tombstones": len(tombstones), **msgspec.structs.asdict(outcome)},
                 ),
             )
             return outcome

@@ -28,6 +28,7 @@ __all__ = [
     "AuditEntry",
     "ChainReport",
     "content_hash",
+    "entry_rows",
     "link_hash",
     "record",
     "record_many",
@@ -90,6 +91,11 @@ def _row(entry: AuditEntry, now: datetime) -> tuple[Any, ...]:
 async def record(conn: Connection, entry: AuditEntry, *, now: datetime | None = None) -> None:
     """Append `entry` in the caller's transaction (it commits or rolls back with the change)."""
     await record_many(conn, [entry], now=now)
+
+
+def entry_rows(entries: Sequence[AuditEntry], now: datetime) -> list[tuple[Any, ...]]:
+    """The rows `record_many` would insert, for callers that batch them into a larger statement."""
+    return [_row(entry, now) for entry in entries]
 
 
 async def record_many(conn: Connection, entries: Sequence[AuditEntry], *, now: datetime | None = None) -> None:

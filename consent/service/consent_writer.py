@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,16 +25,17 @@ import msgspec
 from consent.errors import ConsentError, InvalidInput
 from consent.service import audit
 from consent.service.recording import PreparedWrite, Recording
-from consent.service.state_cache import StateCache
+from consent.service.state_cache import EMPTY, StateCache, SubjectSnapshot
+from consent.service.subject_settling import settle_subjects, token_of
 from consent.service.subjects import Subjects
 from consent.store import consent_events as events_store
-from consent.store import consent_state as state_store
+from consent.store.consent_batch import write_batch
 from consent.store.pool import Connection, Pool
 
 __all__ = ["ConsentWriter", "Replay", "WriteRequest"]
 
 log = logging.getLogger(__name__)
-Reprepare = Callable[[UUID], PreparedWrite]
+Prepare = Callable[[UUID, SubjectSnapshot], PreparedWrite]
 
 
 class Replay(msgspec.Struct, kw_only=True, frozen=True):
@@ -44,15 +46,28 @@ class Replay(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class WriteRequest:
-    """A prepared write waiting for its batch, with a way to redo it for another subject id."""
+    """A write waiting for its batch.
 
-    __slots__ = ("future", "prepared", "recording", "reprepare")
+    `prepared` is filled before queueing when the subject and its state were
+    cached; otherwise the batch resolves (or creates) the subject and reads
+    its state in one go, then calls `prepare` (planned id for a new subject).
+    """
 
-    def __init__(self, recording: Recording, prepared: PreparedWrite, reprepare: Reprepare) -> None:
+    __slots__ = ("future", "planned_id", "prepare", "prepared", "recording")
+
+    def __init__(
+        self, recording: Recording, prepare: Prepare, *, planned_id: UUID, prepared: PreparedWrite | None = None
+    ) -> None:
         self.recording = recording
+        self.prepare = prepare
+        self.planned_id = planned_id
         self.prepared = prepared
-        self.reprepare = reprepare
         self.future: asyncio.Future[PreparedWrite | Replay] = asyncio.get_running_loop().create_future()
+
+    @property
+    def write(self) -> PreparedWrite:
+        assert self.prepared is not None, "prepared by the batch before it writes"
+        return self.prepared
 
 
 class ConsentWriter:
@@ -138,39 +153,48 @@ class ConsentWriter:
                     request.future.set_exception(exc)
             raise
         for request in batch:
-            self._states.evict(request.prepared.subject_id)
+            self._states.evict(request.write.subject_id)
         self._subjects.forget_misses()
         for request in batch:
             if request in losers:
                 await self._replay(request)
             elif not request.future.done():
-                request.future.set_result(request.prepared)
+                request.future.set_result(request.write)
 
     async def _write(self, conn: Connection, batch: list[WriteRequest]) -> set[WriteRequest]:
-        await self._settle_subjects(conn, batch)
+        await self._prepare_unprepared(conn, batch)
         losers = await self._claim_idempotency(conn, batch)
-        winners = [r.prepared for r in batch if r not in losers]
+        winners = [r.write for r in batch if r not in losers]
         if not winners:
             return losers
-        await events_store.insert_events(conn, [row for w in winners for row in w.events])
-        await state_store.upsert_states(conn, _newest_states(winners))
-        await state_store.upsert_facts(conn, _merged_facts(winners))
-        await audit.record_many(conn, [w.audit for w in winners])
-        await events_store.insert_outbox(conn, [row for w in winners for row in w.outbox])
+        await write_batch(
+            conn,
+            events=[row for w in winners for row in w.events],
+            states=_newest_states(winners),
+            facts=_merged_facts(winners),
+            audit=audit.entry_rows([w.audit for w in winners], datetime.now(UTC)),
+            outbox=[row for w in winners for row in w.outbox],
+        )
         return losers
 
-    async def _settle_subjects(self, conn: Connection, batch: list[WriteRequest]) -> None:
-        """Create the subjects of new identifiers; if one appeared meanwhile, redo the write for it."""
-        for request in batch:
-            identifier = request.recording.identifier
-            if request.recording.subject_id is not None or identifier is None:
-                continue
-            planned = request.prepared.subject_id
-            subject_id, _created = await self._subjects.find_or_create(
-                conn, identifier, request.prepared.response.recorded_at, new_id=planned
-            )
-            if subject_id != planned:
-                request.prepared = request.reprepare(subject_id)
+    async def _prepare_unprepared(self, conn: Connection, batch: list[WriteRequest]) -> None:
+        """Resolve or create the subjects of the writes that were queued unprepared, then prepare them."""
+        waiting = [r for r in batch if r.prepared is None]
+        if not waiting:
+            return
+        identifiers = [
+            (r.recording.identifier, r.planned_id)
+            for r in waiting
+            if r.recording.subject_id is None and r.recording.identifier is not None
+        ]
+        known = {r.recording.subject_id for r in waiting if r.recording.subject_id is not None}
+        found, snapshots = await settle_subjects(conn, self._subjects, identifiers, known, datetime.now(UTC))
+        for request in waiting:
+            subject_id = request.recording.subject_id
+            if subject_id is None:
+                assert request.recording.identifier is not None
+                subject_id = found[token_of(self._subjects, request.recording.identifier)]
+            request.prepared = request.prepare(subject_id, snapshots.get(subject_id, EMPTY))
 
     async def _claim_idempotency(self, conn: Connection, batch: list[WriteRequest]) -> set[WriteRequest]:
         """Claim each request's Idempotency-Key; returns the requests that must replay instead of writing."""
@@ -192,8 +216,8 @@ class ConsentWriter:
                 key,
                 request.recording.idempotency.request_hash if request.recording.idempotency else b"",
                 201,
-                msgspec.to_builtins(request.prepared.response),
-                request.prepared.response.recorded_at,
+                msgspec.to_builtins(request.write.response),
+                request.write.response.recorded_at,
             )
             for (api_key_id, key), request in claimants.items()
         ]

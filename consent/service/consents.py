@@ -26,7 +26,7 @@ from consent.service.recording import (
     prepare_write,
     validate_choices,
 )
-from consent.service.state_cache import EMPTY, StateCache, SubjectSnapshot
+from consent.service.state_cache import StateCache, SubjectSnapshot
 from consent.service.subjects import Identifier, Subjects
 from consent.store import consent_events as events_store
 from consent.store.pool import Pool
@@ -81,20 +81,24 @@ class ConsentService:
             replay = await self._earlier_answer(request.idempotency)
             if replay is not None:
                 return replay
+        # Only the caches are asked here; whatever they do not know, the batch reads in one go.
         subject_id = request.subject_id
         if subject_id is None and request.identifier is not None:
-            subject_id = await self._subjects.find(self._pool, request.identifier)
-        snapshot = await self._states.get(self._pool, subject_id) if subject_id is not None else EMPTY
-        recording = _recording(request, choices, subject_id)
+            subject_id = self._subjects.cached(request.identifier)[1]
+        snapshot = self._states.cached(subject_id) if subject_id is not None else None
+        recording = _recording(request, choices, request.subject_id)
         now = datetime.now(UTC)
 
-        def prepare(for_subject: UUID, seen: SubjectSnapshot = EMPTY) -> PreparedWrite:
+        def prepare(for_subject: UUID, seen: SubjectSnapshot) -> PreparedWrite:
             return prepare_write(
                 active, self._signing_keys, recording=recording, snapshot=seen, subject_id=for_subject, now=now
             )
 
-        prepared = prepare(subject_id or uuid7(), snapshot)
-        result = await self._writer.submit(WriteRequest(recording, prepared, prepare))
+        if subject_id is not None:
+            recording = msgspec.structs.replace(recording, subject_id=subject_id)
+        prepared = prepare(subject_id, snapshot) if subject_id is not None and snapshot is not None else None
+        write = WriteRequest(recording, prepare, planned_id=subject_id or uuid7(), prepared=prepared)
+        result = await self._writer.submit(write)
         return result if isinstance(result, Replay) else result.response
 
     async def withdraw(

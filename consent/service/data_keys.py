@@ -113,6 +113,11 @@ class DataKeys:
         self._remember(subject_id, key, generation)
         return key
 
+    async def new_wrapped(self, subject_id: UUID) -> tuple[DataKey, WrappedDataKey]:
+        """A fresh data key for a subject about to be created, and its wrapped form to store."""
+        key = new_data_key()
+        return key, await self.provider.wrap_data_key(key, subject_id=subject_id)
+
     async def get_or_create(self, conn: Connection, subject_id: UUID, now: datetime) -> DataKey:
         key = await self.get(conn, subject_id)
         if key is None:

@@ -198,6 +198,10 @@ class Subjects:
         await self._store(conn, key, subject_id, identifier, index=index, now=now)
         self.clear()
 
+    def ciphertext(self, key: DataKey, subject_id: UUID, identifier: Identifier) -> bytes:
+        """The stored form of `identifier` for `subject_id` (what a lookup decrypts to confirm)."""
+        return encrypt_field(key, identifier.value, subject_id=subject_id, table=TABLE, field=identifier.kind)
+
     async def detach(self, conn: Connection, subject_id: UUID, kind: IdentifierKind) -> None:
         await store.delete_identifiers_of_kind(conn, subject_id, kind)
         self.clear()
@@ -205,7 +209,7 @@ class Subjects:
     async def _store(
         self, conn: Connection, key: DataKey, subject_id: UUID, identifier: Identifier, *, index: bytes, now: datetime
     ) -> None:
-        ciphertext = encrypt_field(key, identifier.value, subject_id=subject_id, table=TABLE, field=identifier.kind)
+        ciphertext = self.ciphertext(key, subject_id, identifier)
         await store.insert_identifier(
             conn, kind=identifier.kind, blind_index=index, subject_id=subject_id, ciphertext=ciphertext, created_at=now
         )

@@ -11,6 +11,8 @@ import asyncpg
 from consent.store.pool import Connection, Pool
 
 __all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_TYPES",
     "claim_idempotency_keys",
     "delete_expired_idempotency_keys",
     "fetch_feed",
@@ -38,7 +40,7 @@ EVENT_COLUMNS = (
     "receipt_id",
     "proof",
 )
-_TYPES = (
+EVENT_TYPES = (
     "uuid",
     "uuid",
     "text",
@@ -58,7 +60,7 @@ _TYPES = (
 )
 _INSERT_EVENTS = (
     f"INSERT INTO consent_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_TYPES, start=1))
+    + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(EVENT_TYPES, start=1))
     + ")"
 )
 

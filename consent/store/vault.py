@@ -20,10 +20,12 @@ __all__ = [
     "fetch_record_fields",
     "fetch_wrapped_key",
     "insert_identifier",
+    "insert_new_subjects",
     "insert_subject",
     "insert_tombstone",
     "is_tombstoned",
     "lock_identifier",
+    "lock_identifiers",
     "lock_stale_keys",
     "master_key_versions",
     "note_master_version",
@@ -204,3 +206,54 @@ async def retire_master_version(conn: Connection, version: int, at: datetime) ->
         at,
     )
     return True
+
+
+async def lock_identifiers(conn: Connection, kinds: list[str], blind_indexes: list[bytes]) -> None:
+    """`lock_identifier` for many at once, always in the same order, so batches never deadlock."""
+    await conn.execute(
+        """
+        SELECT pg_advisory_xact_lock(h) FROM (
+            SELECT DISTINCT hashtextextended(k || ':' || encode(b, 'hex'), 0) AS h
+              FROM unnest($1::text[], $2::bytea[]) AS t(k, b)
+        ) AS locks ORDER BY h
+        """,
+        kinds,
+        blind_indexes,
+    )
+
+
+async def insert_new_subjects(
+    conn: Connection,
+    *,
+    subject_ids: list[UUID],
+    master_versions: list[int],
+    wrapped_keys: list[bytes],
+    kinds: list[str],
+    blind_indexes: list[bytes],
+    ciphertexts: list[bytes],
+    created_at: datetime,
+) -> None:
+    """Create subjects with their data key and one identifier each: one statement for any number."""
+    await conn.execute(
+        """
+        WITH new_subjects AS (
+            INSERT INTO subjects (id, created_at) SELECT id, $7 FROM unnest($1::uuid[]) AS s(id) RETURNING id
+        ), new_keys AS (
+            INSERT INTO subject_keys (subject_id, master_version, wrapped_key, created_at)
+            SELECT k.subject_id, k.version, k.wrapped, $7
+              FROM unnest($1::uuid[], $2::int[], $3::bytea[]) AS k(subject_id, version, wrapped)
+              JOIN new_subjects s ON s.id = k.subject_id
+        )
+        INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)
+        SELECT i.kind, i.blind_index, i.subject_id, i.ciphertext, $7
+          FROM unnest($4::text[], $5::bytea[], $1::uuid[], $6::bytea[]) AS i(kind, blind_index, subject_id, ciphertext)
+          JOIN new_subjects s ON s.id = i.subject_id
+        """,
+        subject_ids,
+        master_versions,
+        wrapped_keys,
+        kinds,
+        blind_indexes,
+        ciphertexts,
+        created_at,
+    )

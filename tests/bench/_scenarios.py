@@ -20,6 +20,7 @@ from typing import Any, Literal, TypeAlias
 import msgspec
 
 from tests.bench._baseline_app import BODY, ECHO_PATH, JSON_PATH
+from tests.bench._http import post_json
 from tests.bench._wrk import WrkRequest, WrkResult
 
 __all__ = [
@@ -135,6 +136,27 @@ BASELINE_POST = Scenario(
     summary="decodes a JSON body into a Struct, returns it",
 )
 
+_SEEDED = 100
+_BATCH_PURPOSES = ("analytics", "personalisation", "marketing_email", "advertising")
+_RECORD = {
+    "property": "bench-shop",
+    "jurisdiction": "gdpr",
+    "language": "en",
+    "action": "save_choices",
+    "decisions": [
+        {"purpose": "analytics", "status": "granted", "notice_version": 2},
+        {"purpose": "marketing_email", "status": "denied", "notice_version": 1},
+    ],
+}
+
+
+def _seed(base_url: str, tokens: Tokens, count: int) -> None:
+    """Record a choice for `bench-known-0` .. `bench-known-{count-1}` (once per run is enough)."""
+    for i in range(count):
+        body = _RECORD | {"subject": {"device_id": f"bench-known-{i}"}}
+        post_json(base_url, "/v1/consents", tokens["collect"], body, headers=(("Origin", BENCH_ORIGIN),))
+
+
 # The cached consent check (issue 5) must reach these, and it does strictly more
 # work than whoami (auth, then a state lookup), so whoami must reach them too.
 _HOT_PATH = (Target(rps=0.75), Target(p99_vs_b=1.5, connections=64), Target(p99_ms=2.5, connections=4))
@@ -152,5 +174,53 @@ SCENARIOS: tuple[Scenario, ...] = (
         scope="check",
         summary="bearer auth through the per-process key cache, no database",
         targets=_HOT_PATH,
+    ),
+    Scenario(
+        name="check-cached",
+        method="POST",
+        path="/v1/check",
+        scope="check",
+        body={"subject": {"device_id": "bench-known-0"}, "purposes": ["analytics"]},
+        summary="one known subject: key cache, identifier cache, state cache, the decision engine",
+        targets=_HOT_PATH,
+        setup=lambda base_url, tokens: _seed(base_url, tokens, 1),
+    ),
+    Scenario(
+        name="check-uncached",
+        method="POST",
+        path="/v1/check",
+        scope="check",
+        body={"subject": {"device_id": "bench-unknown-${n}"}, "purposes": ["analytics"]},
+        summary="a new device every request: blind index lookup and state read in PostgreSQL",
+        targets=(Target(rps=0.33),),
+    ),
+    Scenario(
+        name="check-batch",
+        method="POST",
+        path="/v1/check/batch",
+        scope="check",
+        body={
+            "checks": [
+                {"subject": {"device_id": f"bench-known-{i % _SEEDED}"}, "purposes": [_BATCH_PURPOSES[i % 4]]}
+                for i in range(1000)
+            ]
+        },
+        items=1000,
+        summary=f"1,000 (subject, purpose) pairs over {_SEEDED} known subjects",
+        connections=(4,),
+        targets=(Target(rps=30), Target(p99_ms=20)),
+        setup=lambda base_url, tokens: _seed(base_url, tokens, _SEEDED),
+    ),
+    Scenario(
+        name="record",
+        method="POST",
+        path="/v1/consents",
+        scope="collect",
+        headers=(("Origin", BENCH_ORIGIN),),
+        body=_RECORD | {"subject": {"device_id": "bench-new-${n}"}},
+        expect=201,
+        summary="a new visitor's choice: subject and data key created, events, state, audit, receipt, commit",
+        # Throughput is the bar under load (64 connections); with 4 clients a write is latency-bound.
+        targets=(Target(rps=0.25, connections=64), Target(p99_ms=65, connections=64), Target(p99_ms=15, connections=4)),
     ),
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,13 +31,11 @@ def raised_analytics_notice(text: str) -> str:
 async def within(seconds: float, condition: Callable[[], bool]) -> bool:
     """Whether `condition` holds at some point in the next `seconds`."""
     deadline = time.monotonic() + seconds
-    for _ in itertools.count():
-        if condition():
-            return True
+    while not condition():
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.01)
-    raise AssertionError("unreachable")
+    return True
 
 
 async def audit_actions(conn: Connection, action: str) -> list[dict[str, object]]:
