@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from consent.config import Settings
 from consent.errors import InvalidInput
 from consent.jobs.audit_sealer import run_audit_sealer
+from consent.jobs.idempotency_expiry import run_idempotency_expiry
 from consent.keys import KeyMaterial, load_key_material
 from consent.service.consent_writer import ConsentWriter
 from consent.service.consents import ConsentService
@@ -83,6 +85,8 @@ class Runtime:
     async def start(self) -> None:
         await self.notifications.start()
         self.writer.start()
+        ttl = timedelta(hours=self.settings.idempotency_ttl_hours)
+        self._tasks.append(asyncio.create_task(run_idempotency_expiry(self.pool, ttl=ttl), name="idempotency-expiry"))
         self._tasks.append(
             asyncio.create_task(
                 run_audit_sealer(self.pool, interval=self.settings.audit_seal_interval_ms / 1000),

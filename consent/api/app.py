@@ -17,7 +17,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from consent.api.api_keys import ApiKeyController, WhoAmIController
 from consent.api.check import check, check_batch, document_checks
-from consent.api.consents import ConsentsController, SubjectConsentsController
+from consent.api.consents import ConsentsController, LinkController, SubjectConsentsController
 from consent.api.feed import FeedController
 from consent.api.health import HealthController
 from consent.api.notices import NoticesController
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             check,
             check_batch,
             ConsentsController,
+            LinkController,
             SubjectConsentsController,
             WellKnownController,
             FeedController,

@@ -24,10 +24,11 @@ from consent.runtime import Runtime
 from consent.service.api_keys import ApiKey, Scope
 from consent.service.consent_writer import Replay
 from consent.service.consents import RecordRequest
+from consent.service.linking import LinkResult, link_device, verify_identity_token
 from consent.service.recording import Action, Choice, Idempotency, RecordOut, Source
 from policies import NO_SIGNALS, Decision, Jurisdiction, SubjectState, decide
 
-__all__ = ["ConsentsController", "SubjectConsentsController"]
+__all__ = ["ConsentsController", "LinkController", "SubjectConsentsController"]
 
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -212,4 +213,41 @@ class SubjectConsentsController(Controller):
         key = api_key_of(request)
         return await runtime.consents.withdraw(
             runtime.policy.current, subject_id, purpose, actor=key.actor, proof=_proof(request, runtime, key)
+        )
+
+
+class LinkIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    device_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    token: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+
+
+class LinkController(Controller):
+    path = "/v1/subjects/link"
+    tags = ["consent"]
+    guards = [require_key]
+    middleware = [collect_cors]
+    opt = scopes(Scope.COLLECT, Scope.DSR, Scope.ADMIN)
+
+    @post(
+        operation_id="linkDevice", summary="Link a device to a known user; the device's choices follow", status_code=200
+    )
+    async def link(self, request: Request[Any, Any, Any], data: JSONBody[LinkIn]) -> LinkResult:
+        runtime: Runtime = request.app.state.runtime
+        key = api_key_of(request)
+        if key.publishable:
+            # A page may link only what the site's backend vouched for.
+            if data.token is None:
+                raise Forbidden("a publishable key needs an identity token signed by the site's backend", field="token")
+            vouched = verify_identity_token(runtime.settings.link_token_secret, data.token, datetime.now(UTC))
+            if (vouched.user_id, vouched.device_id) != (data.user_id, data.device_id):
+                raise Forbidden("the identity token is for another user or device", field="token")
+        return await link_device(
+            runtime.pool,
+            runtime.subjects,
+            runtime.states,
+            runtime.policy.current,
+            device=runtime.subjects.identifier("device_id", data.device_id),
+            user=runtime.subjects.identifier("user_id", data.user_id),
+            actor=key.actor,
         )

@@ -198,6 +198,22 @@ class Subjects:
         await self._store(conn, key, subject_id, identifier, index=index, now=now)
         self.clear()
 
+    async def move(
+        self, conn: Connection, identifier: Identifier, *, to: UUID, key: DataKey, now: datetime
+    ) -> UUID | None:
+        """Make `identifier` identify `to` (besides its other identifiers of that kind); returns the
+        subject it identified before, if another. Used to link a device to a known person."""
+        index = self._index_key.digest(identifier.kind, identifier.value)
+        await store.lock_identifier(conn, identifier.kind, index)
+        owner = await self.find(conn, identifier)
+        if owner == to:
+            return None
+        if owner is not None:
+            await store.delete_identifier(conn, identifier.kind, index, owner)
+        await self._store(conn, key, to, identifier, index=index, now=now)
+        self.clear()
+        return owner
+
     def ciphertext(self, key: DataKey, subject_id: UUID, identifier: Identifier) -> bytes:
         """The stored form of `identifier` for `subject_id` (what a lookup decrypts to confirm)."""
         return encrypt_field(key, identifier.value, subject_id=subject_id, table=TABLE, field=identifier.kind)

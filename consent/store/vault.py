@@ -12,6 +12,7 @@ from consent.store.pool import Connection, Pool
 
 __all__ = [
     "count_keys_by_master_version",
+    "delete_identifier",
     "delete_identifiers",
     "delete_identifiers_of_kind",
     "delete_subject_key",
@@ -109,6 +110,15 @@ async def insert_identifier(
 
 async def delete_identifiers_of_kind(conn: Connection, subject_id: UUID, kind: str) -> None:
     await conn.execute("DELETE FROM subject_identifiers WHERE subject_id = $1 AND kind = $2", subject_id, kind)
+
+
+async def delete_identifier(conn: Connection, kind: str, blind_index: bytes, subject_id: UUID) -> None:
+    await conn.execute(
+        "DELETE FROM subject_identifiers WHERE kind = $1 AND blind_index = $2 AND subject_id = $3",
+        kind,
+        blind_index,
+        subject_id,
+    )
 
 
 async def delete_identifiers(conn: Connection, subject_id: UUID) -> int:
