@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-__all__ = ["JsonFormatter", "configure_logging", "request_id"]
+__all__ = ["SERVER_LOG_CONFIG", "JsonFormatter", "configure_logging", "request_id"]
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _encode = msgspec.json.encode
@@ -38,6 +38,14 @@ class JsonFormatter(logging.Formatter):
             document["exception"] = exc_type.__name__
             document["trace"] = [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(tb)]
         return _encode(document).decode()
+
+
+# For the server's own messages (granian's dictConfig): the same JSON lines on stderr.
+SERVER_LOG_CONFIG: dict[str, object] = {
+    "formatters": {"json": {"()": "consent.logs.JsonFormatter"}},
+    "handlers": {"console": {"formatter": "json", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"}},
+    "loggers": {"_granian": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}
 
 
 def configure_logging(level: str = "INFO") -> None:

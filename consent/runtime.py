@@ -102,6 +102,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.notifications.stop()
+        await self.policy.stop()
         await self.pool.close()
 
     async def migrations_current(self) -> bool:

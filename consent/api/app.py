@@ -17,12 +17,13 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 
 from consent.api.api_keys import ApiKeyController, WhoAmIController
 from consent.api.check import check, check_batch, document_checks
-from consent.api.consents import ConsentsController, LinkController, SubjectConsentsController
+from consent.api.consents import LinkController, SubjectConsentsController
 from consent.api.feed import FeedController
 from consent.api.health import HealthController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
 from consent.api.problems import exception_handlers
+from consent.api.recording import document_recording, record_consent
 from consent.api.subjects import SubjectsController
 from consent.api.well_known import WellKnownController
 from consent.config import Settings, load_settings
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             SubjectsController,
             check,
             check_batch,
-            ConsentsController,
+            record_consent,
             LinkController,
             SubjectConsentsController,
             WellKnownController,
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         debug=False,
     )
     document_checks(app)
+    document_recording(app)
     return app
 
 

@@ -73,22 +73,20 @@ def decode_body(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
         raise InvalidInput("the body is not valid JSON", field="body") from None
 
 
-def _authorization(scope: Scope) -> bytes | None:
+def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope["headers"]:
-        if name == b"authorization":
-            return value
+        if name == wanted:
+            return value.decode("latin-1")
     return None
 
 
 async def authenticate(runtime: Runtime, scope: Scope, accepted: frozenset[KeyScope]) -> ApiKey:
-    """The same rules as the `require_key` guard: 401 without a valid key, 403 without the scope.
-
-    Only secret scopes reach these endpoints, so no browser origin is involved.
-    """
-    header = _authorization(scope)
+    """The same rules as the `require_key` guard: 401 without a valid key, 403 without the scope,
+    403 for a publishable key outside its allowed origins."""
+    header = _header(scope, b"authorization")
     if header is None:
         raise NotAuthorizedException("send an API key as 'Authorization: Bearer <token>'")
-    scheme, _, token = header.decode("latin-1").partition(" ")
+    scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorizedException("the Authorization header must be 'Bearer <token>'")
     key = await runtime.api_keys.resolve(token.strip())
@@ -96,11 +94,17 @@ async def authenticate(runtime: Runtime, scope: Scope, accepted: frozenset[KeySc
         raise NotAuthorizedException("unknown or revoked API key")
     if key.scope not in accepted:
         raise PermissionDeniedException(f"a {key.scope.value} key may not call this endpoint")
+    if key.publishable and _header(scope, b"origin") not in key.origins:
+        raise PermissionDeniedException("this publishable key may only be used from its allowed origins")
     return key
 
 
-async def answer_json(send: Send, body: bytes, status: int = 200) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})
+_REPLAYED_HEADERS = [*_JSON_HEADERS, (b"idempotent-replayed", b"true")]
+
+
+async def answer_json(send: Send, body: bytes, status: int = 200, *, replayed: bool = False) -> None:
+    headers = _REPLAYED_HEADERS if replayed else _JSON_HEADERS
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
@@ -114,6 +118,7 @@ def document(
     response: type[Any],
     tags: list[str],
     security_scopes: list[str],
+    status: int = 200,
 ) -> None:
     """Describe a plain-ASGI POST route in the app's OpenAPI schema, from its msgspec types."""
     # The plugin renders /schema/openapi.json from this cached dict.
@@ -131,7 +136,7 @@ def document(
             "description": f"Scopes: {', '.join(security_scopes)}. Send `Authorization: Bearer <token>`.",
             "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema}}},
             "responses": {
-                "200": {"description": "The decisions", "content": {"application/json": {"schema": response_schema}}},
+                str(status): {"description": "Success", "content": {"application/json": {"schema": response_schema}}},
                 **{str(code): problem for code in (401, 403, 413, 415, 422)},
             },
         }

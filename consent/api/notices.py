@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -50,14 +51,14 @@ class NoticesOut(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def jurisdiction_of(
-    request: Request[Any, Any, Any], runtime: Runtime, given: Jurisdiction | None
+    headers: Mapping[str, str], runtime: Runtime, given: Jurisdiction | None
 ) -> tuple[Jurisdiction, str]:
-    """The jurisdiction a request names, else the one its geo headers resolve to."""
+    """The jurisdiction a request names, else the one its geo headers (lower-case names) resolve to."""
     if given is not None:
         return given, "query"
     settings = runtime.settings
-    country = request.headers.get(settings.geo_country_header)
-    region = request.headers.get(settings.geo_region_header)
+    country = headers.get(settings.geo_country_header)
+    region = headers.get(settings.geo_region_header)
     return resolve_jurisdiction(country, region), "geo_header"
 
 
@@ -86,7 +87,7 @@ class NoticesController(Controller):
     ) -> NoticesOut:
         runtime: Runtime = request.app.state.runtime
         active = runtime.policy.current
-        resolved, source = jurisdiction_of(request, runtime, jurisdiction)
+        resolved, source = jurisdiction_of(request.headers, runtime, jurisdiction)
         asked = _language(request, lang)
         purposes = [
             PurposeNotice(

@@ -25,6 +25,7 @@ from consent.service.data_keys import DataKeys
 from consent.service.records import erase_subject_keys
 from consent.service.subjects import Subjects
 from consent.store import vault as store
+from consent.store import vault as vault_store
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection
 
@@ -49,14 +50,8 @@ _decode = msgspec.json.Decoder(Tombstone).decode
 
 
 async def _tombstones_since(conn: Connection, since: datetime) -> AsyncIterator[Tombstone]:
-    # consent/store/vault.py has no listing of tombstones; this read is the only one and stays here.
-    async with conn.transaction():
-        async for row in conn.cursor(
-            "SELECT subject_id, erased_at FROM erasure_tombstones WHERE erased_at >= $1 ORDER BY erased_at, subject_id",
-            since,
-            prefetch=1000,
-        ):
-            yield Tombstone(subject_id=row["subject_id"], erased_at=row["erased_at"])
+    async for row in vault_store.iter_tombstones(conn, since):
+        yield Tombstone(subject_id=row["subject_id"], erased_at=row["erased_at"])
 
 
 def _moment(text: str | None) -> datetime:

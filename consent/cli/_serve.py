@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 
 import click
 
@@ -12,6 +14,7 @@ from consent.cli._context import database_url, fail, load, run_with_connection, 
 from consent.cli._demo import ensure_demo_keys
 from consent.config import ConfigError, Environment, Settings
 from consent.keys import load_key_material
+from consent.logs import SERVER_LOG_CONFIG
 from consent.service.policies import ensure_policy
 from consent.store.migrate import MigrationError, apply_migrations
 from consent.store.pool import Connection, connect
@@ -78,6 +81,20 @@ def _banner(settings: Settings, demo_keys: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """Workers share Prometheus values through files; a fresh directory per run, removed after."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="consent-metrics-") as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
 @click.command()
 @click.option("--host", help="Address to listen on [CONSENT_HOST, default 127.0.0.1].")
 @click.option("--port", type=int, help="Port to listen on [CONSENT_PORT, default 8000].")
@@ -99,16 +116,17 @@ def serve(host: str | None, port: int | None, workers: int | None, demo: bool | 
         demo_keys = _prepare(settings, url)
         # Workers read their settings from the environment; hand them the resolved database.
         os.environ["DATABASE_URL"] = url
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="consent-metrics-"))
         click.echo(_banner(settings, demo_keys))
-        Granian(
-            "consent.api.app:asgi_app",
-            factory=True,
-            address=settings.host,
-            port=settings.port,
-            interface=Interfaces.ASGI,
-            workers=settings.worker_count,
-            loop=Loops.uvloop,
-            log_access=False,
-            backlog=2048,
-        ).serve()
+        with _metrics_directory():
+            Granian(
+                "consent.api.app:asgi_app",
+                factory=True,
+                address=settings.host,
+                port=settings.port,
+                interface=Interfaces.ASGI,
+                workers=settings.worker_count,
+                loop=Loops.uvloop,
+                log_access=False,
+                log_dictconfig=SERVER_LOG_CONFIG,
+                backlog=2048,
+            ).serve()

@@ -8,20 +8,23 @@ subject's key must never be used again, even for a moment.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 from uuid import UUID
 
+from consent.config import ConfigError
 from consent.errors import Conflict
 from consent.keys import KeyMaterial, reload_master_keys
 from consent.store import vault as store
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool
-from crypto import DataKey, LocalKeyProvider, UnknownKeyVersion, WrappedDataKey, new_data_key
+from crypto import DataKey, KeyMaterialError, LocalKeyProvider, UnknownKeyVersion, WrappedDataKey, new_data_key
 
 __all__ = ["DataKeys", "SubjectErased"]
 
+log = logging.getLogger(__name__)
 KEYS_CHANNEL = "consent_subject_keys"
 MASTER_CHANNEL = "consent_master_keys"
 
@@ -57,7 +60,15 @@ class DataKeys:
         self._cache.pop(UUID(payload), None)
 
     def _master_keys_changed(self, _payload: str) -> None:
-        self.reload_master_keys()
+        try:
+            self.reload_master_keys()
+        except (OSError, KeyMaterialError, ConfigError) as exc:
+            # Keep the ring we have; an unwrap under a version we lack retries the reload.
+            log.warning(
+                "could not re-read the master key file (%s); keeping versions %s",
+                type(exc).__name__,
+                self.provider.versions,
+            )
 
     def clear(self) -> None:
         self._generation += 1

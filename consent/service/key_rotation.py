@@ -17,7 +17,7 @@ from pathlib import Path
 
 import msgspec
 
-from consent.errors import Conflict
+from consent.errors import Conflict, NotFound
 from consent.service import audit
 from consent.store import vault as store
 from consent.store.pool import Connection
@@ -110,6 +110,9 @@ async def retire_version(conn: Connection, provider: KeyProvider, version: int, 
     """Mark `version` retired; refused while it is current or any data key is wrapped by it."""
     if version == provider.current_version:
         raise Conflict(f"master key version {version} is current; rotate to a newer version first", field="version")
+    known = {row["version"] for row in await store.master_key_versions(conn)} | set(provider.versions)
+    if version not in known:
+        raise NotFound(f"master key version {version} is neither configured nor recorded", field="version")
     async with conn.transaction():
         if not await store.retire_master_version(conn, version, datetime.now(UTC)):
             raise Conflict(

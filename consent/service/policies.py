@@ -9,6 +9,7 @@ was applied, so a new policy takes effect without a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime
 from importlib import resources
@@ -136,6 +137,13 @@ class PolicyHolder:
         self._reload: asyncio.Task[None] | None = None
         self._stale = False
         notifications.subscribe(CHANNEL, lambda _payload: self.schedule_reload(), on_reset=self.schedule_reload)
+
+    async def stop(self) -> None:
+        """Cancel a reload under way (before the pool closes under it)."""
+        if self._reload is not None:
+            self._reload.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reload
 
     def schedule_reload(self) -> None:
         self._stale = True

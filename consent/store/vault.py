@@ -3,6 +3,7 @@ erasure_tombstones and master_key_versions."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
@@ -25,6 +26,7 @@ __all__ = [
     "insert_subject",
     "insert_tombstone",
     "is_tombstoned",
+    "iter_tombstones",
     "lock_identifier",
     "lock_identifiers",
     "lock_stale_keys",
@@ -159,6 +161,17 @@ async def insert_tombstone(conn: Connection, subject_id: UUID, erased_at: dateti
         subject_id,
         erased_at,
     )
+
+
+async def iter_tombstones(conn: Connection, since: datetime) -> AsyncIterator[asyncpg.Record]:
+    """Erasure tombstones recorded at or after `since`, oldest first (a cursor: memory stays flat)."""
+    async with conn.transaction():
+        async for row in conn.cursor(
+            "SELECT subject_id, erased_at FROM erasure_tombstones WHERE erased_at >= $1 ORDER BY erased_at, subject_id",
+            since,
+            prefetch=1000,
+        ):
+            yield row
 
 
 async def note_master_version(conn: Connection | Pool, version: int, at: datetime) -> None:

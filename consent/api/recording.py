@@ -1,0 +1,156 @@
+"""`POST /v1/consents`: record what a person chose, with proof and a signed receipt.
+
+Served in plain ASGI like the check (see `consent.api.fast`): a banner posts
+here on every first visit, so the route carries no per-request machinery it
+does not need. CORS for publishable keys comes from `collect_cors`, errors from
+the shared problem+json handlers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Litestar, asgi
+from litestar.types import Receive, Send
+from litestar.types import Scope as AsgiScope
+
+from consent.api.check import SubjectRef
+from consent.api.cors import collect_cors
+from consent.api.fast import answer_json, authenticate, decode_body, document, read_body, runtime_of
+from consent.api.notices import jurisdiction_of
+from consent.config import IpRetention
+from consent.errors import Forbidden, InvalidInput
+from consent.logs import request_id
+from consent.runtime import Runtime
+from consent.service.api_keys import ApiKey, Scope
+from consent.service.consent_writer import Replay
+from consent.service.consents import RecordRequest
+from consent.service.recording import Action, Choice, Idempotency, RecordOut, Source
+from policies import Jurisdiction
+
+__all__ = ["ConsentIn", "document_recording", "proof_of", "record_consent", "request_headers"]
+
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_ACCEPTED = frozenset({Scope.COLLECT, Scope.DSR, Scope.ADMIN})
+
+
+class DecisionIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    status: Annotated[str, msgspec.Meta(max_length=16)]
+    notice_version: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class ConsentIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    subject: SubjectRef
+    property: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    action: Action
+    decisions: Annotated[list[DecisionIn], msgspec.Meta(min_length=1, max_length=100)]
+    jurisdiction: Jurisdiction | None = None
+    language: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+    tcf: Annotated[str, msgspec.Meta(max_length=65536)] | None = None
+    client_at: datetime | None = None
+
+
+def request_headers(scope: AsgiScope) -> dict[str, str]:
+    """The request's headers by lower-case name (the last one wins, as for single-valued headers)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+def _subject(key: ApiKey, ref: SubjectRef) -> tuple[str, str]:
+    named = [(kind, value) for kind in ("device_id", "user_id", "email") if (value := getattr(ref, kind)) is not None]
+    if len(named) != 1 or ref.phone is not None or ref.subject_id is not None:
+        raise InvalidInput("name the subject by exactly one of device_id, user_id, email", field="subject")
+    kind, value = named[0]
+    if key.publishable and kind != "device_id":
+        # A page script must never write consent for somebody's account.
+        raise Forbidden("a publishable key may only record consent for a device_id", field=f"subject.{kind}")
+    return kind, value
+
+
+def _ip_prefix(host: str | None, retention: IpRetention) -> str | None:
+    """IPv4 /24 or IPv6 /48, as text; the full address is never kept."""
+    if not host or retention is IpRetention.NONE:
+        return None
+    if ":" not in host:
+        parts = host.split(".")
+        return ".".join(parts[:3]) + ".0/24" if len(parts) == 4 and all(p.isdigit() for p in parts) else None
+    groups = host.split("::", 1)[0].split(":")[:3] if "::" in host else host.split(":")[:3]
+    return ":".join([*groups, *(["0"] * (3 - len(groups)))]) + "::/48"
+
+
+def proof_of(headers: Mapping[str, str], client_host: str | None, runtime: Runtime, key: ApiKey) -> dict[str, Any]:
+    """How a choice was collected, without a raw IP address or a raw user agent."""
+    proof: dict[str, Any] = {"api_key_id": str(key.id), "request_id": request_id.get()}
+    if (origin := headers.get("origin")) is not None:
+        proof["origin"] = origin[:200]
+    prefix = _ip_prefix(client_host, runtime.settings.ip_retention)
+    if prefix is not None:
+        proof["ip_prefix"] = prefix
+    if (agent := headers.get("user-agent")) is not None:
+        proof["user_agent_sha256"] = hashlib.sha256(agent.encode()).hexdigest()
+    return proof
+
+
+def _idempotency(headers: Mapping[str, str], key: ApiKey, body: bytes) -> Idempotency | None:
+    header = headers.get("idempotency-key")
+    if header is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(header):
+        raise InvalidInput("1 to 255 visible ASCII characters", field="idempotency-key")
+    return Idempotency(api_key_id=key.id, key=header, request_hash=hashlib.sha256(body).digest())
+
+
+_decode_consent = msgspec.json.Decoder(ConsentIn)
+_encode = msgspec.json.Encoder().encode
+
+
+def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes) -> RecordRequest:
+    data = decode_body(_decode_consent, body)
+    headers = request_headers(scope)
+    kind, value = _subject(key, data.subject)
+    if data.language is not None and not _LANGUAGE.match(data.language):
+        raise InvalidInput("a language is a BCP 47 tag such as en, ja or pt-BR", field="language")
+    client = scope.get("client")
+    proof = proof_of(headers, client[0] if client else None, runtime, key)
+    if data.tcf is not None:
+        proof["tcf"] = runtime.decode_tcf(data.tcf)
+    return RecordRequest(
+        identifier=runtime.subjects.identifier(kind, value, field=f"subject.{kind}"),  # type: ignore[arg-type]
+        property=data.property,
+        jurisdiction=jurisdiction_of(headers, runtime, data.jurisdiction)[0],
+        language=data.language,
+        action=data.action,
+        choices=[Choice(purpose=d.purpose, status=d.status, notice_version=d.notice_version) for d in data.decisions],
+        gpc=headers.get("sec-gpc") == "1",  # exactly "1", as the GPC specification says
+        client_at=data.client_at,
+        proof=proof,
+        actor=key.actor,
+        idempotency=_idempotency(headers, key, body),
+        source=Source.BANNER if key.publishable else Source.API,
+    )
+
+
+@asgi("/v1/consents", copy_scope=False, middleware=[collect_cors])
+async def record_consent(scope: AsgiScope, receive: Receive, send: Send) -> None:
+    """POST: record a person's choices (scope collect from an allowed origin, dsr or admin)."""
+    runtime = runtime_of(scope)
+    body = await read_body(scope, receive, runtime.settings.max_body_bytes)
+    key = await authenticate(runtime, scope, _ACCEPTED)
+    result = await runtime.consents.record(runtime.policy.current, _record_request(runtime, scope, key, body))
+    if isinstance(result, Replay):
+        await answer_json(send, _encode(result.body), result.status, replayed=True)
+    else:
+        await answer_json(send, _encode(result), 201)
+
+
+def document_recording(app: Litestar) -> None:
+    document(app, path="/v1/consents", operation_id="recordConsent", tags=["consent"], status=201,
+             security_scopes=["collect (from an allowed origin)", "dsr", "admin"],
+             summary="Record a person's choices, with proof and a signed receipt", request=ConsentIn,
+             response=RecordOut)  # fmt: skip
