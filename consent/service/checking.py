@@ -167,8 +167,11 @@ async def answer_checks(
     ids, snapshots = await _resolve(pool, subjects, states, queries)
     now = datetime.now(UTC)
     answers = []
-    for position, (query, subject_id) in enumerate(zip(queries, ids, strict=True)):
-        snapshot = snapshots.get(subject_id, EMPTY) if subject_id is not None else EMPTY
+    for position, (query, found) in enumerate(zip(queries, ids, strict=True)):
+        snapshot = snapshots.get(found) if found is not None else None
+        # An unknown (or erased) subject is decided as nobody we know, and answered as such.
+        subject_id = found if snapshot is not None else None
+        snapshot = snapshot or EMPTY
         jurisdiction = query.jurisdiction or snapshot.jurisdiction or Jurisdiction.DEFAULT
         field = f"checks[{position}].purposes" if batch else "purposes"
         decisions = decide_all(active, snapshot, query.purposes, jurisdiction, gpc=query.gpc, now=now, field=field)

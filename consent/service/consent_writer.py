@@ -53,7 +53,7 @@ class WriteRequest:
     its state in one go, then calls `prepare` (planned id for a new subject).
     """
 
-    __slots__ = ("future", "planned_id", "prepare", "prepared", "recording")
+    __slots__ = ("future", "planned_id", "prepare", "prepared", "prepared_early", "recording")
 
     def __init__(
         self, recording: Recording, prepare: Prepare, *, planned_id: UUID, prepared: PreparedWrite | None = None
@@ -62,6 +62,8 @@ class WriteRequest:
         self.prepare = prepare
         self.planned_id = planned_id
         self.prepared = prepared
+        # Prepared from committed state before queueing; otherwise a rolled-back batch must redo it.
+        self.prepared_early = prepared is not None
         self.future: asyncio.Future[PreparedWrite | Replay] = asyncio.get_running_loop().create_future()
 
     @property
@@ -136,15 +138,7 @@ class ConsentWriter:
             async with self._pool.acquire() as conn, conn.transaction():
                 losers = await self._write(conn, batch)
         except (ConsentError, asyncpg.PostgresError, OSError) as exc:
-            # Caches may remember subjects or keys of the rolled-back transaction.
-            self._subjects.clear()
-            if len(batch) == 1:
-                if not batch[0].future.done():
-                    batch[0].future.set_exception(exc)
-                return
-            log.warning("a batch of %d consent writes failed (%s); retrying one by one", len(batch), type(exc).__name__)
-            for request in batch:
-                await self._commit_together([request])
+            await self._after_rollback(batch, exc)
             return
         except BaseException as exc:
             self._subjects.clear()
@@ -160,6 +154,22 @@ class ConsentWriter:
                 await self._replay(request)
             elif not request.future.done():
                 request.future.set_result(request.write)
+
+    async def _after_rollback(self, batch: list[WriteRequest], exc: Exception) -> None:
+        """Fail a lone write; retry a batch's writes one by one, so one bad write fails no other."""
+        # Caches may remember subjects or keys of the rolled-back transaction, and writes the batch
+        # prepared may name subjects it created: forget both before retrying.
+        self._subjects.clear()
+        for request in batch:
+            if not request.prepared_early:
+                request.prepared = None
+        if len(batch) == 1:
+            if not batch[0].future.done():
+                batch[0].future.set_exception(exc)
+            return
+        log.warning("a batch of %d consent writes failed (%s); retrying one by one", len(batch), type(exc).__name__)
+        for request in batch:
+            await self._commit_together([request])
 
     async def _write(self, conn: Connection, batch: list[WriteRequest]) -> set[WriteRequest]:
         await self._prepare_unprepared(conn, batch)

@@ -110,6 +110,8 @@ class ConsentService:
         purpose = active.policy.purposes.get(purpose_id)
         if purpose is None:
             raise NotFound("not a purpose of the active policy", field="purpose")
+        if purpose.exempt:
+            raise InvalidInput("no choice applies to this purpose, so there is nothing to withdraw", field="purpose")
         snapshot = await self._states.get(self._pool, subject_id)
         current = snapshot.consents.get(purpose_id)
         notice_version = current.notice_version if current is not None else purpose.notice_version

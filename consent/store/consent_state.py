@@ -100,6 +100,7 @@ SELECT 's', NULL, NULL, x.subject_id, NULL, NULL, NULL,
        s.subject_id, s.purpose, s.status, s.notice_version, s.recorded_at, s.by_guardian,
        f.subject_id, f.gpc_opt_out_at, f.direct_marketing_objected_at, f.objected_purposes, f.jurisdiction
   FROM concerned x
+  JOIN subject_keys k ON k.subject_id = x.subject_id  -- only subjects that exist and are not erased
   LEFT JOIN subject_facts f ON f.subject_id = x.subject_id
   LEFT JOIN consent_state s ON s.subject_id = x.subject_id
 """

@@ -1,0 +1,102 @@
+"""The consent writer: many prepared writes committed in one transaction, and what a batch promises."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import pytest
+
+from consent.config import load_settings
+from consent.runtime import Runtime, running
+from consent.service.consents import RecordRequest
+from consent.service.recording import Action, Choice, RecordOut, Source
+from consent.store.pool import Connection
+from policies import Jurisdiction
+
+
+@pytest.fixture
+async def patient(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A runtime whose writer waits 200 ms for company, so that concurrent writes share one batch."""
+    settings = load_settings({}, database_url=database_url, home=str(tmp_path / "home"), write_batch_wait_us=200_000)
+    async with running(settings, database_url) as runtime:
+        yield runtime
+
+
+def by_device(runtime: Runtime, device: str, status: str = "granted") -> RecordRequest:
+    return RecordRequest(
+        identifier=runtime.subjects.identifier("device_id", device),
+        property="shop",
+        jurisdiction=Jurisdiction.GDPR,
+        language=None,
+        action=Action.API,
+        choices=[Choice(purpose="analytics", status=status, notice_version=2)],
+        gpc=False,
+        client_at=None,
+        proof={},
+        actor="test",
+        source=Source.API,
+    )
+
+
+async def a_subject(runtime: Runtime) -> UUID:
+    recorded = await runtime.consents.record(runtime.policy.current, by_device(runtime, "d_existing"))
+    assert isinstance(recorded, RecordOut)
+    return recorded.subject_id
+
+
+async def test_one_bad_write_in_a_batch_does_not_fail_the_others(
+    patient: Runtime, conn: Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = await a_subject(patient)
+    await conn.execute("DELETE FROM subjects WHERE id = $1", gone)  # erased underneath the writer
+    active = patient.policy.current
+    bad = msgspec.structs.replace(by_device(patient, "d_existing"), identifier=None, subject_id=gone)
+    with caplog.at_level(logging.WARNING, logger="consent.service.consent_writer"):
+        results = await asyncio.gather(
+            patient.consents.record(active, by_device(patient, "d_1")),
+            patient.consents.record(active, bad),
+            patient.consents.record(active, by_device(patient, "d_2")),
+            patient.consents.record(active, by_device(patient, "d_3")),
+            return_exceptions=True,
+        )
+    assert "a batch of 4 consent writes failed" in caplog.text
+    assert isinstance(results[1], asyncpg.ForeignKeyViolationError)
+    good = [r for i, r in enumerate(results) if i != 1]
+    assert all(isinstance(r, RecordOut) for r in good), results
+    stored = {row["id"] for row in await conn.fetch("SELECT id FROM consent_events")}
+    assert stored == {e for r in good if isinstance(r, RecordOut) for e in r.event_ids}
+    assert await conn.fetchval("SELECT count(*) FROM consent_state") == 3
+
+
+async def test_two_writes_of_one_purpose_in_a_batch_leave_the_newest_state(patient: Runtime, conn: Connection) -> None:
+    active = patient.policy.current
+    # Both are prepared (and timed) in the order given, and queued before the writer wakes.
+    first, second = await asyncio.gather(
+        patient.consents.record(active, by_device(patient, "d_1", "granted")),
+        patient.consents.record(active, by_device(patient, "d_1", "denied")),
+    )
+    assert isinstance(first, RecordOut)
+    assert isinstance(second, RecordOut)
+    assert first.subject_id == second.subject_id
+    assert first.recorded_at <= second.recorded_at
+    transactions = await conn.fetchval("SELECT count(DISTINCT txid::text) FROM consent_events")
+    assert transactions == 1, "the two writes were not committed together"
+    state = await conn.fetchrow("SELECT status, event_id, recorded_at FROM consent_state WHERE purpose = 'analytics'")
+    assert state is not None
+    assert (state["status"], state["event_id"]) == ("denied", second.event_ids[0])
+    assert state["recorded_at"] == second.recorded_at
+    assert await conn.fetchval("SELECT count(*) FROM consent_events") == 2
+
+
+async def test_concurrent_first_writes_for_one_device_create_one_subject(runtime: Runtime, conn: Connection) -> None:
+    active = runtime.policy.current
+    results = await asyncio.gather(*(runtime.consents.record(active, by_device(runtime, "d_new")) for _ in range(5)))
+    assert len({r.subject_id for r in results if isinstance(r, RecordOut)}) == 1
+    assert await conn.fetchval("SELECT count(*) FROM subjects") == 1
+    assert await conn.fetchval("SELECT count(*) FROM consent_events") == 5
