@@ -2,16 +2,23 @@
 
 One middleware does all three so that the hot path pays for a single extra
 call: it sets the request id (from `X-Request-Id` when the caller sends a sane
-one), refuses bodies that are not JSON with 415, and records the request count
-and latency per route template and status.
+one), refuses bodies that are not JSON with 415, and counts the request and
+its latency per route template and status.
+
+Counting is a few dict operations per request; the totals are folded into the
+Prometheus metrics (shared across workers through files) by `flush_metrics`,
+once a second and before every scrape. Writing those files on every request
+cost more than a whole bare request (measured: +25 µs).
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import itertools
 import os
 import re
 import time
-import uuid
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
@@ -20,14 +27,12 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 
 from consent.logs import request_id
 
-__all__ = ["POOL_IDLE", "POOL_SIZE", "observe", "render_metrics"]
+__all__ = ["POOL_IDLE", "POOL_SIZE", "flush_metrics", "observe", "render_metrics", "run_metrics_flusher"]
 
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 REQUESTS = Counter("consent_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
 LATENCY = Histogram(
-    "consent_http_request_duration_seconds",
-    "Time to answer an HTTP request",
-    ["route", "method"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    "consent_http_request_duration_seconds", "Time to answer an HTTP request", ["route", "method"], buckets=_BUCKETS
 )
 POOL_SIZE = Gauge("consent_db_pool_connections", "Open database connections", multiprocess_mode="livesum")
 POOL_IDLE = Gauge("consent_db_pool_idle_connections", "Idle database connections", multiprocess_mode="livesum")
@@ -38,16 +43,42 @@ _UNSUPPORTED = (
     b'{"type":"https://consent.dev/problems/unsupported-media-type","title":"Unsupported media type",'
     b'"status":415,"detail":"send the body as application/json","field":"content-type"}'
 )
-_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+# Unique without a random draw per request: a random process prefix and a counter.
+_ID_PREFIX = os.urandom(6).hex()
+_ids = itertools.count()
+
+# (route, method, status) -> [count, latency sum, count per bucket..., count above the last bucket]
+_pending: dict[tuple[str, str, int], list[float]] = {}
 
 
-def _metric_children(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+def _count(route: str, method: str, status: int, elapsed: float) -> None:
     key = (route, method, status)
-    found = _children.get(key)
-    if found is None:
-        found = (REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method))
-        _children[key] = found
-    return found
+    totals = _pending.get(key)
+    if totals is None:
+        totals = _pending[key] = [0.0] * (len(_BUCKETS) + 3)
+    totals[0] += 1
+    totals[1] += elapsed
+    totals[2 + bisect.bisect_left(_BUCKETS, elapsed)] += 1
+
+
+def flush_metrics() -> None:
+    """Fold what this process counted since the last flush into the Prometheus metrics."""
+    pending = list(_pending.items())
+    _pending.clear()
+    for (route, method, status), totals in pending:
+        REQUESTS.labels(route, method, str(status)).inc(totals[0])
+        child = LATENCY.labels(route, method)
+        # prometheus_client has no batch observe; these are the values `observe()` itself updates.
+        child._sum.inc(totals[1])
+        for bucket, value in zip(child._buckets, totals[2:], strict=False):
+            if value:
+                bucket.inc(value)
+
+
+async def run_metrics_flusher(interval: float = 1.0) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        flush_metrics()
 
 
 def _json_body_refused(scope: HTTPScope) -> bool:
@@ -69,14 +100,19 @@ async def _send_415(send: Send, rid: bytes) -> None:
     await send({"type": "http.response.body", "body": _UNSUPPORTED, "more_body": False})
 
 
+def _request_id(scope: HTTPScope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _SANE_REQUEST_ID.match(value):
+            return value
+    return f"{_ID_PREFIX}{next(_ids):x}".encode()
+
+
 def observe(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        rid = next((v for n, v in scope["headers"] if n == b"x-request-id"), b"")
-        if not _SANE_REQUEST_ID.match(rid):
-            rid = uuid.uuid4().hex.encode()
+        rid = _request_id(scope)
         token = request_id.set(rid.decode())
         started = time.perf_counter()
         status = 500
@@ -95,9 +131,7 @@ def observe(app: ASGIApp) -> ASGIApp:
             else:
                 await app(scope, receive, send_observed)
         finally:
-            counter, histogram = _metric_children(scope.get("path_template", "?"), scope["method"], status)
-            counter.inc()
-            histogram.observe(time.perf_counter() - started)
+            _count(scope.get("path_template", "?"), scope["method"], status, time.perf_counter() - started)
             request_id.reset(token)
 
     return middleware
@@ -105,6 +139,7 @@ def observe(app: ASGIApp) -> ASGIApp:
 
 def render_metrics() -> bytes:
     """Prometheus text for this process, or for all workers when they share a metrics directory."""
+    flush_metrics()
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
