@@ -17,9 +17,10 @@ from consent.runtime import Runtime
 from consent.service.api_keys import Scope
 from policies import FALLBACK_LANGUAGE, Jurisdiction, gpc_honoured, notices_for, resolve_jurisdiction
 
-__all__ = ["NoticesController", "jurisdiction_of"]
+__all__ = ["LANGUAGE_TAG", "NoticesController", "jurisdiction_of"]
 
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+# A BCP 47 language tag, loosely: what banners send (en, ja, pt-BR, zh-Hant-TW).
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
 
 class PurposeNotice(msgspec.Struct, kw_only=True, frozen=True):
@@ -64,11 +65,11 @@ def jurisdiction_of(
 
 def _language(request: Request[Any, Any, Any], lang: str | None) -> str:
     if lang is not None:
-        if not _LANGUAGE.match(lang):
+        if not LANGUAGE_TAG.match(lang):
             raise InvalidInput("a language is a BCP 47 tag such as en, ja or pt-BR", field="lang")
         return lang
     accepted = request.headers.get("accept-language", "").split(",", 1)[0].split(";", 1)[0].strip()
-    return accepted if _LANGUAGE.match(accepted) else FALLBACK_LANGUAGE
+    return accepted if LANGUAGE_TAG.match(accepted) else FALLBACK_LANGUAGE
 
 
 class NoticesController(Controller):

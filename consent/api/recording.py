@@ -22,7 +22,7 @@ from litestar.types import Scope as AsgiScope
 from consent.api.check import SubjectRef
 from consent.api.cors import collect_cors
 from consent.api.fast import answer_json, authenticate, decode_body, document, read_body, runtime_of
-from consent.api.notices import jurisdiction_of
+from consent.api.notices import LANGUAGE_TAG, jurisdiction_of
 from consent.config import IpRetention
 from consent.errors import Forbidden, InvalidInput
 from consent.logs import request_id
@@ -35,7 +35,6 @@ from policies import Jurisdiction
 
 __all__ = ["ConsentIn", "document_recording", "proof_of", "record_consent", "request_headers"]
 
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _ACCEPTED = frozenset({Scope.COLLECT, Scope.DSR, Scope.ADMIN})
 
@@ -114,7 +113,7 @@ def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes
     data = decode_body(_decode_consent, body)
     headers = request_headers(scope)
     kind, value = _subject(key, data.subject)
-    if data.language is not None and not _LANGUAGE.match(data.language):
+    if data.language is not None and not LANGUAGE_TAG.match(data.language):
         raise InvalidInput("a language is a BCP 47 tag such as en, ja or pt-BR", field="language")
     client = scope.get("client")
     proof = proof_of(headers, client[0] if client else None, runtime, key)
