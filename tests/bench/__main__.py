@@ -7,7 +7,8 @@ the bare app under granian, the production server (B); `consent serve` on a
 throw-away embedded PostgreSQL (or DATABASE_URL) with each scenario of
 `_scenarios.SCENARIOS` at each connection count; B again, while granian kept
 running (the mean of both is what scenarios are compared with, their
-difference is the run's noise); the crypto micro-benchmark if
+difference is the run's noise); withdrawal visibility across two instances
+on one database (`_withdrawal.py`); the crypto micro-benchmark if
 `bench_crypto.py` exists. Progress goes to stderr, the report to stdout.
 
 The exit status is 1 when a scenario could not be measured or answered with
@@ -32,12 +33,14 @@ from tests.bench._http import HttpError, call
 from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
 from tests.bench._scenarios import BASELINE_GET, BASELINE_POST, SCENARIOS, Scenario, Tokens
 from tests.bench._servers import BenchError, baseline_server, consent_service
+from tests.bench._withdrawal import Withdrawal, measure_withdrawal
 from tests.bench._wrk import WrkError, run_wrk
 
 _WARMUP_SECONDS = 1
 _CRYPTO_SCRIPT = Path(__file__).with_name("bench_crypto.py")
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "crypto")
+_EXTRAS = ("uvicorn", "withdrawal", "crypto")
+_WITHDRAWAL_ROUNDS = 200
 
 
 def _say(message: str) -> None:
@@ -63,7 +66,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         nargs="+",
         choices=names,
         metavar="NAME",
-        help=f"run only these: {', '.join(names)} (the granian baseline always runs)",
+        help=f"run only these: {', '.join(names)} (the granian baseline runs with any scenario)",
     )
     parser.add_argument("--connections", type=_connection_counts, default=(4, 64), metavar="N,N", help="default 4,64")
     parser.add_argument("--markdown", action="store_true", help="print the report as Markdown for the docs")
@@ -153,6 +156,18 @@ class _Bench:
             ]
             return measured, [f"service log: {line}" for line in service.log_errors()]
 
+    def _withdrawal(self) -> Withdrawal:
+        _say(f"withdrawal visibility: consent serve ({self.workers} workers) and a second instance (1 worker)")
+        found = measure_withdrawal(self.scratch / "withdrawal", workers=self.workers, rounds=_WITHDRAWAL_ROUNDS)
+        if found.error:
+            _say(f"  withdrawal: NOT MEASURED: {found.error}")
+        else:
+            _say(
+                f"  withdrawal: {found.rounds} rounds, p50 {found.p50_ms:.2f} ms, p99 {found.p99_ms:.2f} ms, "
+                f"max {found.max_ms:.2f} ms (one check round trip included: p50 {found.check_p50_ms:.2f} ms)"
+            )
+        return found
+
     def run(self) -> Report:
         load_average = os.getloadavg()[0]
         baselines: dict[str, tuple[Measured, ...]] = {}
@@ -176,6 +191,11 @@ class _Bench:
                     recheck = self._bare(
                         bare.base_url, [b for b in (BASELINE_GET, BASELINE_POST) if b.baseline in used]
                     )
+        withdrawal = self._withdrawal() if "withdrawal" in self.only else None
+        if withdrawal is not None:
+            notes += list(withdrawal.notes)
+            if withdrawal.error:
+                notes.append(f"withdrawal: {withdrawal.error}")
         crypto, crypto_error = _crypto_table() if "crypto" in self.only else (None, None)
         return Report(
             machine=describe_machine(),
@@ -186,6 +206,7 @@ class _Bench:
             recheck=recheck,
             scenarios=measured,
             crypto=crypto,
+            withdrawal=withdrawal,
             notes=notes + ([f"crypto: {crypto_error}"] if crypto_error else []),
             failed=bool(notes or crypto_error),
         )

@@ -18,6 +18,7 @@ import msgspec
 
 from tests.bench._baseline_app import uvicorn_http
 from tests.bench._scenarios import Scenario
+from tests.bench._withdrawal import TARGET_P99_MS, Withdrawal
 from tests.bench._wrk import WrkResult, wrk_version
 
 __all__ = ["Machine", "Measured", "Report", "describe_machine", "render_markdown", "render_text"]
@@ -58,6 +59,7 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     recheck: tuple[Measured, ...]  # B measured again after the service, to show drift
     scenarios: list[Measured]
     crypto: str | None = None  # bench_crypto.py's own table
+    withdrawal: Withdrawal | None = None  # visibility of a withdrawal to a second instance
     notes: list[str] = []  # errors seen on the way (service log, crypto script)
     failed: bool = False  # a note is an error
 
@@ -259,6 +261,44 @@ def _header(report: Report) -> list[str]:
     ]
 
 
+_WITHDRAWAL_HEADERS = ["rounds", "p50 ms", "p99 ms", "max ms", "target", "result"]
+
+
+def _withdrawal_rows(withdrawal: Withdrawal) -> list[list[str]]:
+    return [
+        [
+            str(withdrawal.rounds),
+            _ms(withdrawal.p50_ms),
+            _ms(withdrawal.p99_ms),
+            _ms(withdrawal.max_ms),
+            f"p99 ≤ {TARGET_P99_MS:g} ms",
+            withdrawal.verdict,
+        ]
+    ]
+
+
+def _withdrawal_notes(withdrawal: Withdrawal) -> list[str]:
+    notes = [
+        "Instance A: `consent serve` as above; instance B: a second `consent serve --workers 1` on the same "
+        "database and key files. Each round records a grant through A, checks it through B until B has it "
+        "cached, withdraws it through A (POST /v1/consents, action withdraw) and checks through B in a tight "
+        "loop over one keep-alive connection.",
+        "Figure: from A's answer to the withdrawal to the end of the first check through B that answers "
+        "allowed: false. It includes that check's round trip, so it is an upper bound "
+        f"(that check alone: p50 {withdrawal.denying_check_p50_ms:.2f} ms; a cached check through B: "
+        f"p50 {withdrawal.check_p50_ms:.2f} ms, p99 {withdrawal.check_p99_ms:.2f} ms); "
+        "the commit happens just before A answers, and that part of A's response is not in it.",
+    ]
+    if withdrawal.rounds:
+        notes.append(
+            f"The first check through B after the withdrawal already denied in {withdrawal.first_check} "
+            f"of {withdrawal.rounds} rounds."
+        )
+    if withdrawal.error:
+        notes.append(f"NOT MEASURED: {withdrawal.error}")
+    return notes
+
+
 def render_text(report: Report) -> str:
     lines = [*_header(report), ""]
     if report.baselines:
@@ -268,6 +308,10 @@ def render_text(report: Report) -> str:
     if report.scenarios:
         rows = [row for measured in report.scenarios for row in _scenario_rows(report, measured)]
         lines += ["Scenarios:", *_scenario_notes(report), _text_table(_SCENARIO_HEADERS, rows, left={0, 9, 10}), ""]
+    if report.withdrawal:
+        table = _text_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal), left={4, 5})
+        notes = [f"  {note}" for note in _withdrawal_notes(report.withdrawal)]
+        lines += ["Withdrawal visibility across instances:", table, *notes, ""]
     if report.crypto:
         lines += ["Crypto micro-benchmark (tests/bench/bench_crypto.py):", report.crypto.rstrip(), ""]
     if report.notes:
@@ -285,6 +329,10 @@ def render_markdown(report: Report) -> str:
         rows = [row for measured in report.scenarios for row in _scenario_rows(report, measured)]
         headers = [*_SCENARIO_HEADERS[:-1], "result"]
         lines += ["#### Service", "", *_scenario_notes(report), "", _markdown_table(headers, rows), ""]
+    if report.withdrawal:
+        table = _markdown_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal))
+        notes = [f"- {note}" for note in _withdrawal_notes(report.withdrawal)]
+        lines += ["#### Withdrawal visibility across instances", "", table, "", *notes, ""]
     if report.crypto:
         lines += ["#### Crypto micro-benchmark", "", "```text", report.crypto.rstrip(), "```", ""]
     if report.notes:
