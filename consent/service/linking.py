@@ -27,7 +27,7 @@ from consent.errors import Forbidden, InvalidInput
 from consent.ids import uuid7
 from consent.service import audit
 from consent.service.policies import ActivePolicy
-from consent.service.state_cache import StateCache
+from consent.service.state_cache import StateCache, SubjectSnapshot
 from consent.service.subjects import Identifier, Subjects
 from consent.store.consent_batch import write_batch
 from consent.store.pool import Pool
@@ -76,8 +76,15 @@ def verify_identity_token(secret: str | None, text: str, now: datetime) -> Ident
 
 
 def _carry(
-    active: ActivePolicy, user: UUID, device_state: Any, user_state: Any, *, actor: str, now: datetime
+    active: ActivePolicy,
+    user: UUID,
+    device_state: SubjectSnapshot,
+    user_state: SubjectSnapshot,
+    *,
+    actor: str,
+    now: datetime,
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
+    """Events and state rows that give `user` the device's choices it has not made more recently."""
     events, states, carried = [], [], []
     for purpose_id, choice in device_state.consents.items():
         mine = user_state.consents.get(purpose_id)
