@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Litestar
+
+# Private, but it is the one place the served schema lives; pinned by tests/api/test_health.py.
 from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.enums import ScopeType
 from litestar.exceptions import MethodNotAllowedException, NotAuthorizedException, PermissionDeniedException

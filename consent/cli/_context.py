@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import NoReturn, TypeVar
 
@@ -80,5 +79,5 @@ def run_with_connection(settings: Settings, work: Callable[[Connection], Awaitab
         try:
             return asyncio.run(main(url))
         except (OSError, asyncpg.PostgresError) as exc:
-            print(f"consent: database error: {type(exc).__name__}: {exc}", file=sys.stderr)
-            raise SystemExit(1) from None
+            # No personal value is ever stored in plaintext, so a database message cannot quote one.
+            fail(f"database error: {type(exc).__name__}: {exc}")

@@ -45,3 +45,17 @@ async def test_openapi_names_every_operation(client: Client) -> None:
     assert all(op.get("operationId") for op in operations)
     ids = [op["operationId"] for op in operations]
     assert len(ids) == len(set(ids))
+
+
+async def test_the_plain_asgi_routes_are_documented_from_their_types(client: Client) -> None:
+    document = (await client.get("/schema/openapi.json")).json()
+    for path, operation_id in (
+        ("/v1/check", "checkConsent"),
+        ("/v1/check/batch", "checkConsentBatch"),
+        ("/v1/consents", "recordConsent"),
+    ):
+        operation = document["paths"][path]["post"]
+        assert operation["operationId"] == operation_id
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        name = body["$ref"].rsplit("/", 1)[-1]
+        assert "subject" in document["components"]["schemas"][name]["properties"] or name == "CheckBatchIn"
