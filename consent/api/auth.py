@@ -21,6 +21,8 @@ from consent.service.api_keys import ApiKey, Scope
 __all__ = ["api_key_of", "require_key", "scopes"]
 
 _STATE_KEY = "consent_api_key"
+# A route that forgot to name its scopes is closed to all but operators.
+_ADMIN_ONLY = frozenset({Scope.ADMIN})
 
 
 def scopes(*accepted: Scope) -> dict[str, Any]:
@@ -39,11 +41,13 @@ def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 
 async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    if connection.scope.get("method") == "OPTIONS":
+        return  # answers only which methods exist; CORS preflights are `collect_cors`'s
     runtime: Runtime = connection.app.state.runtime
     key = await runtime.api_keys.resolve(_bearer(connection))
     if key is None:
         raise NotAuthorizedException("unknown or revoked API key")
-    accepted: frozenset[Scope] = handler.opt["scopes"]
+    accepted: frozenset[Scope] = handler.opt.get("scopes", _ADMIN_ONLY)
     if key.scope not in accepted:
         raise PermissionDeniedException(f"a {key.scope.value} key may not call this endpoint")
     if key.publishable and connection.headers.get("origin") not in key.origins:

@@ -91,10 +91,8 @@ class DataKeys:
         created = await store.insert_subject(
             conn, subject_id, created_at=now, master_version=wrapped.master_version, wrapped_key=wrapped.blob
         )
-        if not created:
-            return None
-        self._remember(subject_id, key, self._generation)
-        return key
+        # Not cached: the transaction may still roll back, and a cached key would outlive its subject.
+        return key if created else None
 
     async def get(self, conn: Connection | Pool, subject_id: UUID) -> DataKey | None:
         """The subject's data key, or None if the subject has none (unknown, or erased)."""

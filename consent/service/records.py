@@ -68,6 +68,16 @@ async def write_record(
     """Replace the subject's record (creating the subject if needed); True if the subject was created."""
     fields = _plain_fields(record, subjects)
     now = datetime.now(UTC)
+    try:
+        return await _write(conn, subjects, subject_id, fields, now=now, actor=actor)
+    except BaseException:
+        subjects.clear()  # lookups made inside the rolled-back transaction must not be remembered
+        raise
+
+
+async def _write(
+    conn: Connection, subjects: Subjects, subject_id: UUID, fields: dict[str, str], *, now: datetime, actor: str
+) -> bool:
     async with conn.transaction():
         key = await subjects.data_keys.get(conn, subject_id)
         created = key is None

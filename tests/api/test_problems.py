@@ -94,3 +94,13 @@ async def test_every_response_carries_a_request_id(client: Client) -> None:
     generated = {fresh.headers["x-request-id"], another.headers["x-request-id"]}
     assert len(generated) == 2  # an insane id is replaced, and every generated one is new
     assert all(re.fullmatch(r"[0-9a-f]{13,}", rid) for rid in generated)
+
+
+async def test_options_on_a_guarded_route_answers_without_a_key(client: Client) -> None:
+    for path, method in (
+        ("/v1/subjects/01a208d2-be14-71b6-bca1-5ae077abad7c/consents", "GET"),
+        ("/v1/api-keys", "POST"),
+    ):
+        response = await client.options(path)
+        assert response.status_code == 204, path
+        assert method in response.headers["allow"]

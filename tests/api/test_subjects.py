@@ -99,3 +99,16 @@ async def test_personal_records_need_a_compliance_key(client: Client, make_key: 
     check = await make_key(Scope.CHECK)
     response = await client.get(f"/v1/subjects/{uuid7()}/record", headers=bearer(check.token))
     assert response.status_code == 403
+
+
+async def test_a_refused_write_leaves_nothing_behind_for_the_next(client: Client, make_key: MakeKey) -> None:
+    """A write rolled back after its subject was created must not leave that subject in any cache."""
+    key = await make_key(Scope.DSR)
+    await client.put(f"/v1/subjects/{uuid7()}/record", json={"email": "taken@example.com"}, headers=bearer(key.token))
+    subject_id = uuid7()
+    refused = await client.put(
+        f"/v1/subjects/{subject_id}/record", json={"email": "taken@example.com"}, headers=bearer(key.token)
+    )
+    assert refused.status_code == 409
+    retried = await client.put(f"/v1/subjects/{subject_id}/record", json={"address": ""}, headers=bearer(key.token))
+    assert retried.status_code == 201
