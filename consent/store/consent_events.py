@@ -1,4 +1,4 @@
-"""SQL for `consent_events` (append-only), `idempotency_keys` and `outbox`."""
+"""SQL for `consent_events` (append-only, read side; the batch writer inserts them), `idempotency_keys`."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ __all__ = [
     "fetch_feed",
     "fetch_history",
     "fetch_idempotency",
-    "insert_events",
-    "insert_outbox",
 ]
 
 EVENT_COLUMNS = (
@@ -58,16 +56,6 @@ EVENT_TYPES = (
     "uuid",
     "jsonb",
 )
-_INSERT_EVENTS = (
-    f"INSERT INTO consent_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(EVENT_TYPES, start=1))
-    + ")"
-)
-
-
-async def insert_events(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Append events given as tuples in `EVENT_COLUMNS` order, with one statement."""
-    await conn.execute(_INSERT_EVENTS, *[[row[i] for row in rows] for i in range(len(EVENT_COLUMNS))])
 
 
 async def claim_idempotency_keys(
@@ -101,21 +89,6 @@ async def fetch_idempotency(conn: Connection | Pool, api_key_id: UUID, key: str)
 async def delete_expired_idempotency_keys(conn: Connection | Pool, before: datetime) -> int:
     result = await conn.execute("DELETE FROM idempotency_keys WHERE created_at < $1", before)
     return int(result.split()[-1])
-
-
-async def insert_outbox(conn: Connection, rows: list[tuple[UUID, str, UUID, str, Any, datetime]]) -> None:
-    """(id, recipient, subject_id, kind, payload, created_at) rows, due at once."""
-    if not rows:
-        return
-    await conn.execute(
-        """
-        INSERT INTO outbox (id, recipient, subject_id, kind, payload, created_at, next_attempt_at)
-        SELECT id, recipient, subject_id, kind, payload, created_at, created_at
-          FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::jsonb[], $6::timestamptz[])
-               AS o(id, recipient, subject_id, kind, payload, created_at)
-        """,
-        *[[row[i] for row in rows] for i in range(6)],
-    )
 
 
 async def fetch_history(conn: Connection | Pool, subject_id: UUID) -> list[asyncpg.Record]:

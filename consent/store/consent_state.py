@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from consent.store.pool import Connection, Pool
 
-__all__ = ["count_outdated_grants", "fetch_states", "resolve", "upsert_facts", "upsert_states"]
+__all__ = ["count_outdated_grants", "fetch_states", "resolve"]
 
 # One row per purpose (or one all-NULL row for a subject with facts but no choices yet),
 # each carrying the subject's facts: a single round trip answers a whole check.
@@ -34,35 +32,6 @@ async def fetch_states(conn: Connection | Pool, subject_ids: list[UUID]) -> dict
     return found
 
 
-async def upsert_states(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """(subject_id, purpose, status, notice_version, recorded_at, event_id) rows, newest per key."""
-    await conn.execute(
-        """
-        INSERT INTO consent_state (subject_id, purpose, status, notice_version, recorded_at, event_id)
-        SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::uuid[])
-        ON CONFLICT (subject_id, purpose) DO UPDATE
-           SET status = EXCLUDED.status, notice_version = EXCLUDED.notice_version,
-               recorded_at = EXCLUDED.recorded_at, event_id = EXCLUDED.event_id
-         WHERE consent_state.recorded_at <= EXCLUDED.recorded_at
-        """,
-        *_columns(rows, 6),
-    )
-
-
-async def upsert_facts(conn: Connection, rows: list[tuple[UUID, datetime | None, str]]) -> None:
-    """(subject_id, gpc_opt_out_at or None, jurisdiction) rows; a recorded GPC opt-out is never cleared."""
-    await conn.execute(
-        """
-        INSERT INTO subject_facts (subject_id, gpc_opt_out_at, jurisdiction)
-        SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[])
-        ON CONFLICT (subject_id) DO UPDATE
-           SET gpc_opt_out_at = coalesce(subject_facts.gpc_opt_out_at, EXCLUDED.gpc_opt_out_at),
-               jurisdiction = EXCLUDED.jurisdiction
-        """,
-        *_columns(rows, 3),
-    )
-
-
 async def count_outdated_grants(conn: Connection, purpose: str, min_notice_version: int) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM consent_state WHERE purpose = $1 AND status = 'granted' AND notice_version < $2",
@@ -70,10 +39,6 @@ async def count_outdated_grants(conn: Connection, purpose: str, min_notice_versi
         min_notice_version,
     )
     return count
-
-
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)] if rows else [[] for _ in range(width)]
 
 
 # Identifier candidates (with their wrapped data keys) and the state rows of every subject
