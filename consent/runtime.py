@@ -21,6 +21,7 @@ from consent.errors import InvalidInput
 from consent.jobs.audit_sealer import run_audit_sealer
 from consent.jobs.idempotency_expiry import run_idempotency_expiry
 from consent.keys import KeyMaterial, load_key_material
+from consent.service.cold_reads import ColdReads
 from consent.service.consent_writer import ConsentWriter
 from consent.service.consents import ConsentService
 from consent.service.data_keys import DataKeys
@@ -59,6 +60,7 @@ class Runtime:
             max_entries=settings.cache_size,
         )
         self.states = StateCache(self.notifications, max_entries=settings.cache_size)
+        self.cold_reads = ColdReads(pool)
         self.writer = ConsentWriter(
             pool,
             self.subjects,

@@ -17,12 +17,13 @@ from litestar.types import Scope as AsgiScope
 
 from consent.api.fast import answer_json, authenticate, decode_body, document, read_body, runtime_of
 from consent.errors import InvalidInput
+from consent.runtime import Runtime
 from consent.service.api_keys import Scope
 from consent.service.checking import CheckAnswer, CheckQuery, answer_checks
 from consent.service.subjects import Subjects
 from policies import Decision, Jurisdiction
 
-__all__ = ["SubjectRef", "check", "check_batch", "document_checks"]
+__all__ = ["SubjectRef", "check", "check_batch", "check_consent", "check_consent_batch", "document_checks"]
 
 MAX_BATCH = 1000
 
@@ -94,29 +95,38 @@ _decode_batch = msgspec.json.Decoder(CheckBatchIn)
 _encode = msgspec.json.Encoder().encode
 
 
-@asgi("/v1/check", copy_scope=False)
-async def check(scope: AsgiScope, receive: Receive, send: Send) -> None:
+async def check_consent(runtime: Runtime, scope: AsgiScope, receive: Receive, send: Send) -> None:
     """POST: may this subject's data be used for these purposes? (scope check or admin)"""
-    runtime = runtime_of(scope)
     body = await read_body(scope, receive, runtime.settings.max_body_bytes)
     await authenticate(runtime, scope, _ACCEPTED)
     query = to_query(runtime.subjects, decode_body(_decode_check, body))
-    answers = await answer_checks(runtime.pool, runtime.subjects, runtime.states, runtime.policy.current, [query])
+    answers = await answer_checks(runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, [query])
     await answer_json(send, _encode(_out(answers[0])))
 
 
-@asgi("/v1/check/batch", copy_scope=False)
-async def check_batch(scope: AsgiScope, receive: Receive, send: Send) -> None:
+async def check_consent_batch(runtime: Runtime, scope: AsgiScope, receive: Receive, send: Send) -> None:
     """POST: up to 1,000 checks in one call, answered in order (scope check or admin)."""
-    runtime = runtime_of(scope)
     body = await read_body(scope, receive, runtime.settings.max_body_bytes * 16)
     await authenticate(runtime, scope, _ACCEPTED)
     checks = decode_body(_decode_batch, body).checks
     queries = [to_query(runtime.subjects, item, f"checks[{i}].") for i, item in enumerate(checks)]
     answers = await answer_checks(
-        runtime.pool, runtime.subjects, runtime.states, runtime.policy.current, queries, batch=True
+        runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, queries, batch=True
     )
     await answer_json(send, _encode(CheckBatchOut(results=[_out(answer) for answer in answers])))
+
+
+# Served by the express lane (`consent.api.express`); registered here too for other methods and paths.
+@asgi("/v1/check", copy_scope=False)
+async def check(scope: AsgiScope, receive: Receive, send: Send) -> None:
+    """POST: may this subject's data be used for these purposes? (scope check or admin)"""
+    await check_consent(runtime_of(scope), scope, receive, send)
+
+
+@asgi("/v1/check/batch", copy_scope=False)
+async def check_batch(scope: AsgiScope, receive: Receive, send: Send) -> None:
+    """POST: up to 1,000 checks in one call, answered in order (scope check or admin)."""
+    await check_consent_batch(runtime_of(scope), scope, receive, send)
 
 
 def document_checks(app: Litestar) -> None:

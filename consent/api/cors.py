@@ -13,7 +13,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from consent.runtime import Runtime
 
-__all__ = ["collect_cors"]
+__all__ = ["collect_cors", "cors_headers"]
 
 _ALLOW_METHODS = b"GET, POST, DELETE, OPTIONS"
 _ALLOW_HEADERS = b"authorization, content-type, idempotency-key, sec-gpc"
@@ -29,6 +29,15 @@ def _origin(scope: Scope) -> bytes | None:
 
 def _has_header(scope: Scope, wanted: bytes) -> bool:
     return any(name == wanted for name, _ in scope["headers"])
+
+
+def cors_headers(origin: bytes) -> list[tuple[bytes, bytes]]:
+    """What an answer to an allowed origin's actual (not preflight) request carries."""
+    return [
+        (b"access-control-allow-origin", origin),
+        (b"access-control-expose-headers", _EXPOSE_HEADERS),
+        (b"vary", b"Origin"),
+    ]
 
 
 def collect_cors(app: ASGIApp) -> ASGIApp:
@@ -48,13 +57,7 @@ def collect_cors(app: ASGIApp) -> ASGIApp:
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += [
-                    (b"access-control-allow-origin", origin),
-                    (b"access-control-expose-headers", _EXPOSE_HEADERS),
-                    (b"vary", b"Origin"),
-                ]
-                message = {**message, "headers": headers}
+                message = {**message, "headers": [*message.get("headers", []), *cors_headers(origin)]}
             await send(message)
 
         await app(scope, receive, send_with_cors)

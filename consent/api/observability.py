@@ -27,7 +27,18 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 
 from consent.logs import request_id
 
-__all__ = ["POOL_IDLE", "POOL_SIZE", "flush_metrics", "observe", "render_metrics", "run_metrics_flusher"]
+__all__ = [
+    "POOL_IDLE",
+    "POOL_SIZE",
+    "body_is_not_json",
+    "count_request",
+    "flush_metrics",
+    "observe",
+    "render_metrics",
+    "request_id_of",
+    "run_metrics_flusher",
+    "send_unsupported_media_type",
+]
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 REQUESTS = Counter("consent_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
@@ -51,7 +62,7 @@ _ids = itertools.count()
 _pending: dict[tuple[str, str, int], list[float]] = {}
 
 
-def _count(route: str, method: str, status: int, elapsed: float) -> None:
+def count_request(route: str, method: str, status: int, elapsed: float) -> None:
     key = (route, method, status)
     totals = _pending.get(key)
     if totals is None:
@@ -81,7 +92,7 @@ async def run_metrics_flusher(interval: float = 1.0) -> None:
         flush_metrics()
 
 
-def _json_body_refused(scope: HTTPScope) -> bool:
+def body_is_not_json(scope: HTTPScope) -> bool:
     if scope["method"] not in _BODY_METHODS:
         return False
     content_type = b""
@@ -94,13 +105,13 @@ def _json_body_refused(scope: HTTPScope) -> bool:
     return has_body and not (content_type == b"application/json" or content_type.endswith(b"+json"))
 
 
-async def _send_415(send: Send, rid: bytes) -> None:
+async def send_unsupported_media_type(send: Send, rid: bytes) -> None:
     headers = [(b"content-type", b"application/problem+json"), (b"x-request-id", rid)]
     await send({"type": "http.response.start", "status": 415, "headers": headers})
     await send({"type": "http.response.body", "body": _UNSUPPORTED, "more_body": False})
 
 
-def _request_id(scope: HTTPScope) -> bytes:
+def request_id_of(scope: HTTPScope) -> bytes:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _SANE_REQUEST_ID.match(value):
             return value
@@ -112,7 +123,7 @@ def observe(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        rid = _request_id(scope)
+        rid = request_id_of(scope)
         token = request_id.set(rid.decode())
         started = time.perf_counter()
         status = 500
@@ -125,13 +136,13 @@ def observe(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            if _json_body_refused(scope):
+            if body_is_not_json(scope):
                 status = 415
-                await _send_415(send, rid)
+                await send_unsupported_media_type(send, rid)
             else:
                 await app(scope, receive, send_observed)
         finally:
-            _count(scope.get("path_template", "?"), scope["method"], status, time.perf_counter() - started)
+            count_request(scope.get("path_template", "?"), scope["method"], status, time.perf_counter() - started)
             request_id.reset(token)
 
     return middleware

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -25,7 +25,7 @@ from litestar.types import ExceptionHandlersMap
 
 from consent.errors import ConsentError
 
-__all__ = ["PROBLEM_JSON", "TYPE_BASE", "exception_handlers", "problem_response"]
+__all__ = ["PROBLEM_JSON", "TYPE_BASE", "Problem", "exception_handlers", "problem_for"]
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://consent.dev/problems/"
@@ -47,7 +47,15 @@ _TITLES = {
 }
 
 
-def problem_response(
+class Problem(NamedTuple):
+    """A problem document with its status and extra headers, before any framework renders it."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+def _problem(
     status: int,
     detail: str,
     *,
@@ -57,7 +65,7 @@ def problem_response(
     instance: str | None = None,
     headers: dict[str, str] | None = None,
     **extra: object,
-) -> Response[dict[str, Any]]:
+) -> Problem:
     default_kind, default_title = _TITLES.get(status, ("error", "Error"))
     body: dict[str, Any] = {
         "type": TYPE_BASE + (kind or default_kind),
@@ -70,15 +78,17 @@ def problem_response(
     if instance is not None:
         body["instance"] = instance
     body.update(extra)
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return Problem(status, body, headers or {})
 
 
-def _consent_error(request: Request[Any, Any, Any], exc: ConsentError) -> Response[dict[str, Any]]:
-    response = problem_response(
-        exc.status, exc.detail, kind=exc.kind, title=exc.title, field=exc.field, instance=request.url.path
-    )
-    response.content.update(exc.extra)
-    return response
+def _response(found: Problem) -> Response[dict[str, Any]]:
+    return Response(found.body, status_code=found.status, media_type=PROBLEM_JSON, headers=found.headers or None)
+
+
+def _consent_error(exc: ConsentError, path: str) -> Problem:
+    found = _problem(exc.status, exc.detail, kind=exc.kind, title=exc.title, field=exc.field, instance=path)
+    found.body.update(exc.extra)
+    return found
 
 
 # Litestar reports msgspec's errors as {"message", "key", "source"}: `key` is the path inside
@@ -106,17 +116,17 @@ def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
     ]
 
 
-def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def _validation(exc: ValidationException, path: str) -> Problem:
     errors = _field_errors(exc)
     first = errors[0]["field"] if errors else None
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
-    return problem_response(422, detail, field=first, errors=errors, instance=request.url.path)
+    return _problem(422, detail, field=first, errors=errors, instance=path)
 
 
-def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def _http(exc: HTTPException, method: str, path: str) -> Problem:
     headers = dict(exc.headers or {})
     if isinstance(exc, MethodNotAllowedException):
-        detail = f"{request.method} is not allowed here"
+        detail = f"{method} is not allowed here"
     elif isinstance(exc, NotFoundException):
         detail = "no such resource"
     elif isinstance(exc, NotAuthorizedException):
@@ -126,20 +136,25 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
         detail = exc.detail or "this key may not do that"
     else:
         detail = exc.detail or _TITLES.get(exc.status_code, ("", "Error"))[1]
-    return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
+    return _problem(exc.status_code, detail, instance=path, headers=headers)
 
 
-def _internal(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def problem_for(exc: Exception, method: str, path: str) -> Problem:
+    """The problem document answering `exc` on `method path`; unexpected exceptions are logged as 500s."""
+    if isinstance(exc, ConsentError):
+        return _consent_error(exc, path)
+    if isinstance(exc, ValidationException):
+        return _validation(exc, path)
+    if isinstance(exc, HTTPException):
+        return _http(exc, method, path)
     # The message may quote internals; log the type and traceback, answer generically.
-    log.error("unhandled %s on %s", type(exc).__name__, request.scope.get("path"), exc_info=exc)
-    return problem_response(
-        HTTP_500_INTERNAL_SERVER_ERROR, "the service failed; the error is logged", instance=request.url.path
-    )
+    log.error("unhandled %s on %s", type(exc).__name__, path, exc_info=exc)
+    return _problem(HTTP_500_INTERNAL_SERVER_ERROR, "the service failed; the error is logged", instance=path)
 
 
-exception_handlers: ExceptionHandlersMap = {
-    ConsentError: _consent_error,
-    ValidationException: _validation,
-    HTTPException: _http,
-    Exception: _internal,
-}
+def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    return _response(problem_for(exc, request.method, request.url.path))
+
+
+# One handler for every exception, so Litestar routes and the express lane answer alike.
+exception_handlers: ExceptionHandlersMap = {Exception: _handle}

@@ -33,7 +33,7 @@ from consent.service.consents import RecordRequest
 from consent.service.recording import Action, Choice, Idempotency, RecordOut, Source
 from policies import Jurisdiction
 
-__all__ = ["ConsentIn", "document_recording", "proof_of", "record_consent", "request_headers"]
+__all__ = ["ConsentIn", "document_recording", "proof_of", "record", "record_consent", "request_headers"]
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _ACCEPTED = frozenset({Scope.COLLECT, Scope.DSR, Scope.ADMIN})
@@ -135,10 +135,8 @@ def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes
     )
 
 
-@asgi("/v1/consents", copy_scope=False, middleware=[collect_cors])
-async def record_consent(scope: AsgiScope, receive: Receive, send: Send) -> None:
+async def record(runtime: Runtime, scope: AsgiScope, receive: Receive, send: Send) -> None:
     """POST: record a person's choices (scope collect from an allowed origin, dsr or admin)."""
-    runtime = runtime_of(scope)
     body = await read_body(scope, receive, runtime.settings.max_body_bytes)
     key = await authenticate(runtime, scope, _ACCEPTED)
     result = await runtime.consents.record(runtime.policy.current, _record_request(runtime, scope, key, body))
@@ -146,6 +144,13 @@ async def record_consent(scope: AsgiScope, receive: Receive, send: Send) -> None
         await answer_json(send, _encode(result.body), result.status, replayed=True)
     else:
         await answer_json(send, _encode(result), 201)
+
+
+# Served by the express lane (`consent.api.express`); registered here too for preflights and other methods.
+@asgi("/v1/consents", copy_scope=False, middleware=[collect_cors])
+async def record_consent(scope: AsgiScope, receive: Receive, send: Send) -> None:
+    """POST: record a person's choices (scope collect from an allowed origin, dsr or admin)."""
+    await record(runtime_of(scope), scope, receive, send)
 
 
 def document_recording(app: Litestar) -> None:

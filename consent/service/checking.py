@@ -16,11 +16,10 @@ from uuid import UUID
 import msgspec
 
 from consent.errors import InvalidInput
+from consent.service.cold_reads import ColdReads
 from consent.service.policies import ActivePolicy
 from consent.service.state_cache import EMPTY, StateCache, SubjectSnapshot, snapshot_of
 from consent.service.subjects import Identifier, Subjects
-from consent.store import consent_state as store
-from consent.store.pool import Pool
 from policies import NO_SIGNALS, Decision, Jurisdiction, Signals, SubjectState, decide
 
 __all__ = ["CheckAnswer", "CheckQuery", "answer_checks", "decide_all"]
@@ -89,7 +88,7 @@ class _Pending:
 
 
 async def _resolve(
-    pool: Pool, subjects: Subjects, states: StateCache, queries: Sequence[CheckQuery]
+    reads: ColdReads, subjects: Subjects, states: StateCache, queries: Sequence[CheckQuery]
 ) -> tuple[list[UUID | None], dict[UUID, SubjectSnapshot]]:
     """Subject ids of the queries and the snapshots of those subjects, using caches first."""
     ids: list[UUID | None] = []
@@ -113,7 +112,7 @@ async def _resolve(
                 snapshots[subject_id] = cached
     if pending.indexes or pending.subjects:
         await _read_pending(
-            pool,
+            reads,
             subjects=subjects,
             states=states,
             queries=queries,
@@ -126,7 +125,7 @@ async def _resolve(
 
 
 async def _read_pending(
-    pool: Pool,
+    reads: ColdReads,
     *,
     subjects: Subjects,
     states: StateCache,
@@ -137,7 +136,7 @@ async def _read_pending(
     snapshots: dict[UUID, SubjectSnapshot],
 ) -> None:
     generations, state_generation = subjects.generations(), states.generation
-    candidates, rows = await store.resolve(pool, pending.kinds, pending.indexes, list(pending.subjects))
+    candidates, rows = await reads.resolve(pending.kinds, pending.indexes, list(pending.subjects))
     by_index: dict[tuple[str, bytes], list[tuple[UUID, bytes, int, bytes]]] = {}
     for row in candidates:
         by_index.setdefault((row["kind"], bytes(row["blind_index"])), []).append(
@@ -155,7 +154,7 @@ async def _read_pending(
 
 
 async def answer_checks(
-    pool: Pool,
+    reads: ColdReads,
     subjects: Subjects,
     states: StateCache,
     active: ActivePolicy,
@@ -164,7 +163,7 @@ async def answer_checks(
     batch: bool = False,
 ) -> list[CheckAnswer]:
     """Answer checks in order; for a batch, errors name `checks[i].purposes[j]`."""
-    ids, snapshots = await _resolve(pool, subjects, states, queries)
+    ids, snapshots = await _resolve(reads, subjects, states, queries)
     now = datetime.now(UTC)
     answers = []
     for position, (query, found) in enumerate(zip(queries, ids, strict=True)):

@@ -290,9 +290,10 @@ def _outbox(
 ) -> list[tuple[Any, ...]]:
     """One message per recipient that serves a purpose this write changed."""
     rows = []
+    recorded_at = now.isoformat()
     for recipient in active.policy.recipients.values():
         changes = [
-            {"event_id": str(e[1]), "purpose": e[2], "status": e[3], "recorded_at": now.isoformat()}
+            {"event_id": str(e[1]), "purpose": e[2], "status": e[3], "recorded_at": recorded_at}
             for e in events
             if e[2] in recipient.purposes
         ]

@@ -1,7 +1,7 @@
 """The consent state of subjects as this process last read it, invalidated across instances.
 
 Every committed change to `consent_state` or `subject_facts` NOTIFYs the
-subject id; each instance drops that entry before its next check, so a
+subject ids; each instance drops that entry before its next check, so a
 withdrawal is honoured everywhere within milliseconds. While the notification
 connection is down the cache is cleared and bypassed.
 """
@@ -73,7 +73,9 @@ class StateCache:
         notifications.subscribe(CHANNEL, self._changed, on_reset=self.clear)
 
     def _changed(self, payload: str) -> None:
-        self.evict(UUID(payload))
+        # Comma-separated subject ids: one notification per changing statement (migration 0005).
+        for subject_id in payload.split(","):
+            self.evict(UUID(subject_id))
 
     def evict(self, subject_id: UUID) -> None:
         self._generation += 1

@@ -38,13 +38,19 @@ TABLE = "subject_identifiers"
 
 
 class Identifier:
-    """A normalised identifier; its repr never shows the value."""
+    """A normalised identifier; its repr never shows the value.
 
-    __slots__ = ("kind", "value")
+    It remembers its blind index and cache key once computed: one request asks
+    for them several times (lookup, lock, creation), and each is a keyed hash.
+    """
+
+    __slots__ = ("index", "kind", "memo", "value")
 
     def __init__(self, kind: IdentifierKind, value: str) -> None:
         self.kind = kind
         self.value = value
+        self.index: bytes | None = None
+        self.memo: bytes | None = None
 
     def __repr__(self) -> str:
         return f"Identifier({self.kind}, [REDACTED])"
@@ -116,7 +122,10 @@ class Subjects:
         return self._generation, self._unknown_generation, self.data_keys.generation
 
     def index_of(self, identifier: Identifier) -> bytes:
-        return self._index_key.digest(identifier.kind, identifier.value)
+        index = identifier.index
+        if index is None:
+            index = identifier.index = self._index_key.digest(identifier.kind, identifier.value)
+        return index
 
     async def confirm(
         self,
@@ -136,9 +145,12 @@ class Subjects:
         return None
 
     def _memo_key(self, identifier: Identifier) -> bytes:
-        return hashlib.blake2b(
-            f"{identifier.kind}\x00{identifier.value}".encode(), key=self._cache_key, digest_size=16
-        ).digest()
+        memo = identifier.memo
+        if memo is None:
+            memo = identifier.memo = hashlib.blake2b(
+                f"{identifier.kind}\x00{identifier.value}".encode(), key=self._cache_key, digest_size=16
+            ).digest()
+        return memo
 
     async def find(self, conn: Connection | Pool, identifier: Identifier) -> UUID | None:
         """The subject this identifier belongs to, or None."""

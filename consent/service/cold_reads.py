@@ -1,0 +1,89 @@
+"""Cold reads of the check path, coalesced: concurrent cache misses share one query.
+
+A check whose subject or state is not cached costs one round trip to
+PostgreSQL. Under load, dozens of them are waiting at once in each process, and
+the round trip (a socket write waking the backend, its reply waking us) costs
+more than the lookup it carries. So misses queue here, and each query takes
+every miss queued when it starts: at most `slots` queries are in flight, a
+miss arriving while they all are joins the next one. An idle process sends a
+miss at once, so a lone check never waits for company.
+
+Every waiter gets the whole answer of its query (candidates and state rows of
+all the misses in it); the check path picks what it asked for and may cache the
+rest. A miss only ever joins a query that starts after it was queued, so what
+it reads is never older than the cache generation its caller captured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import asyncpg
+
+from consent.store import consent_state as store
+from consent.store.pool import Pool
+
+__all__ = ["ColdReads", "Resolved"]
+
+Resolved = tuple[list[asyncpg.Record], dict[UUID, list[asyncpg.Record]]]
+
+
+class _Query:
+    """The misses one query will carry, and the future they all wait on."""
+
+    __slots__ = ("future", "identifiers", "subject_ids")
+
+    def __init__(self) -> None:
+        self.identifiers: set[tuple[str, bytes]] = set()
+        self.subject_ids: set[UUID] = set()
+        self.future: asyncio.Future[Resolved] = asyncio.get_running_loop().create_future()
+        # Waiters that went away leave nobody to read a failure: mark it read.
+        self.future.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+class ColdReads:
+    def __init__(self, pool: Pool, *, slots: int = 2) -> None:
+        self._pool = pool
+        self._slots = slots
+        self._in_flight = 0
+        self._next: _Query | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def resolve(self, kinds: list[str], blind_indexes: list[bytes], subject_ids: list[UUID]) -> Resolved:
+        """Identifier candidates and state rows, as `consent.store.consent_state.resolve` returns them
+        (for these misses and possibly others)."""
+        query = self._next
+        if query is None:
+            query = self._next = _Query()
+        query.identifiers.update(zip(kinds, blind_indexes, strict=True))
+        query.subject_ids.update(subject_ids)
+        if self._in_flight < self._slots:
+            self._send_next()
+        # Shielded: one caller going away must not cancel the query the others wait on.
+        return await asyncio.shield(query.future)
+
+    def _send_next(self) -> None:
+        query, self._next = self._next, None
+        if query is None:
+            return
+        self._in_flight += 1
+        task = asyncio.get_running_loop().create_task(self._run(query))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, query: _Query) -> None:
+        kinds = [kind for kind, _ in query.identifiers]
+        indexes = [index for _, index in query.identifiers]
+        try:
+            result = await store.resolve(self._pool, kinds, indexes, list(query.subject_ids))
+        except asyncio.CancelledError:
+            query.future.cancel()
+            raise
+        except Exception as exc:
+            query.future.set_exception(exc)
+        else:
+            query.future.set_result(result)
+        finally:
+            self._in_flight -= 1
+            self._send_next()

@@ -1,0 +1,68 @@
+"""Consent-state notifications: one per changing statement, naming every subject it changed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from consent.ids import uuid7
+from consent.store.pool import Connection, connect
+
+
+async def subjects(conn: Connection, count: int) -> list[str]:
+    ids = [uuid7() for _ in range(count)]
+    await conn.execute("INSERT INTO subjects (id, created_at) SELECT unnest($1::uuid[]), now()", ids)
+    return [str(subject_id) for subject_id in ids]
+
+
+async def notified(database_url: str, statement: str, *args: object) -> list[str]:
+    """Payloads on `consent_state` from running `statement` in another session."""
+    listener = await connect(database_url)
+    payloads: list[str] = []
+    await listener.add_listener("consent_state", lambda *note: payloads.append(str(note[3])))
+    writer = await connect(database_url)
+    try:
+        await writer.execute(statement, *args)
+        await asyncio.sleep(0.2)  # delivery is asynchronous
+    finally:
+        await writer.close()
+        await listener.close()
+    return payloads
+
+
+async def test_a_statement_changing_many_subjects_names_each_once(conn: Connection, database_url: str) -> None:
+    ids = await subjects(conn, 450)
+    rows = [(subject_id, purpose) for subject_id in ids for purpose in ("analytics", "advertising")]
+
+    payloads = await notified(
+        database_url,
+        """INSERT INTO consent_state (subject_id, purpose, status, notice_version, recorded_at, event_id)
+           SELECT s, p, 'granted', 1, $3, gen_random_uuid() FROM unnest($1::uuid[], $2::text[]) AS r(s, p)""",
+        [subject_id for subject_id, _ in rows],
+        [purpose for _, purpose in rows],
+        datetime.now(UTC),
+    )
+
+    named = [subject_id for payload in payloads for subject_id in payload.split(",")]
+    assert sorted(named) == sorted(ids)
+    assert all(len(payload.split(",")) <= 200 and len(payload) < 8000 for payload in payloads)
+
+
+async def test_updates_deletes_and_facts_notify_too(conn: Connection, database_url: str) -> None:
+    (subject_id,) = await subjects(conn, 1)
+    await conn.execute(
+        """INSERT INTO consent_state (subject_id, purpose, status, notice_version, recorded_at, event_id)
+           VALUES ($1, 'analytics', 'granted', 1, now(), gen_random_uuid())""",
+        subject_id,
+    )
+
+    assert await notified(database_url, "UPDATE consent_state SET status = 'withdrawn'") == [subject_id]
+    assert await notified(database_url, "INSERT INTO subject_facts (subject_id) VALUES ($1)", subject_id) == [
+        subject_id
+    ]
+    # The cascade deletes a state and a facts row: identical payloads in one transaction arrive once.
+    assert await notified(database_url, "DELETE FROM subjects WHERE id = $1", subject_id) == [subject_id]
+
+
+async def test_a_statement_changing_nothing_sends_nothing(database_url: str) -> None:
+    assert await notified(database_url, "UPDATE consent_state SET status = 'withdrawn' WHERE false") == []
