@@ -65,6 +65,7 @@ class Runtime:
             pool,
             self.subjects,
             self.states,
+            self.cold_reads,
             batch_size=settings.write_batch_size,
             wait_seconds=settings.write_batch_wait_us / 1_000_000,
         )

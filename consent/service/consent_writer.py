@@ -5,8 +5,15 @@ then queued here. A writer task takes whatever is queued (up to the batch size)
 and commits it in one transaction: subjects created, idempotency keys claimed,
 events appended, state and facts upserted, audit entries and outbox rows
 written, all with multi-row statements. One fsync then serves the whole batch,
-and every request is answered only after that commit. If a batch fails, its
-requests are retried one by one, so one bad request never fails the others.
+and every request is answered only after that commit.
+
+A batch without Idempotency-Keys is one statement: its subjects are looked up
+beforehand (shared with the check path's cold reads), and the statement creates
+the new ones while claiming their identifiers. If the claim fails (another
+writer created one of them) or anything else does, the batch is redone on the
+locking path: a transaction that locks the identifiers, looks them up, claims
+idempotency keys and writes. If that fails too, its requests are retried one by
+one, so one bad request never fails the others.
 """
 
 from __future__ import annotations
@@ -24,12 +31,13 @@ import msgspec
 
 from consent.errors import ConsentError, InvalidInput
 from consent.service import audit
+from consent.service.cold_reads import ColdReads
 from consent.service.recording import PreparedWrite, Recording
 from consent.service.state_cache import EMPTY, StateCache, SubjectSnapshot
-from consent.service.subject_settling import settle_subjects, token_of
-from consent.service.subjects import Subjects
+from consent.service.subject_settling import plan_subjects, settle_subjects, token_of
+from consent.service.subjects import Identifier, Subjects
 from consent.store import consent_events as events_store
-from consent.store.consent_batch import write_batch
+from consent.store.consent_batch import BatchRows, create_and_write_batch, write_batch
 from consent.store.pool import Connection, Pool
 
 __all__ = ["ConsentWriter", "Replay", "WriteRequest"]
@@ -78,12 +86,14 @@ class ConsentWriter:
         pool: Pool,
         subjects: Subjects,
         states: StateCache,
+        reads: ColdReads,
         *,
         batch_size: int,
         wait_seconds: float,
         slots: int = 2,
     ) -> None:
         self._pool = pool
+        self._reads = reads
         self._subjects = subjects
         self._states = states
         self._batch_size = batch_size
@@ -134,9 +144,11 @@ class ConsentWriter:
             self._slots.release()
 
     async def _commit_together(self, batch: list[WriteRequest]) -> None:
+        losers: set[WriteRequest] = set()
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                losers = await self._write(conn, batch)
+            if not await self._commit_in_one_statement(batch):
+                async with self._pool.acquire() as conn, conn.transaction():
+                    losers = await self._write(conn, batch)
         except (ConsentError, asyncpg.PostgresError, OSError) as exc:
             await self._after_rollback(batch, exc)
             return
@@ -171,20 +183,32 @@ class ConsentWriter:
         for request in batch:
             await self._commit_together([request])
 
+    async def _commit_in_one_statement(self, batch: list[WriteRequest]) -> bool:
+        """Commit a batch without Idempotency-Keys as one statement; False if it must take the locking path."""
+        if any(request.recording.idempotency is not None for request in batch):
+            return False  # claiming keys decides who writes, before anything is written
+        try:
+            waiting = [r for r in batch if r.prepared is None]
+            identifiers, known = _subjects_of(waiting)
+            planned = await plan_subjects(self._reads, self._subjects, identifiers, known, datetime.now(UTC))
+            self._prepare(waiting, planned.found, planned.snapshots)
+            rows = _rows([r.write for r in batch])
+            await create_and_write_batch(self._pool, rows, new=planned.new, seen=planned.seen)
+        except (ConsentError, asyncpg.PostgresError, OSError):
+            # A claim lost to another writer, a subject erased meanwhile, a failed statement:
+            # the locking path redoes the batch from what is committed, and reports what fails.
+            for request in batch:
+                if not request.prepared_early:
+                    request.prepared = None
+            return False
+        return True
+
     async def _write(self, conn: Connection, batch: list[WriteRequest]) -> set[WriteRequest]:
         await self._prepare_unprepared(conn, batch)
         losers = await self._claim_idempotency(conn, batch)
         winners = [r.write for r in batch if r not in losers]
-        if not winners:
-            return losers
-        await write_batch(
-            conn,
-            events=[row for w in winners for row in w.events],
-            states=_newest_states(winners),
-            facts=_merged_facts(winners),
-            audit=audit.entry_rows([w.audit for w in winners], datetime.now(UTC)),
-            outbox=[row for w in winners for row in w.outbox],
-        )
+        if winners:
+            await write_batch(conn, _rows(winners))
         return losers
 
     async def _prepare_unprepared(self, conn: Connection, batch: list[WriteRequest]) -> None:
@@ -192,13 +216,13 @@ class ConsentWriter:
         waiting = [r for r in batch if r.prepared is None]
         if not waiting:
             return
-        identifiers = [
-            (r.recording.identifier, r.planned_id)
-            for r in waiting
-            if r.recording.subject_id is None and r.recording.identifier is not None
-        ]
-        known = {r.recording.subject_id for r in waiting if r.recording.subject_id is not None}
+        identifiers, known = _subjects_of(waiting)
         found, snapshots = await settle_subjects(conn, self._subjects, identifiers, known, datetime.now(UTC))
+        self._prepare(waiting, found, snapshots)
+
+    def _prepare(
+        self, waiting: list[WriteRequest], found: dict[bytes, UUID], snapshots: dict[UUID, SubjectSnapshot]
+    ) -> None:
         for request in waiting:
             subject_id = request.recording.subject_id
             if subject_id is None:
@@ -245,6 +269,27 @@ class ConsentWriter:
             )
         else:
             request.future.set_result(Replay(status=stored["status"], body=stored["response"]))
+
+
+def _subjects_of(waiting: list[WriteRequest]) -> tuple[list[tuple[Identifier, UUID]], set[UUID]]:
+    """(identifier, planned id) pairs of the writes naming an identifier; ids the others name."""
+    identifiers = [
+        (r.recording.identifier, r.planned_id)
+        for r in waiting
+        if r.recording.subject_id is None and r.recording.identifier is not None
+    ]
+    known = {r.recording.subject_id for r in waiting if r.recording.subject_id is not None}
+    return identifiers, known
+
+
+def _rows(writes: list[PreparedWrite]) -> BatchRows:
+    return BatchRows(
+        events=[row for w in writes for row in w.events],
+        states=_newest_states(writes),
+        facts=_merged_facts(writes),
+        audit=audit.entry_rows([w.audit for w in writes], datetime.now(UTC)),
+        outbox=[row for w in writes for row in w.outbox],
+    )
 
 
 def _newest_states(writes: list[PreparedWrite]) -> list[tuple[Any, ...]]:

@@ -29,7 +29,7 @@ from consent.service import audit
 from consent.service.policies import ActivePolicy
 from consent.service.state_cache import StateCache, SubjectSnapshot
 from consent.service.subjects import Identifier, Subjects
-from consent.store.consent_batch import write_batch
+from consent.store.consent_batch import BatchRows, write_batch
 from consent.store.pool import Pool
 
 __all__ = ["IdentityToken", "LinkResult", "link_device", "sign_identity_token", "verify_identity_token"]
@@ -133,9 +133,10 @@ async def link_device(
                 target={"subject_id": str(user_id), "linked_from": str(previous)},
                 detail={"carried_purposes": carried},
             )
-            await write_batch(
-                conn, events=events, states=state_rows, facts=[], audit=audit.entry_rows([entry], now), outbox=[]
+            rows = BatchRows(
+                events=events, states=state_rows, facts=[], audit=audit.entry_rows([entry], now), outbox=[]
             )
+            await write_batch(conn, rows)
         else:
             await audit.record(
                 conn,

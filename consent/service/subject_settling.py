@@ -1,81 +1,120 @@
 """Resolving and creating the subjects of a batch of consent writes, in a handful of statements.
 
 A banner's first choice is usually a new visitor: every write of a batch may
-need its subject created. Doing that one by one costs seven round trips each;
-here a whole batch costs three statements: lock its identifiers, look them up
-(candidates and state rows together), create those still unknown.
+need its subject created. Two ways, both a few statements per batch:
+
+- `plan_subjects` (the usual one) looks the identifiers up outside any
+  transaction, through the check path's coalesced reads, and plans the new
+  subjects; the batch statement then creates them while claiming their
+  identifiers (`consent.store.consent_batch.create_and_write_batch`), and fails
+  if another writer got there first.
+- `settle_subjects` (the locking one, when a claim fails or the batch needs a
+  transaction) locks the identifiers, looks them up and creates the missing
+  ones in the caller's transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
+from consent.service.cold_reads import ColdReads, Resolved
 from consent.service.state_cache import EMPTY, SubjectSnapshot, snapshot_of
 from consent.service.subjects import Identifier, Subjects
 from consent.store import consent_state as state_store
 from consent.store import vault as vault_store
 from consent.store.pool import Connection
+from consent.store.vault import NewSubjects
 
-__all__ = ["Settled", "settle_subjects", "token_of"]
+__all__ = ["Planned", "Settled", "plan_subjects", "settle_subjects", "token_of"]
 
 Settled = tuple[dict[bytes, UUID], dict[UUID, SubjectSnapshot]]
 
 
-async def _lookup(
-    conn: Connection, subjects: Subjects, identifiers: list[Identifier], subject_ids: Iterable[UUID]
-) -> Settled:
-    """Subject ids of the identifiers that exist (keyed by blind index + value), and snapshots."""
-    generations = subjects.generations()
-    kinds: list[str] = [i.kind for i in identifiers]
-    indexes = [subjects.index_of(i) for i in identifiers]
-    candidates, rows = await state_store.resolve(conn, kinds, indexes, list(subject_ids))
+class Planned(NamedTuple):
+    """Subject ids (existing or planned) by token, snapshots, the subjects to create, and the
+    subjects seen holding the new identifiers' blind indexes (collisions of truncated indexes)."""
+
+    found: dict[bytes, UUID]
+    snapshots: dict[UUID, SubjectSnapshot]
+    new: NewSubjects
+    seen: list[UUID]
+
+
+async def _confirm(
+    subjects: Subjects, identifiers: list[Identifier], resolved: Resolved, generations: tuple[int, int, int]
+) -> tuple[dict[bytes, UUID], dict[UUID, SubjectSnapshot], dict[tuple[str, bytes], list[UUID]]]:
+    """Which resolved candidate really holds each identifier; snapshots; candidate ids per index."""
+    candidates, rows = resolved
     by_index: dict[tuple[str, bytes], list[tuple[UUID, bytes, int, bytes]]] = {}
     for row in candidates:
         by_index.setdefault((row["kind"], bytes(row["blind_index"])), []).append(
             (row["subject_id"], bytes(row["ciphertext"]), row["master_version"], bytes(row["wrapped_key"]))
         )
     found: dict[bytes, UUID] = {}
-    for identifier, index in zip(identifiers, indexes, strict=True):
-        subject_id = await subjects.confirm(identifier, by_index.get((identifier.kind, index), []), generations)
+    for identifier in identifiers:
+        holders = by_index.get((identifier.kind, subjects.index_of(identifier)), [])
+        subject_id = await subjects.confirm(identifier, holders, generations)
         if subject_id is not None:
-            found[_token(identifier, index)] = subject_id
+            found[token_of(subjects, identifier)] = subject_id
             rows.setdefault(subject_id, [])
-    return found, {subject_id: snapshot_of(subject_rows) for subject_id, subject_rows in rows.items()}
+    snapshots = {subject_id: snapshot_of(subject_rows) for subject_id, subject_rows in rows.items()}
+    seen = {key: [holder[0] for holder in holders] for key, holders in by_index.items()}
+    return found, snapshots, seen
 
 
-def _token(identifier: Identifier, index: bytes) -> bytes:
-    return identifier.kind.encode() + b"\x00" + index + b"\x00" + identifier.value.encode()
-
-
-async def _create(
-    conn: Connection, subjects: Subjects, wanted: dict[bytes, tuple[Identifier, UUID]], now: datetime
-) -> None:
-    ids: list[UUID] = []
-    versions: list[int] = []
-    wrapped_keys: list[bytes] = []
-    kinds: list[str] = []
-    indexes: list[bytes] = []
-    ciphertexts: list[bytes] = []
-    for identifier, subject_id in wanted.values():
-        key, wrapped = await subjects.data_keys.new_wrapped(subject_id)
-        ids.append(subject_id)
-        versions.append(wrapped.master_version)
-        wrapped_keys.append(wrapped.blob)
-        kinds.append(identifier.kind)
-        indexes.append(subjects.index_of(identifier))
-        ciphertexts.append(subjects.ciphertext(key, subject_id, identifier))
-    await vault_store.insert_new_subjects(
-        conn,
-        subject_ids=ids,
-        master_versions=versions,
-        wrapped_keys=wrapped_keys,
-        kinds=kinds,
-        blind_indexes=indexes,
-        ciphertexts=ciphertexts,
-        created_at=now,
+async def _new_subjects(subjects: Subjects, wanted: Iterable[tuple[Identifier, UUID]], now: datetime) -> NewSubjects:
+    new = NewSubjects(
+        subject_ids=[], master_versions=[], wrapped_keys=[], kinds=[], blind_indexes=[], ciphertexts=[], created_at=now
     )
+    for identifier, subject_id in wanted:
+        key, wrapped = await subjects.data_keys.new_wrapped(subject_id)
+        new.subject_ids.append(subject_id)
+        new.master_versions.append(wrapped.master_version)
+        new.wrapped_keys.append(wrapped.blob)
+        new.kinds.append(identifier.kind)
+        new.blind_indexes.append(subjects.index_of(identifier))
+        new.ciphertexts.append(subjects.ciphertext(key, subject_id, identifier))
+    return new
+
+
+def _one_per_identifier(
+    subjects: Subjects, identifiers: list[tuple[Identifier, UUID]]
+) -> dict[bytes, tuple[Identifier, UUID]]:
+    wanted: dict[bytes, tuple[Identifier, UUID]] = {}
+    for identifier, planned in identifiers:
+        wanted.setdefault(token_of(subjects, identifier), (identifier, planned))  # one subject per identifier
+    return wanted
+
+
+async def plan_subjects(
+    reads: ColdReads,
+    subjects: Subjects,
+    identifiers: list[tuple[Identifier, UUID]],
+    subject_ids: set[UUID],
+    now: datetime,
+) -> Planned:
+    """Look (identifier, planned id) pairs up without a transaction; plan a subject for each one not
+    found. Nothing is written: the caller creates `new` while claiming their identifiers."""
+    wanted = _one_per_identifier(subjects, identifiers)
+    pairs = list(wanted.values())
+    if not pairs and not subject_ids:  # every write was prepared from the caches
+        return Planned({}, {}, await _new_subjects(subjects, [], now), [])
+    generations = subjects.generations()
+    resolved = await reads.resolve(
+        [i.kind for i, _ in pairs], [subjects.index_of(i) for i, _ in pairs], list(subject_ids)
+    )
+    found, snapshots, holders = await _confirm(subjects, [i for i, _ in pairs], resolved, generations)
+    fresh = [pair for token, pair in wanted.items() if token not in found]
+    seen = [
+        held for identifier, _ in fresh for held in holders.get((identifier.kind, subjects.index_of(identifier)), [])
+    ]
+    for identifier, planned in fresh:
+        found[token_of(subjects, identifier)] = planned
+        snapshots[planned] = EMPTY
+    return Planned(found, snapshots, await _new_subjects(subjects, fresh, now), seen)
 
 
 async def settle_subjects(
@@ -91,23 +130,24 @@ async def settle_subjects(
     The identifiers are locked first (in one statement, in a fixed order), so the lookup that
     follows is final: no other writer can create one of them until this transaction ends.
     """
-    wanted: dict[bytes, tuple[Identifier, UUID]] = {}
-    for identifier, planned in identifiers:
-        wanted.setdefault(token_of(subjects, identifier), (identifier, planned))  # one subject per identifier
+    wanted = _one_per_identifier(subjects, identifiers)
     pairs = list(wanted.values())
+    kinds: list[str] = [identifier.kind for identifier, _ in pairs]
+    indexes = [subjects.index_of(identifier) for identifier, _ in pairs]
     if pairs:
-        kinds: list[str] = [identifier.kind for identifier, _ in pairs]
-        await vault_store.lock_identifiers(conn, kinds, [subjects.index_of(i) for i, _ in pairs])
-    found, snapshots = await _lookup(conn, subjects, [i for i, _ in pairs], subject_ids)
-    fresh = {token: pair for token, pair in wanted.items() if token not in found}
+        await vault_store.lock_identifiers(conn, kinds, indexes)
+    generations = subjects.generations()
+    resolved = await state_store.resolve(conn, kinds, indexes, list(subject_ids))
+    found, snapshots, _ = await _confirm(subjects, [i for i, _ in pairs], resolved, generations)
+    fresh = [pair for token, pair in wanted.items() if token not in found]
     if fresh:
-        await _create(conn, subjects, fresh, now)
-        for token, (_identifier, planned) in fresh.items():
-            found[token] = planned
+        await vault_store.insert_new_subjects(conn, await _new_subjects(subjects, fresh, now))
+        for identifier, planned in fresh:
+            found[token_of(subjects, identifier)] = planned
             snapshots[planned] = EMPTY
     return found, snapshots
 
 
 def token_of(subjects: Subjects, identifier: Identifier) -> bytes:
-    """The key `settle_subjects` files an identifier's subject id under."""
-    return _token(identifier, subjects.index_of(identifier))
+    """The key `settle_subjects` and `plan_subjects` file an identifier's subject id under."""
+    return identifier.kind.encode() + b"\x00" + subjects.index_of(identifier) + b"\x00" + identifier.value.encode()

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 
 from consent.store.pool import Connection, Pool
 
 __all__ = [
+    "NewSubjects",
     "count_keys_by_master_version",
     "delete_identifier",
     "delete_identifiers",
@@ -245,17 +248,31 @@ async def lock_identifiers(conn: Connection, kinds: list[str], blind_indexes: li
     )
 
 
-async def insert_new_subjects(
-    conn: Connection,
-    *,
-    subject_ids: list[UUID],
-    master_versions: list[int],
-    wrapped_keys: list[bytes],
-    kinds: list[str],
-    blind_indexes: list[bytes],
-    ciphertexts: list[bytes],
-    created_at: datetime,
-) -> None:
+class NewSubjects(msgspec.Struct, kw_only=True, frozen=True):
+    """Subjects to create, as columns: one data key and one identifier each."""
+
+    subject_ids: list[UUID]
+    master_versions: list[int]
+    wrapped_keys: list[bytes]
+    kinds: list[str]
+    blind_indexes: list[bytes]
+    ciphertexts: list[bytes]
+    created_at: datetime
+
+    def columns(self) -> list[Any]:
+        """The parameters of `insert_new_subjects`, $1 to $7."""
+        return [
+            self.subject_ids,
+            self.master_versions,
+            self.wrapped_keys,
+            self.kinds,
+            self.blind_indexes,
+            self.ciphertexts,
+            self.created_at,
+        ]
+
+
+async def insert_new_subjects(conn: Connection, new: NewSubjects) -> None:
     """Create subjects with their data key and one identifier each: one statement for any number."""
     await conn.execute(
         """
@@ -272,11 +289,5 @@ async def insert_new_subjects(
           FROM unnest($4::text[], $5::bytea[], $1::uuid[], $6::bytea[]) AS i(kind, blind_index, subject_id, ciphertext)
           JOIN new_subjects s ON s.id = i.subject_id
         """,
-        subject_ids,
-        master_versions,
-        wrapped_keys,
-        kinds,
-        blind_indexes,
-        ciphertexts,
-        created_at,
+        *new.columns(),
     )

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -14,8 +15,10 @@ import pytest
 
 from consent.config import load_settings
 from consent.runtime import Runtime, running
+from consent.service import subject_settling
 from consent.service.consents import RecordRequest
 from consent.service.recording import Action, Choice, RecordOut, Source
+from consent.store import consent_batch
 from consent.store.pool import Connection
 from policies import Jurisdiction
 
@@ -100,3 +103,53 @@ async def test_concurrent_first_writes_for_one_device_create_one_subject(runtime
     assert len({r.subject_id for r in results if isinstance(r, RecordOut)}) == 1
     assert await conn.fetchval("SELECT count(*) FROM subjects") == 1
     assert await conn.fetchval("SELECT count(*) FROM consent_events") == 5
+
+
+async def test_a_batch_of_new_visitors_is_one_statement_without_locks(
+    patient: Runtime, conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locking = []
+    settle = subject_settling.settle_subjects
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        locking.append(args)
+        return await settle(*args, **kwargs)
+
+    monkeypatch.setattr("consent.service.consent_writer.settle_subjects", counted)
+    active = patient.policy.current
+    await asyncio.gather(*(patient.consents.record(active, by_device(patient, f"d_{i}")) for i in range(5)))
+
+    assert locking == []
+    assert await conn.fetchval("SELECT count(DISTINCT subject_id) FROM consent_events") == 5
+
+
+async def test_a_subject_created_by_another_writer_meanwhile_is_written_to_not_duplicated(
+    runtime: Runtime, conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    active = runtime.policy.current
+    real = consent_batch.create_and_write_batch
+    calls = 0
+    refused: list[str] = []
+
+    async def overtaken(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # after this batch looked the device up, another batch creates it and commits
+            await runtime.consents.record(active, by_device(runtime, "d_race"))
+        try:
+            await real(*args, **kwargs)
+        except asyncpg.PostgresError as exc:
+            refused.append(exc.sqlstate)
+            raise
+
+    monkeypatch.setattr("consent.service.consent_writer.create_and_write_batch", overtaken)
+    first = await runtime.consents.record(active, by_device(runtime, "d_race", "denied"))
+
+    assert isinstance(first, RecordOut)
+    assert refused == ["CN409"]  # the claim failed; the locking path then found the subject
+    assert await conn.fetchval("SELECT count(*) FROM subjects") == 1
+    events = await conn.fetch("SELECT subject_id, status FROM consent_events ORDER BY status")
+    assert [tuple(event) for event in events] == [
+        (first.subject_id, "denied"),
+        (first.subject_id, "granted"),
+    ]
