@@ -55,9 +55,24 @@ async def _reset(conn: asyncpg.Connection) -> None:
     """
 
 
+# Every statement the service runs looks rows up by key, with arrays of keys to `unnest`. With
+# the default plan cache mode PostgreSQL keeps planning such statements afresh on every
+# execution (a custom plan knows the array's length, so it always looks cheaper than the generic
+# one); for the batch write that was about 0.3 ms of planning per commit. The generic plan is the
+# same index lookups, planned once per connection.
+_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+
+
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     """Create the process's pool; each connection gets the JSON codecs."""
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_setup_connection, reset=_reset)
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_setup_connection,
+        reset=_reset,
+        server_settings=_SERVER_SETTINGS,
+    )
     assert pool is not None
     return pool
 
