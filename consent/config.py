@@ -68,6 +68,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     idempotency_ttl_hours: int = 24
     write_batch_size: int = 128  # consent writes committed together at most
     write_batch_wait_us: int = 500  # how long the first write of a batch waits for company
+    write_concurrency: int = 4  # batches of consent writes committing at once, per process
     link_token_secret: str | None = None  # HMAC secret a site's backend signs identity tokens with
 
     def __post_init__(self) -> None:
@@ -82,6 +83,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             ("idempotency_ttl_hours", self.idempotency_ttl_hours >= 1),
             ("write_batch_size", self.write_batch_size >= 1),
             ("write_batch_wait_us", self.write_batch_wait_us >= 0),
+            ("write_concurrency", self.write_concurrency >= 1),
         )
         for name, ok in checks:
             if not ok:

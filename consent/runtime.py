@@ -68,6 +68,7 @@ class Runtime:
             self.cold_reads,
             batch_size=settings.write_batch_size,
             wait_seconds=settings.write_batch_wait_us / 1_000_000,
+            slots=settings.write_concurrency,
         )
         self.feed = ChangeFeed(pool, self.notifications)
         self.consents = ConsentService(

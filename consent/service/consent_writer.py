@@ -90,7 +90,7 @@ class ConsentWriter:
         *,
         batch_size: int,
         wait_seconds: float,
-        slots: int = 2,
+        slots: int,
     ) -> None:
         self._pool = pool
         self._reads = reads
