@@ -87,7 +87,7 @@ class BatchRows(msgspec.Struct, kw_only=True, frozen=True):
     audit: list[tuple[Any, ...]]
     outbox: list[tuple[Any, ...]]
 
-    def columns(self) -> list[list[Any]]:
+    def columns(self) -> list[tuple[Any, ...]]:
         return [
             *_columns(self.events, len(EVENT_COLUMNS)),
             *_columns(self.states, 6),
@@ -97,8 +97,9 @@ class BatchRows(msgspec.Struct, kw_only=True, frozen=True):
         ]
 
 
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)]
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    """Rows to the column arrays `unnest` takes (zip transposes in C)."""
+    return list(zip(*rows, strict=True)) if rows else [()] * width
 
 
 async def write_batch(conn: Connection, rows: BatchRows) -> None:
