@@ -19,7 +19,7 @@ from uuid import UUID
 
 from consent.errors import InvalidInput
 from consent.service.check_subjects import CheckedSubject, SubjectReference, find_checked_subjects, subject_named
-from consent.service.checking import decisions_for, question
+from consent.service.checking import decisions_for
 from consent.service.policies import ActivePolicy
 from consent.service.state_cache import EMPTY, StateCache
 from consent.service.subjects import Subjects
@@ -57,7 +57,7 @@ class AnswerFactory(Protocol[T_co]):
     ) -> T_co: ...
 
 
-# A check, as far as its answer goes: (subject, jurisdiction, GPC, purposes).
+# A check, as far as its answer goes: (subject, jurisdiction, GPC, purposes in order or None).
 _CheckKey = tuple[SubjectReference, Jurisdiction | None, bool, tuple[str, ...] | None]
 
 
@@ -75,57 +75,68 @@ async def answer_batch(
     As the check-by-check path does, every subject is validated before any purpose, and the
     error reported is the first in the batch's order.
     """
-    # Equal checks get one answer: each distinct one is answered once, in order of first appearance.
-    slots: dict[_CheckKey, int] = {}
-    distinct: list[tuple[int, BatchCheck]] = []
-    in_order: list[int] = []
-    for check in checks:
-        purposes = check.purposes
-        asked = (check.subject, check.jurisdiction, check.gpc, None if purposes is None else tuple(purposes))
-        slot = slots.get(asked)
-        if slot is None:
-            slot = slots[asked] = len(distinct)
-            distinct.append((len(in_order), check))
-        in_order.append(slot)
-    named = _name_subjects(subjects, distinct)
+    slots, in_order = _numbered(checks)
+    named = _named_subjects(subjects, slots, in_order)
     await find_checked_subjects(pool, subjects, states, named.values())
-    now = datetime.now(UTC)
-    answers: list[T_co] = []
-    for position, check in distinct:
-        try:
-            answers.append(_answer(active, named[check.subject], check, answer, now))
-        except InvalidInput as exc:
-            raise _in_check(position, exc) from None
+    answers = _answers(active, slots, named, in_order, answer)
     return [answers[slot] for slot in in_order]
 
 
-def _name_subjects(
-    subjects: Subjects, distinct: list[tuple[int, BatchCheck]]
+def _numbered(checks: Sequence[BatchCheck]) -> tuple[dict[_CheckKey, int], list[int]]:
+    """Equal checks share one answer: number the distinct ones in order of first appearance,
+    and give each check the number of its answer."""
+    slots: dict[_CheckKey, int] = {}
+    numbered = slots.setdefault
+    in_order = [
+        numbered((c.subject, c.jurisdiction, c.gpc, None if c.purposes is None else tuple(c.purposes)), len(slots))
+        for c in checks
+    ]
+    return slots, in_order
+
+
+def _named_subjects(
+    subjects: Subjects, slots: dict[_CheckKey, int], in_order: list[int]
 ) -> dict[SubjectReference, CheckedSubject]:
     named: dict[SubjectReference, CheckedSubject] = {}
-    for position, check in distinct:
-        ref = check.subject
+    for slot, asked in enumerate(slots):
+        ref = asked[0]
         if ref not in named:
             try:
                 named[ref] = subject_named(subjects, ref)
             except InvalidInput as exc:
-                raise _in_check(position, exc) from None
+                raise _in_check(in_order.index(slot), exc) from None
     return named
 
 
-def _answer(
-    active: ActivePolicy, checked: CheckedSubject, check: BatchCheck, answer: AnswerFactory[T_co], now: datetime
-) -> T_co:
-    # An unknown (or erased) subject is decided as nobody we know, and answered as such.
-    snapshot = checked.snapshot or EMPTY
-    jurisdiction = check.jurisdiction or snapshot.jurisdiction or Jurisdiction.DEFAULT
-    decisions = decisions_for(active, snapshot, question(jurisdiction, check.gpc, check.purposes), now)
-    return answer(
-        subject_id=checked.answered_id, policy_version=active.version, jurisdiction=jurisdiction, decisions=decisions
-    )
+def _answers(
+    active: ActivePolicy,
+    slots: dict[_CheckKey, int],
+    named: dict[SubjectReference, CheckedSubject],
+    in_order: list[int],
+    answer: AnswerFactory[T_co],
+) -> list[T_co]:
+    """The answer of each distinct check, by its number."""
+    now, version = datetime.now(UTC), active.version
+    answers: list[T_co] = []
+    for slot, (ref, jurisdiction, gpc, purposes) in enumerate(slots):
+        checked = named[ref]
+        # An unknown (or erased) subject is decided as nobody we know, and answered as such.
+        snapshot = checked.snapshot or EMPTY
+        where = jurisdiction or snapshot.jurisdiction or Jurisdiction.DEFAULT
+        try:
+            decisions = decisions_for(active, snapshot, (where, gpc, purposes), now)
+        except InvalidInput as exc:
+            raise _in_check(in_order.index(slot), exc) from None
+        answers.append(
+            answer(subject_id=checked.answered_id, policy_version=version, jurisdiction=where, decisions=decisions)
+        )
+    return answers
 
 
 def _in_check(position: int, exc: InvalidInput) -> InvalidInput:
-    """The same error, named within the batch: `purposes[1]` of check 3 is `checks[3].purposes[1]`."""
+    """The same error, named within the batch: `purposes[1]` of check 3 is `checks[3].purposes[1]`.
+
+    `position` is the first check asking what failed: the one the check-by-check path would name.
+    """
     field = f"checks[{position}].{exc.field}" if exc.field else f"checks[{position}]"
     return InvalidInput(exc.detail, field=field, extra=exc.extra)
