@@ -83,8 +83,8 @@ async def answer_batch(
 
 
 def _numbered(checks: Sequence[BatchCheck]) -> tuple[dict[_CheckKey, int], list[int]]:
-    """Equal checks share one answer: number the distinct ones in order of first appearance,
-    and give each check the number of its answer."""
+    """Equal checks share one answer: number the distinct ones in order of first appearance
+    (so iterating `slots` goes by number), and give each check the number of its answer."""
     slots: dict[_CheckKey, int] = {}
     numbered = slots.setdefault
     in_order = [
