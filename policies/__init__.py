@@ -20,7 +20,7 @@ from policies._codes import (
     RequestType,
 )
 from policies._deadlines import BusinessCalendar, DueDates, add_months, add_period, due_dates
-from policies._decisions import ALLOWING_REASONS, Decision, decide, regime_for
+from policies._decisions import ALLOWING_REASONS, Decision, decide, decision_holds_until, regime_for
 from policies._diff import NoticeChange, PolicyDiff, PurposeChange, ReconsentRequired, diff_policies
 from policies._digest import policy_digest
 from policies._errors import PolicyError, PolicyInvalid, Problem
@@ -115,6 +115,7 @@ __all__ = [
     "add_months",
     "add_period",
     "decide",
+    "decision_holds_until",
     "decode_tc_string",
     "diff_policies",
     "due_dates",

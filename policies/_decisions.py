@@ -33,7 +33,7 @@ from policies._codes import ConsentStatus, LegalBasis, PurposeCategory, Reason, 
 from policies._model import JurisdictionRules, Purpose
 from policies._state import ConsentState, Signals, SubjectFacts, SubjectState
 
-__all__ = ["ALLOWING_REASONS", "Decision", "decide", "regime_for"]
+__all__ = ["ALLOWING_REASONS", "Decision", "decide", "decision_holds_until", "regime_for"]
 
 
 class Decision(msgspec.Struct, kw_only=True, frozen=True):
@@ -100,6 +100,31 @@ def decide(
     if consent is None:
         return _PREBUILT[required]
     return _judge_grant(purpose, consent, jurisdiction, facts, now)
+
+
+def decision_holds_until(
+    purpose: Purpose, state: SubjectState, jurisdiction: JurisdictionRules, now: datetime
+) -> datetime | None:
+    """Until when `decide` keeps giving, for these inputs and any signals, the answer it gives at `now`.
+
+    For every `later` in [now, the result) and any `signals`, `decide(purpose, state, jurisdiction,
+    signals, later)` equals `decide(..., signals, now)`: how long a cache may keep a decision.
+    `None`: for good. `now` itself: the answer may change at any moment, so do not keep it.
+
+    Only two rules read the clock. A grant's lifetime: at its end, what the grant decided
+    (`granted`, or `parental_consent_required`, which carries no expiry) becomes `expired` for
+    good, so the span ends there whatever the answer. And the minor opt-in age: it is reached at
+    midnight in whatever zone `now` comes in, which no one instant captures, so a subject with a
+    declared birth date is not kept where that rule can apply.
+    """
+    if purpose.sale_or_sharing and jurisdiction.minor_opt_in_age is not None and state.facts.birth_date is not None:
+        return now
+    consent = state.consent
+    lifetime = purpose.consent_lifetime_days
+    if consent is None or lifetime is None or consent.status is not ConsentStatus.GRANTED:
+        return None
+    expires_at = _expiry(consent.recorded_at, lifetime)
+    return expires_at if now < expires_at else None
 
 
 def regime_for(purpose: Purpose, jurisdiction: JurisdictionRules) -> Regime | None:

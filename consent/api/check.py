@@ -16,9 +16,10 @@ from litestar.types import Receive, Send
 from litestar.types import Scope as AsgiScope
 
 from consent.api.fast import answer_json, authenticate, decode_body, document, read_body, runtime_of
-from consent.errors import InvalidInput
 from consent.runtime import Runtime
 from consent.service.api_keys import Scope
+from consent.service.batch_checking import answer_batch
+from consent.service.check_subjects import subject_named
 from consent.service.checking import CheckAnswer, CheckQuery, answer_checks
 from consent.service.subjects import Subjects
 from policies import Decision, Jurisdiction
@@ -60,24 +61,15 @@ class CheckBatchOut(msgspec.Struct, kw_only=True, frozen=True):
     results: list[CheckOut]
 
 
-_KINDS = ("device_id", "user_id", "email", "phone")
-
-
-def to_query(subjects: Subjects, check: CheckIn, prefix: str = "") -> CheckQuery:
-    ref = check.subject
-    named = [kind for kind in (*_KINDS, "subject_id") if getattr(ref, kind) is not None]
-    if len(named) != 1:
-        raise InvalidInput(
-            "name the subject by exactly one of device_id, user_id, email, phone, subject_id",
-            field=f"{prefix}subject",
-        )
-    kind = named[0]
-    if kind == "subject_id":
-        return CheckQuery(
-            subject_id=ref.subject_id, purposes=check.purposes, jurisdiction=check.jurisdiction, gpc=check.gpc
-        )
-    identifier = subjects.identifier(kind, getattr(ref, kind), field=f"{prefix}subject.{kind}")  # type: ignore[arg-type]
-    return CheckQuery(identifier=identifier, purposes=check.purposes, jurisdiction=check.jurisdiction, gpc=check.gpc)
+def to_query(subjects: Subjects, check: CheckIn) -> CheckQuery:
+    named = subject_named(subjects, check.subject)
+    return CheckQuery(
+        identifier=named.identifier,
+        subject_id=named.subject_id,
+        purposes=check.purposes,
+        jurisdiction=check.jurisdiction,
+        gpc=check.gpc,
+    )
 
 
 def _out(answer: CheckAnswer) -> CheckOut:
@@ -109,11 +101,10 @@ async def check_consent_batch(runtime: Runtime, scope: AsgiScope, receive: Recei
     body = await read_body(scope, receive, runtime.settings.max_body_bytes * 16)
     await authenticate(runtime, scope, _ACCEPTED)
     checks = decode_body(_decode_batch, body).checks
-    queries = [to_query(runtime.subjects, item, f"checks[{i}].") for i, item in enumerate(checks)]
-    answers = await answer_checks(
-        runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, queries, batch=True
+    results = await answer_batch(
+        runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, checks, answer=CheckOut
     )
-    await answer_json(send, _encode(CheckBatchOut(results=[_out(answer) for answer in answers])))
+    await answer_json(send, _encode(CheckBatchOut(results=results)))
 
 
 # Served by the express lane (`consent.api.express`); registered here too for other methods and paths.

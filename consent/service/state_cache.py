@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from consent.service.decision_memo import DecisionMemo
 from consent.store import consent_state as store
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool
@@ -31,6 +32,8 @@ class SubjectSnapshot(msgspec.Struct, kw_only=True, frozen=True):
     consents: Mapping[str, ConsentState]
     facts: SubjectFacts
     jurisdiction: Jurisdiction | None
+    decided: DecisionMemo = msgspec.field(default_factory=DecisionMemo)
+    """Decisions already made on this snapshot; it lives and dies with it (see `decision_memo`)."""
 
 
 EMPTY = SubjectSnapshot(consents={}, facts=NO_FACTS, jurisdiction=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from consent.ids import uuid7
 from consent.runtime import Runtime
 from consent.service.api_keys import Scope
+from consent.service.policies import apply_policy, bundled_policy
 from consent.store.pool import Connection
 from tests.conftest import MakeKey, bearer
 
@@ -312,6 +314,78 @@ async def test_an_error_in_a_batch_names_the_check(client: Client, keys: Keys, b
     assert response.status_code == 422
     assert response.json()["field"] == field
     assert "hanako" not in response.text
+
+
+async def test_a_subject_named_again_in_a_batch_is_answered_for_each_question(client: Client, keys: Keys) -> None:
+    subject_id = await record(client, keys, DEVICE, {"analytics": "granted", "advertising": "granted"})
+    checks = [
+        {"subject": DEVICE, "purposes": ["analytics"]},
+        {"subject": {"device_id": DEVICE["device_id"]}, "purposes": ["analytics"], "jurisdiction": "ccpa"},
+        {"subject": DEVICE, "purposes": ["advertising"], "jurisdiction": "ccpa", "gpc": True},
+        {"subject": {"subject_id": subject_id}, "purposes": ["analytics", "personalisation"]},
+        {"subject": DEVICE, "purposes": ["analytics"]},
+    ]
+    response = await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["subject_id"] for r in results] == [subject_id] * 5
+    assert [r["jurisdiction"] for r in results] == ["gdpr", "ccpa", "ccpa", "gdpr", "gdpr"]
+    assert [{p: d["reason"] for p, d in r["decisions"].items()} for r in results] == [
+        {"analytics": "granted"},
+        {"analytics": "not_opted_out"},
+        {"advertising": "gpc_opt_out"},
+        {"analytics": "granted", "personalisation": "not_asked"},
+        {"analytics": "granted"},
+    ]
+
+
+async def test_a_withdrawal_is_seen_by_the_next_batch_although_its_decisions_were_memoised(
+    client: Client, keys: Keys
+) -> None:
+    await record(client, keys, DEVICE, {"analytics": "granted"})
+    checks = [{"subject": DEVICE, "purposes": ["analytics"]}] * 2
+    for _ in range(2):
+        response = await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))
+        assert [r["decisions"]["analytics"]["reason"] for r in response.json()["results"]] == ["granted"] * 2
+    await record(client, keys, DEVICE, {"analytics": "denied"}, action="withdraw")
+    response = await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))
+    assert [r["decisions"]["analytics"]["reason"] for r in response.json()["results"]] == ["withdrawn"] * 2
+
+
+async def test_a_batch_after_a_policy_change_is_decided_under_the_new_policy(
+    client: Client, app: Litestar, keys: Keys, conn: Connection
+) -> None:
+    await record(client, keys, DEVICE, {"analytics": "granted"})
+    checks = [{"subject": DEVICE, "purposes": ["analytics"]}, {"subject": {"device_id": "d_unknown"}}]
+    before = (await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))).json()
+    assert before["results"][0]["decisions"]["analytics"]["reason"] == "granted"
+    assert before["results"][1]["decisions"]["analytics"]["reason"] == "not_asked"
+    text, source = bundled_policy()
+    # Grants of analytics under notices before version 3 no longer count.
+    stricter = text.replace(
+        "notice_version = 2\nmin_notice_version = 1                       # version 2 only clarified the wording",
+        "notice_version = 3\nmin_notice_version = 3",
+    )
+    assert stricter != text
+    await apply_policy(conn, stricter, source=source, actor="test")
+    runtime: Runtime = app.state.runtime
+    version = before["results"][0]["policy_version"]
+    for _ in range(500):  # the instance reloads its policy on the NOTIFY; wait for it, not a fixed time
+        if runtime.policy.current.version > version:
+            break
+        await asyncio.sleep(0.01)
+    after = (await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))).json()
+    assert [r["policy_version"] for r in after["results"]] == [version + 1] * 2
+    assert after["results"][0]["decisions"]["analytics"]["reason"] == "notice_outdated"
+
+
+async def test_a_batch_names_a_subject_error_before_a_purpose_error_of_an_earlier_check(
+    client: Client, keys: Keys
+) -> None:
+    checks = [{"subject": DEVICE, "purposes": ["telepathy"]}, {"subject": {"device_id": "d_1", "user_id": "u-1"}}]
+    response = await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))
+    assert response.status_code == 422
+    assert response.json()["field"] == "checks[1].subject"
 
 
 class StatementLog:

@@ -1,0 +1,130 @@
+"""The subjects a set of checks names, and their consent state: caches first, then one round trip.
+
+Shared by the single check and the batch: `subject_named` validates how a check
+names its subject, and `find_checked_subjects` reads whatever the caches cannot
+answer, for one subject or a thousand, in a single query (identifier candidates
+and state rows together, see `consent.store.consent_state.resolve`), shared with
+concurrent checks through `consent.service.cold_reads`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable
+from typing import Protocol
+from uuid import UUID
+
+import msgspec
+
+from consent.errors import InvalidInput
+from consent.service.cold_reads import ColdReads
+from consent.service.state_cache import StateCache, SubjectSnapshot, snapshot_of
+from consent.service.subjects import Identifier, Subjects
+from crypto import IdentifierKind
+
+__all__ = ["CheckedSubject", "SubjectReference", "find_checked_subjects", "subject_named"]
+
+_KINDS: tuple[IdentifierKind, ...] = ("device_id", "user_id", "email", "phone")
+_FIELDS = tuple(f"subject.{kind}" for kind in _KINDS)
+
+
+class SubjectReference(Hashable, Protocol):
+    """How a check names its subject: exactly one of these is set."""
+
+    @property
+    def device_id(self) -> str | None: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def subject_id(self) -> UUID | None: ...
+
+
+class CheckedSubject(msgspec.Struct, kw_only=True):
+    """One subject a set of checks names, by identifier or by id, and what was found of it.
+
+    After `find_checked_subjects`: `snapshot` is None for a subject that does not exist
+    or was erased (answered as nobody we know), and `answered_id` is the id to answer with.
+    A Struct rather than a class: a batch makes up to a thousand, and msgspec builds them faster.
+    """
+
+    identifier: Identifier | None = None
+    subject_id: UUID | None = None
+    snapshot: SubjectSnapshot | None = None
+    answered_id: UUID | None = None
+
+
+def subject_named(subjects: Subjects, ref: SubjectReference) -> CheckedSubject:
+    """The subject `ref` names, not yet looked up; InvalidInput naming `subject` or `subject.<kind>`."""
+    subject_id = ref.subject_id
+    values = (ref.device_id, ref.user_id, ref.email, ref.phone)
+    if values.count(None) + (subject_id is None) != len(values):
+        raise InvalidInput(
+            "name the subject by exactly one of device_id, user_id, email, phone, subject_id", field="subject"
+        )
+    if subject_id is not None:
+        return CheckedSubject(subject_id=subject_id)
+    for kind, field, value in zip(_KINDS, _FIELDS, values, strict=True):
+        if value is not None:
+            return CheckedSubject(identifier=subjects.identifier(kind, value, field=field))
+    raise AssertionError("unreachable: exactly one identifier is set")
+
+
+class _Pending:
+    """What a set of checks still needs from the database after the caches had their say."""
+
+    def __init__(self) -> None:
+        self.named: dict[tuple[str, bytes], list[CheckedSubject]] = {}
+        self.states: list[CheckedSubject] = []
+
+    def add_identifier(self, subjects: Subjects, checked: CheckedSubject, identifier: Identifier) -> None:
+        self.named.setdefault((identifier.kind, subjects.index_of(identifier)), []).append(checked)
+
+
+async def find_checked_subjects(
+    reads: ColdReads, subjects: Subjects, states: StateCache, wanted: Collection[CheckedSubject]
+) -> None:
+    """Fill in the subject id and snapshot of each of `wanted`, reading what is not cached at once."""
+    pending = _Pending()
+    for checked in wanted:
+        identifier = checked.identifier
+        if checked.subject_id is None and identifier is not None:
+            known, checked.subject_id = subjects.cached(identifier)
+            if not known:
+                pending.add_identifier(subjects, checked, identifier)
+                continue
+        if checked.subject_id is not None:
+            checked.snapshot = states.cached(checked.subject_id)
+            if checked.snapshot is None:
+                pending.states.append(checked)
+    if pending.named or pending.states:
+        await _read_pending(reads, subjects, states, pending)
+    for checked in wanted:
+        checked.answered_id = checked.subject_id if checked.snapshot is not None else None
+
+
+async def _read_pending(reads: ColdReads, subjects: Subjects, states: StateCache, pending: _Pending) -> None:
+    generations, state_generation = subjects.generations(), states.generation
+    kinds = [kind for kind, _ in pending.named]
+    indexes = [index for _, index in pending.named]
+    ids = list({checked.subject_id for checked in pending.states if checked.subject_id is not None})
+    candidates, rows = await reads.resolve(kinds, indexes, ids)
+    by_index: dict[tuple[str, bytes], list[tuple[UUID, bytes, int, bytes]]] = {}
+    for row in candidates:
+        by_index.setdefault((row["kind"], bytes(row["blind_index"])), []).append(
+            (row["subject_id"], bytes(row["ciphertext"]), row["master_version"], bytes(row["wrapped_key"]))
+        )
+    read: dict[UUID, SubjectSnapshot] = {}
+    for subject_id, subject_rows in rows.items():
+        snapshot = read[subject_id] = snapshot_of(subject_rows)
+        states.remember(subject_id, snapshot, state_generation)
+    for key, named in pending.named.items():
+        for checked in named:
+            assert checked.identifier is not None
+            checked.subject_id = await subjects.confirm(checked.identifier, by_index.get(key, []), generations)
+            pending.states.append(checked)
+    for checked in pending.states:
+        # Absent from the rows: no such subject, or an erased one.
+        checked.snapshot = read.get(checked.subject_id) if checked.subject_id is not None else None
