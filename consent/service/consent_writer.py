@@ -124,7 +124,9 @@ class ConsentWriter:
         while True:
             batch = [await self._queue.get()]
             await self._slots.acquire()
-            deadline = loop.time() + self._wait
+            # Company is worth waiting for only while another batch commits: an idle writer
+            # commits what it has at once, so a lone write pays no wait.
+            deadline = loop.time() + (self._wait if self._commits else 0.0)
             while len(batch) < self._batch_size:
                 if self._queue.empty():
                     remaining = deadline - loop.time()
