@@ -1,0 +1,95 @@
+"""The express lane answers exactly as Litestar would: same statuses, problems, and headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from consent.service.api_keys import Scope
+from tests.conftest import MakeKey, bearer
+
+Client = AsyncTestClient[Litestar]
+ORIGIN = "https://shop.example"
+_COMPARED_HEADERS = ("content-type", "www-authenticate", "access-control-allow-origin", "vary")
+RECORD = {
+    "subject": {"device_id": "d_express"},
+    "property": "shop",
+    "jurisdiction": "gdpr",
+    "action": "save_choices",
+    "decisions": [{"purpose": "analytics", "status": "granted", "notice_version": 2}],
+}
+
+
+def _shape(value: Any) -> Any:
+    """The JSON shape with ids and times blanked, so two successful answers compare."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shape(item) for item in value]
+    return type(value).__name__ if isinstance(value, str) else value
+
+
+async def _both_ways(
+    client: Client, monkeypatch: pytest.MonkeyPatch, path: str, **request: Any
+) -> tuple[Any, Any, Any, Any]:
+    express = await client.post(path, **request)
+    with monkeypatch.context() as patched:
+        patched.setattr("consent.api.app.EXPRESS", {})  # every request through Litestar
+        framework = await client.post(path, **request)
+    return express, framework, express.json(), framework.json()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("/v1/check", {"subject": {"device_id": "d"}}, None, {}),
+        ("/v1/check", {"subject": {"device_id": "d"}}, Scope.COLLECT, {"origin": ORIGIN}),
+        ("/v1/check", {"subject": {"device_id": "d"}, "purposes": ["nope"]}, Scope.CHECK, {}),
+        ("/v1/check", {"subject": {}}, Scope.CHECK, {}),
+        ("/v1/check", {"subject": {"device_id": "d"}, "purposes": ["analytics"]}, Scope.CHECK, {}),
+        ("/v1/check/batch", {"checks": []}, Scope.CHECK, {}),
+        ("/v1/consents", RECORD, Scope.COLLECT, {"origin": ORIGIN}),
+        ("/v1/consents", RECORD, Scope.COLLECT, {"origin": "https://elsewhere.example"}),
+        ("/v1/consents", {**RECORD, "decisions": []}, Scope.COLLECT, {"origin": ORIGIN}),
+    ],
+)
+async def test_the_express_lane_answers_as_litestar_does(
+    client: Client,
+    make_key: MakeKey,
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[str, dict[str, Any], Scope | None, dict[str, str]],
+) -> None:
+    path, body, scope, headers = case
+    if scope is not None:
+        key = await make_key(scope, origins=[ORIGIN] if scope is Scope.COLLECT else None)
+        headers = bearer(key.token, **headers)
+
+    express, framework, express_body, framework_body = await _both_ways(
+        client, monkeypatch, path, json=body, headers=headers
+    )
+
+    assert express.status_code == framework.status_code
+    assert _shape(express_body) == _shape(framework_body)
+    for name in _COMPARED_HEADERS:
+        assert express.headers.get(name) == framework.headers.get(name), name
+    assert express.headers["x-request-id"] != framework.headers["x-request-id"]
+
+
+async def test_a_body_that_is_not_json_is_refused_alike(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    express, framework, express_body, framework_body = await _both_ways(
+        client, monkeypatch, "/v1/check", content=b"a=b", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert express.status_code == framework.status_code == 415
+    assert express_body == framework_body
+
+
+async def test_express_answers_carry_the_request_id_and_are_counted(client: Client) -> None:
+    answered = await client.post("/v1/check", json={"subject": {"device_id": "d"}}, headers={"X-Request-Id": "r-1"})
+    assert answered.status_code == 401
+    assert answered.headers["x-request-id"] == "r-1"
+
+    metrics = (await client.get("/metrics")).text
+    assert 'consent_http_requests_total{method="POST",route="/v1/check",status="401"}' in metrics
