@@ -39,13 +39,13 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _ACCEPTED = frozenset({Scope.COLLECT, Scope.DSR, Scope.ADMIN})
 
 
-class DecisionIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class DecisionIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
     purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     status: Annotated[str, msgspec.Meta(max_length=16)]
     notice_version: Annotated[int, msgspec.Meta(ge=0)]
 
 
-class ConsentIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class ConsentIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
     subject: SubjectRef
     property: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     action: Action

@@ -89,7 +89,10 @@ class StateCache:
         self._entries.clear()
 
     def cached(self, subject_id: UUID) -> SubjectSnapshot | None:
-        return self._entries.get(subject_id)
+        found = self._entries.get(subject_id)
+        if found is not None:
+            self._entries.move_to_end(subject_id)  # at the bound, the least recently checked go first
+        return found
 
     async def get(self, conn: Connection | Pool, subject_id: UUID) -> SubjectSnapshot:
         found = self._entries.get(subject_id)
