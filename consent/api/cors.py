@@ -13,14 +13,15 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from consent.runtime import Runtime
 
-__all__ = ["collect_cors", "cors_headers"]
+__all__ = ["collect_cors", "cors_headers", "origin_of"]
 
 _ALLOW_METHODS = b"GET, POST, DELETE, OPTIONS"
 _ALLOW_HEADERS = b"authorization, content-type, idempotency-key, sec-gpc"
 _EXPOSE_HEADERS = b"content-type, x-request-id"
 
 
-def _origin(scope: Scope) -> bytes | None:
+def origin_of(scope: Scope) -> bytes | None:
+    """The request's Origin header, as sent."""
     for name, value in scope["headers"]:
         if name == b"origin":
             return value
@@ -42,7 +43,7 @@ def cors_headers(origin: bytes) -> list[tuple[bytes, bytes]]:
 
 def collect_cors(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        origin = _origin(scope)
+        origin = origin_of(scope)
         if origin is None or scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import msgspec
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
-from consent.api.cors import cors_headers
+from consent.api.cors import cors_headers, origin_of
 from consent.api.observability import body_is_not_json, count_request, request_id_of, send_unsupported_media_type
 from consent.api.problems import PROBLEM_JSON, problem_for
 from consent.logs import request_id
@@ -41,16 +41,9 @@ class ExpressRoute(NamedTuple):
     cors: bool = False
 
 
-def _origin(scope: Scope) -> bytes | None:
-    for name, value in scope["headers"]:
-        if name == b"origin":
-            return value
-    return None
-
-
 async def _extra_headers(runtime: Runtime, route: ExpressRoute, scope: Scope, rid: bytes) -> list[tuple[bytes, bytes]]:
     headers = [(b"x-request-id", rid)]
-    origin = _origin(scope) if route.cors else None
+    origin = origin_of(scope) if route.cors else None
     if origin is not None and origin.decode("latin-1") in await runtime.api_keys.collect_origins():
         headers += cors_headers(origin)
     return headers

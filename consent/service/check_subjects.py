@@ -18,7 +18,7 @@ import msgspec
 from consent.errors import InvalidInput
 from consent.service.cold_reads import ColdReads
 from consent.service.state_cache import StateCache, SubjectSnapshot, snapshot_of
-from consent.service.subjects import Identifier, Subjects
+from consent.service.subjects import Identifier, Subjects, holders_by_index
 from crypto import IdentifierKind
 
 __all__ = ["CheckedSubject", "SubjectReference", "find_checked_subjects", "subject_named"]
@@ -111,11 +111,7 @@ async def _read_pending(reads: ColdReads, subjects: Subjects, states: StateCache
     indexes = [index for _, index in pending.named]
     ids = list({checked.subject_id for checked in pending.states if checked.subject_id is not None})
     candidates, rows = await reads.resolve(kinds, indexes, ids)
-    by_index: dict[tuple[str, bytes], list[tuple[UUID, bytes, int, bytes]]] = {}
-    for row in candidates:
-        by_index.setdefault((row["kind"], bytes(row["blind_index"])), []).append(
-            (row["subject_id"], bytes(row["ciphertext"]), row["master_version"], bytes(row["wrapped_key"]))
-        )
+    by_index = holders_by_index(candidates)
     read: dict[UUID, SubjectSnapshot] = {}
     for subject_id, subject_rows in rows.items():
         snapshot = read[subject_id] = snapshot_of(subject_rows)

@@ -22,7 +22,7 @@ from uuid import UUID
 
 from consent.service.cold_reads import ColdReads, Resolved
 from consent.service.state_cache import EMPTY, SubjectSnapshot, snapshot_of
-from consent.service.subjects import Identifier, Subjects
+from consent.service.subjects import Identifier, Subjects, holders_by_index
 from consent.store import consent_state as state_store
 from consent.store import vault as vault_store
 from consent.store.pool import Connection
@@ -48,11 +48,7 @@ async def _confirm(
 ) -> tuple[dict[bytes, UUID], dict[UUID, SubjectSnapshot], dict[tuple[str, bytes], list[UUID]]]:
     """Which resolved candidate really holds each identifier; snapshots; candidate ids per index."""
     candidates, rows = resolved
-    by_index: dict[tuple[str, bytes], list[tuple[UUID, bytes, int, bytes]]] = {}
-    for row in candidates:
-        by_index.setdefault((row["kind"], bytes(row["blind_index"])), []).append(
-            (row["subject_id"], bytes(row["ciphertext"]), row["master_version"], bytes(row["wrapped_key"]))
-        )
+    by_index = holders_by_index(candidates)
     found: dict[bytes, UUID] = {}
     for identifier in identifiers:
         holders = by_index.get((identifier.kind, subjects.index_of(identifier)), [])

@@ -12,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
+
+import asyncpg
 
 from consent.errors import Conflict, InvalidInput
 from consent.ids import uuid7
@@ -32,7 +35,22 @@ from crypto import (
     normalise_identifier,
 )
 
-__all__ = ["Identifier", "Subjects"]
+__all__ = ["Holder", "Identifier", "Subjects", "holders_by_index"]
+
+Holder = tuple[UUID, bytes, int, bytes]
+"""A subject holding a blind index: (subject id, identifier ciphertext, master version, wrapped data key)."""
+
+
+def holders_by_index(candidates: Iterable[asyncpg.Record]) -> dict[tuple[str, bytes], list[Holder]]:
+    """Candidate rows (kind, blind_index, subject_id, ciphertext, master_version, wrapped_key) by
+    (kind, blind index), as `Subjects.confirm` takes them."""
+    by_index: dict[tuple[str, bytes], list[Holder]] = {}
+    for row in candidates:
+        by_index.setdefault((row["kind"], bytes(row["blind_index"])), []).append(
+            (row["subject_id"], bytes(row["ciphertext"]), row["master_version"], bytes(row["wrapped_key"]))
+        )
+    return by_index
+
 
 TABLE = "subject_identifiers"
 
@@ -131,7 +149,7 @@ class Subjects:
     async def confirm(
         self,
         identifier: Identifier,
-        candidates: list[tuple[UUID, bytes, int, bytes]],
+        candidates: list[Holder],
         generations: tuple[int, int, int],
     ) -> UUID | None:
         """Pick the candidate (subject id, ciphertext, master version, wrapped key) that really holds

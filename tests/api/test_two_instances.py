@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -23,25 +22,9 @@ import httpx
 from consent.config import load_settings
 from consent.keys import load_key_material
 from tests.conftest import bearer
+from tests.processes import free_port, group_alive
 
 WITHIN = 0.100  # seconds
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Instance:
@@ -77,7 +60,7 @@ class Instance:
                 os.killpg(pgid, signal.SIGKILL)
                 await self.process.wait()
         for _ in range(50):
-            if not _group_alive(pgid):
+            if not group_alive(pgid):
                 return
             await asyncio.sleep(0.1)
         with contextlib.suppress(ProcessLookupError):

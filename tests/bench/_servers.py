@@ -15,7 +15,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,8 +23,15 @@ from pathlib import Path
 
 from tests.bench._http import call
 from tests.bench._scenarios import BENCH_ORIGIN, Tokens
+from tests.processes import alive, free_port, group_alive
 
-__all__ = ["BenchError", "ConsentService", "ServerProcess", "baseline_server", "consent_service", "free_port"]
+__all__ = [
+    "BenchError",
+    "ConsentService",
+    "ServerProcess",
+    "baseline_server",
+    "consent_service",
+]
 
 _ROOT = Path(__file__).resolve().parents[2]
 _CREATED_KEY = re.compile(r"created \w+ key ([0-9a-f-]{36})")
@@ -34,33 +40,6 @@ _ERROR_LINE = re.compile(r'"level":\s*"(error|critical)"|Traceback|\[ERROR\]')
 
 class BenchError(Exception):
     """A server would not start or stop cleanly, or a set-up step failed."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process (e.g. PostgreSQL run as its own user): it exists
-    return True
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> bool:
@@ -112,7 +91,7 @@ class ServerProcess:
                 problems.append(f"{self.name} ignored SIGINT for {timeout:.0f} s; killed")
                 os.killpg(pgid, signal.SIGKILL)
                 self._process.wait()
-        if not _wait(lambda: not _group_alive(pgid), 5.0):
+        if not _wait(lambda: not group_alive(pgid), 5.0):
             problems.append(f"{self.name} left processes behind (group {pgid}); killed")
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
@@ -213,7 +192,7 @@ def _postmaster_pid(home: Path) -> int | None:
         pid = int(pid_file.read_text().split("\n", 1)[0])
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
 def _stop_postgres(pid: int) -> None:
@@ -221,7 +200,7 @@ def _stop_postgres(pid: int) -> None:
     for sig in (signal.SIGINT, signal.SIGQUIT):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        if _wait(lambda: not _alive(pid), 10.0):
+        if _wait(lambda: not alive(pid), 10.0):
             return
 
 

@@ -38,7 +38,8 @@ import msgspec
 
 from tests.bench._http import HttpError
 from tests.bench._scenarios import BENCH_ORIGIN
-from tests.bench._servers import BenchError, ConsentService, ServerProcess, consent_service, free_port
+from tests.bench._servers import BenchError, ConsentService, ServerProcess, consent_service
+from tests.processes import free_port
 
 __all__ = ["TARGET_P99_MS", "Withdrawal", "measure_withdrawal"]
 
