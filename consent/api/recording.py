@@ -31,6 +31,7 @@ from consent.service.api_keys import ApiKey, Scope
 from consent.service.consent_writer import Replay
 from consent.service.consents import RecordRequest
 from consent.service.recording import Action, Choice, Idempotency, RecordOut, Source
+from consent.text import has_control_characters
 from policies import Jurisdiction
 
 __all__ = ["ConsentIn", "document_recording", "proof_of", "record", "record_consent", "request_headers"]
@@ -113,6 +114,8 @@ def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes
     data = decode_body(_decode_consent, body)
     headers = request_headers(scope)
     kind, value = _subject(key, data.subject)
+    if has_control_characters(data.property):
+        raise InvalidInput("a property is a site or app id without control characters", field="property")
     if data.language is not None and not LANGUAGE_TAG.match(data.language):
         raise InvalidInput("a language is a BCP 47 tag such as en, ja or pt-BR", field="language")
     client = scope.get("client")

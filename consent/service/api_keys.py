@@ -23,6 +23,7 @@ from consent.ids import uuid7
 from consent.service import audit
 from consent.store import api_keys as store
 from consent.store.pool import Connection, Pool
+from consent.text import has_control_characters
 
 __all__ = [
     "ApiKey",
@@ -87,18 +88,24 @@ def key_from_row(row: asyncpg.Record) -> ApiKey:
 def normalise_origin(origin: str) -> str:
     """`https://Shop.Example:443/` -> `https://shop.example`; the form browsers send in `Origin`."""
     parts = urlsplit(origin.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or has_control_characters(origin):
         raise InvalidInput("an origin is scheme://host[:port], e.g. https://shop.example", field="origins")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
         raise InvalidInput("an origin has no path, query or credentials", field="origins")
+    try:
+        port_number = parts.port
+    except ValueError:  # not a number, or out of range
+        raise InvalidInput("an origin's port is a number from 0 to 65535", field="origins") from None
     default_port = {"http": 80, "https": 443}[parts.scheme]
-    port = "" if parts.port in (None, default_port) else f":{parts.port}"
+    port = "" if port_number in (None, default_port) else f":{port_number}"
     return f"{parts.scheme}://{parts.hostname.lower()}{port}"
 
 
 def _validate(name: str, scope: Scope, origins: list[str]) -> list[str]:
     if not name.strip() or len(name) > 100:
         raise InvalidInput("a key name is 1 to 100 characters", field="name")
+    if has_control_characters(name):
+        raise InvalidInput("a key name holds no control characters", field="name")
     if scope is Scope.COLLECT and not origins:
         raise InvalidInput("a publishable (collect) key needs at least one allowed origin", field="origins")
     if scope is not Scope.COLLECT and origins:

@@ -55,6 +55,27 @@ async def test_an_admin_key_manages_keys(client: Client, make_key: MakeKey) -> N
     assert token not in listed.text
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "recommender\u0000", "scope": "check"}, "name"),
+        ({"name": "banner", "scope": "collect", "origins": ["https://shop.example\u0000"]}, "origins"),
+        ({"name": "banner", "scope": "collect", "origins": ["https://shop.example:99999"]}, "origins"),
+        ({"name": "banner", "scope": "collect", "origins": ["https://shop.example:port"]}, "origins"),
+    ],
+    ids=["NUL in the name", "NUL in an origin", "port out of range", "port not a number"],
+)
+async def test_a_key_that_cannot_be_stored_is_refused_naming_the_field(
+    client: Client, make_key: MakeKey, body: dict[str, object], field: str
+) -> None:
+    admin = await make_key(Scope.ADMIN)
+    response = await client.post("/v1/api-keys", json=body, headers=bearer(admin.token))
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    listed = await client.get("/v1/api-keys", headers=bearer(admin.token))
+    assert {k["name"] for k in listed.json()["keys"]} == {"test"}
+
+
 async def test_a_revoked_key_stops_working_at_once(client: Client, make_key: MakeKey) -> None:
     admin = await make_key(Scope.ADMIN)
     victim = await make_key(Scope.CHECK)

@@ -162,6 +162,9 @@ REJECTIONS = {
     "bad language": Rejection({"language": "en_GB!"}, 422, "language"),
     "malformed TC string": Rejection({"tcf": "not-a-tc-string"}, 422, "tcf"),
     "two subject identifiers": Rejection({"subject": {"device_id": "d_1", "email": "a@example.com"}}, 422, "subject"),
+    # PostgreSQL text cannot hold NUL: refused up front, never a failed write.
+    "NUL in the property": Rejection({"property": "shop\u0000"}, 422, "property"),
+    "control character in the property": Rejection({"property": "shop\n"}, 422, "property"),
 }
 
 
