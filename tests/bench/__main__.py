@@ -5,9 +5,10 @@
 In order: the bare Litestar app under uvicorn (to check the choice of server);
 the bare app under granian, the production server (B); `consent serve` on a
 throw-away embedded PostgreSQL (or DATABASE_URL) with each scenario of
-`_scenarios.SCENARIOS` at each connection count; B again, while granian kept
-running (the mean of both is what scenarios are compared with, their
-difference is the run's noise); withdrawal visibility across two instances
+`_scenarios.SCENARIOS` at each connection count, each right after B at the
+same count (granian kept running; that B is what the scenario is compared
+with); B again after the service (its change since before is the run's
+noise); withdrawal visibility across two instances
 on one database (`_withdrawal.py`); the crypto micro-benchmark if
 `bench_crypto.py` exists. Progress goes to stderr, the report to stdout.
 
@@ -90,24 +91,39 @@ async def _complete(awaitable: Awaitable[None]) -> None:
 
 
 def _measure(
-    base_url: str, scenario: Scenario, tokens: Tokens, *, connections: tuple[int, ...], duration: int
+    base_url: str,
+    scenario: Scenario,
+    tokens: Tokens,
+    *,
+    connections: tuple[int, ...],
+    duration: int,
+    bare_url: str | None = None,
 ) -> Measured:
+    """`scenario` at each connection count; with `bare_url`, B is measured just before each count too.
+
+    The machine's speed drifts by tens of percent within minutes; B measured next to the scenario,
+    at the same connection count, is what the scenario's ratio can honestly be compared with.
+    """
     counts = scenario.connections or connections
     try:
         if scenario.setup is not None and inspect.isawaitable(pending := scenario.setup(base_url, tokens)):
             asyncio.run(_complete(pending))
         _probe(base_url, scenario, tokens)
         request = scenario.request(base_url, tokens)
+        bare = BASELINE_POST if scenario.baseline == "echo" else BASELINE_GET
         run_wrk(request, connections=max(counts), duration=_WARMUP_SECONDS)
-        results = {}
+        results, baseline = {}, {}
         for count in counts:
+            if bare_url is not None:
+                baseline[count] = run_wrk(bare.request(bare_url, {}), connections=count, duration=duration)
             results[count] = result = run_wrk(request, connections=count, duration=duration)
             errors = f", {result.errors} errors" if result.errors else ""
-            _say(f"  {scenario.name} at {count}: {result.rps:,.0f} rps, p99 {result.p99_ms:.2f} ms{errors}")
+            beside = f" (B beside it: {baseline[count].rps:,.0f} rps)" if count in baseline else ""
+            _say(f"  {scenario.name} at {count}: {result.rps:,.0f} rps, p99 {result.p99_ms:.2f} ms{errors}{beside}")
     except (BenchError, HttpError, WrkError, OSError) as exc:
         _say(f"  {scenario.name}: NOT MEASURED: {exc}")
         return Measured(scenario=scenario, results={}, error=str(exc))
-    return Measured(scenario=scenario, results=results)
+    return Measured(scenario=scenario, results=results, baseline=baseline)
 
 
 def _crypto_table() -> tuple[str | None, str | None]:
@@ -147,11 +163,18 @@ class _Bench:
             raise BenchError(f"the baseline could not be measured: {failed[0]}")
         return measured
 
-    def _service(self) -> tuple[list[Measured], list[str]]:
-        _say(f"service: consent serve, {self.workers} workers")
+    def _service(self, bare_url: str) -> tuple[list[Measured], list[str]]:
+        _say(f"service: consent serve, {self.workers} workers (B measured beside each scenario)")
         with consent_service(workers=self.workers, scratch=self.scratch) as service:
             measured = [
-                _measure(service.base_url, s, service.tokens, connections=self.connections, duration=self.duration)
+                _measure(
+                    service.base_url,
+                    s,
+                    service.tokens,
+                    connections=self.connections,
+                    duration=self.duration,
+                    bare_url=bare_url,
+                )
                 for s in self.scenarios
             ]
             return measured, [f"service log: {line}" for line in service.log_errors()]
@@ -179,13 +202,13 @@ class _Bench:
         notes: list[str] = []
         recheck: tuple[Measured, ...] = ()
         if baselines or self.scenarios:
-            # granian last, and kept running: B is measured just before the service, and again just
-            # after it, so a change in the machine's speed during the run shows.
+            # granian last, and kept running: B is measured before the service, beside each scenario
+            # and again after the service, so a change in the machine's speed during the run shows.
             _say(f"baseline: bare Litestar under granian, {self.workers} workers")
             with baseline_server("granian", workers=self.workers, scratch=self.scratch) as bare:
                 baselines["granian"] = self._bare(bare.base_url, (BASELINE_GET, BASELINE_POST))
                 if self.scenarios:
-                    measured, notes = self._service()
+                    measured, notes = self._service(bare.base_url)
                     _say("baseline again: bare Litestar under granian")
                     used = {s.baseline for s in self.scenarios}
                     recheck = self._bare(

@@ -48,6 +48,7 @@ class Measured(msgspec.Struct, kw_only=True, frozen=True):
     scenario: Scenario
     results: dict[int, WrkResult]
     error: str | None = None
+    baseline: dict[int, WrkResult] = {}  # B measured just before the scenario, by connection count
 
 
 class Report(msgspec.Struct, kw_only=True, frozen=True):
@@ -63,16 +64,17 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     notes: list[str] = []  # errors seen on the way (service log, crypto script)
     failed: bool = False  # a note is an error
 
-    def baseline_of(self, scenario: Scenario) -> dict[int, WrkResult]:
-        """B for `scenario` by connection count: the mean of before and after the service where both exist.
+    def baseline_of(self, measured: Measured) -> dict[int, WrkResult]:
+        """B for a measured scenario by connection count.
 
-        The service is measured between the two, so their mean is the best estimate of what the
-        machine gave B while the service ran (on a shared or throttled machine it drifts).
+        B measured just before the scenario at the same count where there is one (the machine's
+        speed drifts within minutes); otherwise the mean of B before and after the service.
         """
         get, echo = self.baselines["granian"]
-        before = echo if scenario.baseline == "echo" else get
+        before = echo if measured.scenario.baseline == "echo" else get
         after = next((m.results for m in self.recheck if m.scenario.name == before.scenario.name), {})
-        return {c: _mean(r, after[c]) if c in after else r for c, r in before.results.items()}
+        overall = {c: _mean(r, after[c]) if c in after else r for c, r in before.results.items()}
+        return overall | measured.baseline
 
 
 def _mean(a: WrkResult, b: WrkResult) -> WrkResult:
@@ -147,7 +149,7 @@ def _verdict(scenario: Scenario, result: WrkResult, baseline: WrkResult, connect
 
 def _scenario_rows(report: Report, measured: Measured) -> list[list[str]]:
     scenario = measured.scenario
-    baseline = report.baseline_of(scenario)
+    baseline = report.baseline_of(measured)
     rows = []
     for connections, result in sorted(measured.results.items()):
         b = baseline[connections]
@@ -257,7 +259,8 @@ def _header(report: Report) -> list[str]:
         + (" (other processes were using the CPU: compare ratios rather than absolute figures)" if busy else ""),
         f"Each server: {report.workers} workers; wrk -t1, {report.duration} s per run, over 127.0.0.1. "
         "B = the bare Litestar GET under granian (or its JSON echo where a scenario says so), "
-        "the mean of its runs just before and just after the service; ratio = throughput / B.",
+        "measured just before the scenario at the same connection count (B rps, B p50, B p99); "
+        "ratio = throughput / B.",
     ]
 
 
