@@ -70,7 +70,8 @@ class Target(msgspec.Struct, kw_only=True, frozen=True):
         found = []
         ratio = result.rps * items / baseline.rps
         if self.rps is not None and ratio < self.rps:
-            found.append(f"{ratio:.2f}·B < {self.rps:g}·B")
+            shown = f"{ratio:.2f}" if round(ratio, 2) < self.rps else f"{ratio:.3f}"  # never "0.75·B < 0.75·B"
+            found.append(f"{shown}·B < {self.rps:g}·B")
         if self.p99_vs_b is not None and result.p99_ms > self.p99_vs_b * baseline.p99_ms:
             found.append(f"p99 {result.p99_ms / baseline.p99_ms:.1f}·B > {self.p99_vs_b:g}·B")
         if self.p99_ms is not None and result.p99_ms >= self.p99_ms:
