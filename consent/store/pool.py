@@ -60,7 +60,11 @@ async def _reset(conn: asyncpg.Connection) -> None:
 # execution (a custom plan knows the array's length, so it always looks cheaper than the generic
 # one); for the batch write that was about 0.3 ms of planning per commit. The generic plan is the
 # same index lookups, planned once per connection.
-_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+#
+# Sessions run in UTC whatever the server's default: timestamps without an offset (a client's
+# `client_at` may have none) reach PostgreSQL as JSON text in the batch write, and asyncpg's own
+# binary encoding reads such values as UTC too.
+_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "timezone": "UTC"}
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
@@ -79,6 +83,6 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asy
 
 async def connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
     """A single connection with the same codecs (CLI commands, listeners, migrations)."""
-    conn = await asyncpg.connect(url)
+    conn = await asyncpg.connect(url, server_settings=_SERVER_SETTINGS)
     await _setup_connection(conn)
     return conn
