@@ -60,12 +60,13 @@ class Runtime:
             max_entries=settings.cache_size,
         )
         self.states = StateCache(self.notifications, max_entries=settings.cache_size)
-        self.cold_reads = ColdReads(pool)
+        self.cold_reads = ColdReads(database_url)
         self.writer = ConsentWriter(
             pool,
             self.subjects,
             self.states,
             self.cold_reads,
+            database_url=database_url,
             batch_size=settings.write_batch_size,
             wait_seconds=settings.write_batch_wait_us / 1_000_000,
             slots=settings.write_concurrency,
@@ -103,6 +104,7 @@ class Runtime:
 
     async def stop(self) -> None:
         await self.writer.stop()
+        await self.cold_reads.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -22,7 +22,7 @@ from uuid import UUID
 import asyncpg
 
 from consent.store import consent_state as store
-from consent.store.pool import Pool
+from consent.store.pool import HeldConnections
 
 __all__ = ["ColdReads", "Resolved"]
 
@@ -43,8 +43,8 @@ class _Query:
 
 
 class ColdReads:
-    def __init__(self, pool: Pool, *, slots: int = 2) -> None:
-        self._pool = pool
+    def __init__(self, database_url: str, *, slots: int = 2) -> None:
+        self._connections = HeldConnections(database_url)  # at most `slots` leased at once
         self._slots = slots
         self._in_flight = 0
         self._next: _Query | None = None
@@ -63,6 +63,13 @@ class ColdReads:
         # Shielded: one caller going away must not cancel the query the others wait on.
         return await asyncio.shield(query.future)
 
+    async def close(self) -> None:
+        """Cancel the queries in flight and close the connections."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._connections.close()
+
     def _send_next(self) -> None:
         query, self._next = self._next, None
         if query is None:
@@ -76,7 +83,8 @@ class ColdReads:
         kinds = [kind for kind, _ in query.identifiers]
         indexes = [index for _, index in query.identifiers]
         try:
-            result = await store.resolve(self._pool, kinds, indexes, list(query.subject_ids))
+            async with self._connections.lease() as conn:
+                result = await store.resolve(conn, kinds, indexes, list(query.subject_ids))
         except asyncio.CancelledError:
             query.future.cancel()
             raise

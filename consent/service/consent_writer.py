@@ -38,7 +38,7 @@ from consent.service.subject_settling import plan_subjects, settle_subjects, tok
 from consent.service.subjects import Identifier, Subjects
 from consent.store import consent_events as events_store
 from consent.store.consent_batch import BatchRows, create_and_write_batch, write_batch
-from consent.store.pool import Connection, Pool
+from consent.store.pool import Connection, HeldConnections, Pool
 
 __all__ = ["ConsentWriter", "Replay", "WriteRequest"]
 
@@ -88,11 +88,13 @@ class ConsentWriter:
         states: StateCache,
         reads: ColdReads,
         *,
+        database_url: str,
         batch_size: int,
         wait_seconds: float,
         slots: int,
     ) -> None:
         self._pool = pool
+        self._connections = HeldConnections(database_url)  # at most `slots` leased at once
         self._reads = reads
         self._subjects = subjects
         self._states = states
@@ -113,6 +115,7 @@ class ConsentWriter:
                 await self._task
         if self._commits:
             await asyncio.gather(*self._commits, return_exceptions=True)
+        await self._connections.close()
 
     async def submit(self, request: WriteRequest) -> PreparedWrite | Replay:
         """Queue a prepared write; returns once it is committed (or replays an earlier answer)."""
@@ -149,7 +152,7 @@ class ConsentWriter:
         losers: set[WriteRequest] = set()
         try:
             if not await self._commit_in_one_statement(batch):
-                async with self._pool.acquire() as conn, conn.transaction():
+                async with self._connections.lease() as conn, conn.transaction():
                     losers = await self._write(conn, batch)
         except (ConsentError, asyncpg.PostgresError, OSError) as exc:
             await self._after_rollback(batch, exc)
@@ -195,7 +198,8 @@ class ConsentWriter:
             planned = await plan_subjects(self._reads, self._subjects, identifiers, known, datetime.now(UTC))
             self._prepare(waiting, planned.found, planned.snapshots)
             rows = _rows([r.write for r in batch])
-            await create_and_write_batch(self._pool, rows, new=planned.new, seen=planned.seen)
+            async with self._connections.lease() as conn:
+                await create_and_write_batch(conn, rows, new=planned.new, seen=planned.seen)
         except (ConsentError, asyncpg.PostgresError, OSError):
             # A claim lost to another writer, a subject erased meanwhile, a failed statement:
             # the locking path redoes the batch from what is committed, and reports what fails.

@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 
 from consent.store.consent_events import EVENT_COLUMNS, EVENT_TYPES
-from consent.store.pool import Connection, Pool
+from consent.store.pool import Connection
 from consent.store.vault import NewSubjects
 
 __all__ = ["BatchRows", "create_and_write_batch", "write_batch"]
@@ -120,14 +120,14 @@ async def write_batch(conn: Connection, rows: BatchRows) -> None:
     await conn.execute(_WRITE, *rows.columns())
 
 
-async def create_and_write_batch(pool: Pool, rows: BatchRows, *, new: NewSubjects, seen: list[UUID]) -> None:
-    """`write_batch`, creating `new` subjects in the same statement, on a connection of its own.
+async def create_and_write_batch(conn: Connection, rows: BatchRows, *, new: NewSubjects, seen: list[UUID]) -> None:
+    """`write_batch`, creating `new` subjects in the same statement: its own transaction, one commit.
 
     `seen` are the subjects the caller saw holding the new identifiers' blind indexes (collisions)
     when it looked them up. The statement fails with SQLSTATE CN409 if any other subject holds one
     now, and with a foreign-key violation if a subject it writes for is gone; it then changed nothing.
     """
-    await pool.execute(
+    await conn.execute(
         _CREATE_AND_WRITE,
         *rows.columns(),
         *new.columns(),

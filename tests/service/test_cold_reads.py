@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -41,6 +42,20 @@ def index_of(runtime: Runtime, device: str) -> bytes:
 
 
 @pytest.fixture
+async def make_reads(runtime: Runtime) -> AsyncIterator[Callable[..., ColdReads]]:
+    """`make_reads(slots=...)`: a ColdReads of its own, closed (with its connections) after the test."""
+    made: list[ColdReads] = []
+
+    def make(**options: Any) -> ColdReads:
+        made.append(ColdReads(runtime.database_url, **options))
+        return made[-1]
+
+    yield make
+    for reads in made:
+        await reads.close()
+
+
+@pytest.fixture
 def queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The number of identifiers of each query sent to PostgreSQL."""
     sent: list[int] = []
@@ -54,10 +69,12 @@ def queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return sent
 
 
-async def test_concurrent_misses_share_queries_and_each_finds_its_subject(runtime: Runtime, queries: list[int]) -> None:
+async def test_concurrent_misses_share_queries_and_each_finds_its_subject(
+    runtime: Runtime, queries: list[int], make_reads: Callable[..., ColdReads]
+) -> None:
     devices = [f"d_{i}" for i in range(20)]
     recorded = {device: (await record_device(runtime, device)).subject_id for device in devices}
-    reads = ColdReads(runtime.pool, slots=2)
+    reads = make_reads(slots=2)
     queries.clear()  # recording read too
 
     async def look_up(device: str) -> set[Any]:
@@ -72,9 +89,11 @@ async def test_concurrent_misses_share_queries_and_each_finds_its_subject(runtim
     assert queries == [1, 1, 18]
 
 
-async def test_a_lone_miss_is_sent_at_once(runtime: Runtime, queries: list[int]) -> None:
+async def test_a_lone_miss_is_sent_at_once(
+    runtime: Runtime, queries: list[int], make_reads: Callable[..., ColdReads]
+) -> None:
     subject = (await record_device(runtime, "d_alone")).subject_id
-    reads = ColdReads(runtime.pool)
+    reads = make_reads()
     queries.clear()
 
     _candidates, states = await reads.resolve([], [], [subject])
@@ -84,7 +103,7 @@ async def test_a_lone_miss_is_sent_at_once(runtime: Runtime, queries: list[int])
 
 
 async def test_a_failed_query_fails_its_waiters_and_the_next_query_works(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, make_reads: Callable[..., ColdReads]
 ) -> None:
     subject = (await record_device(runtime, "d_after_failure")).subject_id
     resolve = consent_state.resolve
@@ -93,7 +112,7 @@ async def test_a_failed_query_fails_its_waiters_and_the_next_query_works(
         raise OSError("the database went away")
 
     monkeypatch.setattr(consent_state, "resolve", broken)
-    reads = ColdReads(runtime.pool, slots=1)
+    reads = make_reads(slots=1)
     outcomes = await asyncio.gather(*(reads.resolve([], [], [subject]) for _ in range(3)), return_exceptions=True)
     assert all(isinstance(outcome, OSError) for outcome in outcomes)
 
@@ -103,7 +122,7 @@ async def test_a_failed_query_fails_its_waiters_and_the_next_query_works(
 
 
 async def test_a_caller_going_away_does_not_cancel_the_query_of_the_others(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, make_reads: Callable[..., ColdReads]
 ) -> None:
     subject = (await record_device(runtime, "d_shared")).subject_id
     resolve = consent_state.resolve
@@ -114,7 +133,7 @@ async def test_a_caller_going_away_does_not_cancel_the_query_of_the_others(
         return await resolve(*args)
 
     monkeypatch.setattr(consent_state, "resolve", slow)
-    reads = ColdReads(runtime.pool, slots=1)
+    reads = make_reads(slots=1)
     first = asyncio.create_task(reads.resolve([], [], [subject]))  # holds the only slot
     await asyncio.sleep(0)
     leaving = asyncio.create_task(reads.resolve([], [], [subject]))  # these two share the next query

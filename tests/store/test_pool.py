@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 
-from consent.store.pool import Connection, connect, create_pool
+from consent.store.pool import Connection, HeldConnections, connect, create_pool
 
 
 async def test_sessions_run_in_utc_even_where_the_database_defaults_to_another_zone(
@@ -35,3 +36,54 @@ async def test_sessions_run_in_utc_even_where_the_database_defaults_to_another_z
     finally:
         await single.close()
         await pool.close()
+
+
+async def test_held_connections_are_lent_again_kept_after_an_sql_error_and_replaced_when_broken(
+    conn: Connection, database_url: str
+) -> None:
+    held = HeldConnections(database_url)
+    try:
+        async with held.lease() as first:
+            pid = first.get_server_pid()
+        async with held.lease() as again:
+            assert again.get_server_pid() == pid  # one connection, lent again
+        with pytest.raises(asyncpg.PostgresError):
+            async with held.lease() as failing:
+                await failing.execute("SELECT 1/0")
+        async with held.lease() as after_error:
+            assert after_error.get_server_pid() == pid  # an SQL error leaves the session usable
+        await conn.execute("SELECT pg_terminate_backend($1, 5000)", pid)  # returns once it is gone
+        with pytest.raises(Exception):  # noqa: B017, PT011 - what asyncpg raises depends on when it notices
+            async with held.lease() as broken:
+                await broken.fetchval("SELECT 1")
+        async with held.lease() as fresh:
+            assert fresh.get_server_pid() != pid
+            assert await fresh.fetchval("SELECT 1") == 1
+    finally:
+        await held.close()
+
+
+async def test_a_held_connection_left_in_a_transaction_is_closed_not_lent(database_url: str) -> None:
+    held = HeldConnections(database_url)
+    try:
+        async with held.lease() as leaked:
+            await leaked.execute("BEGIN")
+        assert leaked.is_closed()
+        async with held.lease() as fresh:
+            assert not fresh.is_in_transaction()
+    finally:
+        await held.close()
+
+
+async def test_closing_held_connections_closes_the_idle_ones_and_a_lent_one_when_it_comes_back(
+    database_url: str,
+) -> None:
+    held = HeldConnections(database_url)
+    async with held.lease() as first, held.lease() as second:
+        pass  # both idle now
+    async with held.lease() as lent:
+        await held.close()
+        idle = first if lent is second else second
+        assert idle.is_closed()
+        assert not lent.is_closed()
+    assert lent.is_closed()
