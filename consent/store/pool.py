@@ -7,6 +7,8 @@ text), so no `json` module and no text round trip is involved.
 from __future__ import annotations
 
 import contextlib
+import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
@@ -47,14 +49,35 @@ async def _setup_connection(conn: asyncpg.Connection) -> None:
 
 
 async def _reset(conn: asyncpg.Connection) -> None:
-    """Release a connection to the pool without a round trip.
+    """Release a connection to the pool, mostly without a round trip.
 
     asyncpg's default reset runs `RESET ALL; UNLISTEN *; ...` on every release,
     one round trip per use. Our code never leaves session state behind
     (listeners use their own connection, advisory locks are transaction-scoped),
     and asyncpg itself still rolls back an abandoned transaction before calling
-    this hook, so there is nothing left to do.
+    this hook, so all that is left is to refresh the plans when they are due.
     """
+    await refresh_plans_when_due(conn)
+
+
+# PostgreSQL plans a prepared statement with the table sizes of that moment and plans it again
+# only when the table is analyzed. Between two runs of autovacuum (the first comes a minute or
+# more after a table starts filling, then at every 10 % of growth) a growing table keeps plans
+# made when it was small: on a young database, lookups by key scan whole tables. A service that
+# has just been deployed, and every benchmark, lives in that state. So each connection drops its
+# plans every few seconds; the next execution of each statement plans it again with the table
+# sizes of the day, a fraction of a millisecond per statement.
+PLAN_REFRESH_SECONDS = 2.0
+_planned_at: weakref.WeakKeyDictionary[asyncpg.Connection[asyncpg.Record], float] = weakref.WeakKeyDictionary()
+
+
+async def refresh_plans_when_due(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """`DISCARD PLANS` on `conn` if its plans are older than `PLAN_REFRESH_SECONDS`."""
+    now = time.monotonic()
+    planned_at = _planned_at.setdefault(conn, now)
+    if now - planned_at >= PLAN_REFRESH_SECONDS:
+        _planned_at[conn] = now
+        await conn.execute("DISCARD PLANS")
 
 
 # Every statement the service runs looks rows up by key, with arrays of keys to `unnest`. With
@@ -115,6 +138,7 @@ class HeldConnections:
     async def lease(self) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
         conn = self._idle.pop() if self._idle else await connect(self._url)
         try:
+            await refresh_plans_when_due(conn)
             yield conn
         except asyncpg.PostgresError as exc:
             if exc.sqlstate[:2] in _SESSION_LOST:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from consent.ids import uuid7
 from consent.store.pool import Connection, HeldConnections, connect, create_pool
 
 
@@ -87,3 +88,57 @@ async def test_closing_held_connections_closes_the_idle_ones_and_a_lent_one_when
         assert idle.is_closed()
         assert not lent.is_closed()
     assert lent.is_closed()
+
+
+async def _scans(conn: Connection, table: str) -> tuple[int, int]:
+    row = await conn.fetchrow("SELECT seq_scan, idx_scan FROM pg_stat_user_tables WHERE relname = $1", table)
+    assert row is not None
+    return row["seq_scan"], row["idx_scan"] or 0
+
+
+async def _add_identifiers(conn: Connection, count: int, *, analyze: bool) -> None:
+    subjects = [uuid7() for _ in range(count)]
+    await conn.execute("INSERT INTO subjects (id, created_at) SELECT unnest($1::uuid[]), now()", subjects)
+    await conn.execute(
+        "INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)"
+        " SELECT 'device_id', decode(md5(s::text), 'hex'), s, '\\x00', now() FROM unnest($1::uuid[]) AS s",
+        subjects,
+    )
+    if analyze:
+        await conn.execute("ANALYZE subject_identifiers")
+
+
+async def test_held_connections_plan_again_once_their_plans_are_due_so_lookups_follow_the_tables_growth(
+    conn: Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup by blind index first planned on a young table uses the index once the table has grown."""
+    query = (
+        "SELECT i.subject_id FROM subject_identifiers i"
+        " JOIN unnest($1::text[], $2::bytea[]) AS w(kind, blind_index)"
+        " ON i.kind = w.kind AND i.blind_index = w.blind_index"
+    )
+    held = HeldConnections(database_url)
+
+    async def look_up() -> tuple[int, int]:
+        """(sequential scans, index scans) of subject_identifiers by one lookup on the held connection."""
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        before = await _scans(conn, "subject_identifiers")
+        async with held.lease() as lent:
+            await lent.fetch(query, ["device_id"], [b"\x00" * 16])
+            await lent.execute("SELECT pg_stat_force_next_flush()")
+            await lent.execute("SELECT 1")
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        after = await _scans(conn, "subject_identifiers")
+        return after[0] - before[0], after[1] - before[1]
+
+    try:
+        monkeypatch.setattr("consent.store.pool.PLAN_REFRESH_SECONDS", 3600.0)
+        await _add_identifiers(conn, 20, analyze=True)
+        assert await look_up() == (1, 0)  # planned on a young table: a sequential scan
+        # Grown, as between two runs of autovacuum: no ANALYZE, so nothing invalidates the plan.
+        await _add_identifiers(conn, 30_000, analyze=False)
+        assert await look_up() == (1, 0)  # the cached plan still scans it all
+        monkeypatch.setattr("consent.store.pool.PLAN_REFRESH_SECONDS", 0.0)
+        assert await look_up() == (0, 1)  # planned again: the index
+    finally:
+        await held.close()
