@@ -108,8 +108,9 @@ async def _add_identifiers(conn: Connection, count: int, *, analyze: bool) -> No
         await conn.execute("ANALYZE subject_identifiers")
 
 
-async def test_held_connections_plan_again_once_their_plans_are_due_so_lookups_follow_the_tables_growth(
-    conn: Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("lender", ["held connections", "the pool"])
+async def test_connections_plan_again_once_their_plans_are_due_so_lookups_follow_the_tables_growth(
+    conn: Connection, database_url: str, monkeypatch: pytest.MonkeyPatch, lender: str
 ) -> None:
     """A lookup by blind index first planned on a young table uses the index once the table has grown."""
     query = (
@@ -118,12 +119,13 @@ async def test_held_connections_plan_again_once_their_plans_are_due_so_lookups_f
         " ON i.kind = w.kind AND i.blind_index = w.blind_index"
     )
     held = HeldConnections(database_url)
+    pool = await create_pool(database_url, min_size=1, max_size=1) if lender == "the pool" else None
 
     async def look_up() -> tuple[int, int]:
-        """(sequential scans, index scans) of subject_identifiers by one lookup on the held connection."""
+        """(sequential scans, index scans) of subject_identifiers by one lookup on a lent connection."""
         await conn.execute("SELECT pg_stat_clear_snapshot()")
         before = await _scans(conn, "subject_identifiers")
-        async with held.lease() as lent:
+        async with held.lease() if pool is None else pool.acquire() as lent:
             await lent.fetch(query, ["device_id"], [b"\x00" * 16])
             await lent.execute("SELECT pg_stat_force_next_flush()")
             await lent.execute("SELECT 1")
@@ -139,6 +141,10 @@ async def test_held_connections_plan_again_once_their_plans_are_due_so_lookups_f
         await _add_identifiers(conn, 30_000, analyze=False)
         assert await look_up() == (1, 0)  # the cached plan still scans it all
         monkeypatch.setattr("consent.store.pool.PLAN_REFRESH_SECONDS", 0.0)
+        if pool is not None:
+            await look_up()  # a pool's connection drops its plans when it is given back
         assert await look_up() == (0, 1)  # planned again: the index
     finally:
         await held.close()
+        if pool is not None:
+            await pool.close()
