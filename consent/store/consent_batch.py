@@ -98,17 +98,18 @@ class BatchRows(msgspec.Struct, kw_only=True, frozen=True):
 
     def columns(self) -> list[list[dict[str, Any]]]:
         """The five tables' parameters, $1 to $5: each table's rows as objects (the pool encodes JSON)."""
-        return [
-            _objects(self.events, EVENT_COLUMNS),
-            _objects(self.states, _names(_STATE_COLUMNS)),
-            _objects(self.facts, _names(_FACT_COLUMNS)),
-            _objects(self.audit, _names(_AUDIT_COLUMNS)),
-            _objects(self.outbox, _names(_OUTBOX_COLUMNS)),
-        ]
+        tables = (self.events, self.states, self.facts, self.audit, self.outbox)
+        return [_objects(rows, names) for rows, names in zip(tables, _TABLE_NAMES, strict=True)]
 
 
 def _names(columns: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
     return tuple(name for name, _ in columns)
+
+
+# Column names per table, in `columns()` order: worked out once, not per batch.
+_TABLE_NAMES = tuple(
+    _names(columns) for columns in (_EVENT_COLUMNS, _STATE_COLUMNS, _FACT_COLUMNS, _AUDIT_COLUMNS, _OUTBOX_COLUMNS)
+)
 
 
 def _objects(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -14,23 +14,14 @@ from litestar.testing import AsyncTestClient
 
 from consent.service.api_keys import Scope
 from crypto import PublicKeySet, VerificationFailed, public_keys_from_jwks, verify_jws
+from tests.api.test_consents import choices
 from tests.conftest import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]
 ORIGIN = "https://shop.example"
 BASE64URL = string.ascii_letters + string.digits + "-_"
 
-CHOICES = {
-    "subject": {"device_id": "d_7Hq2visitor"},
-    "property": "shop",
-    "jurisdiction": "gdpr",
-    "language": "ja",
-    "action": "save_choices",
-    "decisions": [
-        {"purpose": "analytics", "status": "granted", "notice_version": 2},
-        {"purpose": "marketing_email", "status": "denied", "notice_version": 1},
-    ],
-}
+CHOICES = choices(language="ja")
 
 
 def b64url_json(part: str) -> Any:
