@@ -20,16 +20,16 @@ from consent.config import Settings
 from consent.errors import InvalidInput
 from consent.jobs.audit_sealer import run_audit_sealer
 from consent.jobs.idempotency_expiry import run_idempotency_expiry
-from consent.keys import KeyMaterial, load_key_material
-from consent.service.cold_reads import ColdReads
-from consent.service.consent_writer import ConsentWriter
-from consent.service.consents import ConsentService
-from consent.service.data_keys import DataKeys
+from consent.key_material import KeyMaterial, load_key_material
+from consent.service.api_keys.resolver import KeyResolver
+from consent.service.checking.cold_reads import ColdReads
+from consent.service.checking.state_cache import StateCache
 from consent.service.feed import ChangeFeed
-from consent.service.key_cache import KeyResolver
-from consent.service.policies import ActivePolicy, PolicyHolder, ensure_policy
-from consent.service.state_cache import StateCache
-from consent.service.subjects import Subjects
+from consent.service.policy_versions import ActivePolicy, PolicyHolder, ensure_policy
+from consent.service.recording.consents import ConsentService
+from consent.service.recording.writer import ConsentWriter
+from consent.service.subjects.identifiers import Subjects
+from consent.service.vault.data_keys import DataKeys
 from consent.store.migrate import MigrationError, pending_migrations
 from consent.store.notifications import Notifications
 from consent.store.pool import Pool, create_pool

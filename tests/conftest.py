@@ -23,7 +23,7 @@ from litestar.testing import AsyncTestClient
 from consent.api.app import create_app
 from consent.config import Settings, load_settings
 from consent.runtime import Runtime, running
-from consent.service.api_keys import CreatedKey, Scope, create_key
+from consent.service.api_keys.issuing import CreatedKey, Scope, create_key
 from consent.store.embedded import EmbeddedPostgres
 from consent.store.migrate import apply_migrations
 from consent.store.pool import Connection, connect

@@ -13,8 +13,8 @@ from litestar.params import FromPath, JSONBody
 from consent.api.auth import api_key_of, require_key, scopes
 from consent.api.cors import collect_cors
 from consent.runtime import Runtime
-from consent.service import api_keys
-from consent.service.api_keys import ApiKey, Scope
+from consent.service.api_keys import issuing as api_keys
+from consent.service.api_keys.issuing import ApiKey, Scope
 
 __all__ = ["ApiKeyController", "WhoAmIController"]
 

@@ -16,7 +16,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from consent.runtime import Runtime
-from consent.service.api_keys import ApiKey, Scope
+from consent.service.api_keys.issuing import ApiKey, Scope
 
 __all__ = ["api_key_of", "require_key", "scopes"]
 

@@ -17,11 +17,11 @@ from litestar.types import Scope as AsgiScope
 
 from consent.api.fast import answer_json, authenticate, decode_body, document, read_body, runtime_of
 from consent.runtime import Runtime
-from consent.service.api_keys import Scope
-from consent.service.batch_checking import answer_batch
-from consent.service.check_subjects import subject_named
-from consent.service.checking import CheckAnswer, CheckQuery, answer_checks
-from consent.service.subjects import Subjects
+from consent.service.api_keys.issuing import Scope
+from consent.service.checking.answers import CheckAnswer, CheckQuery, answer_checks
+from consent.service.checking.batch import answer_batch
+from consent.service.checking.checked_subjects import subject_named
+from consent.service.subjects.identifiers import Subjects
 from policies import Decision, Jurisdiction
 
 __all__ = ["SubjectRef", "check", "check_batch", "check_consent", "check_consent_batch", "document_checks"]

@@ -18,9 +18,9 @@ from consent.api.cors import collect_cors
 from consent.api.recording import proof_of
 from consent.errors import Forbidden
 from consent.runtime import Runtime
-from consent.service.api_keys import Scope
-from consent.service.linking import LinkResult, link_device, verify_identity_token
-from consent.service.recording import RecordOut
+from consent.service.api_keys.issuing import Scope
+from consent.service.recording.prepare import RecordOut
+from consent.service.subjects.linking import LinkResult, link_device, verify_identity_token
 from policies import NO_SIGNALS, Decision, Jurisdiction, SubjectState, decide
 
 __all__ = ["LinkController", "SubjectConsentsController"]

@@ -25,8 +25,8 @@ from litestar.types import Receive, Scope, Send
 
 from consent.errors import InvalidInput
 from consent.runtime import Runtime
-from consent.service.api_keys import ApiKey
-from consent.service.api_keys import Scope as KeyScope
+from consent.service.api_keys.issuing import ApiKey
+from consent.service.api_keys.issuing import Scope as KeyScope
 
 __all__ = ["answer_json", "authenticate", "decode_body", "document", "read_body", "runtime_of"]
 

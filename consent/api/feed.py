@@ -9,7 +9,7 @@ from litestar.params import FromQuery, QueryParameter
 
 from consent.api.auth import require_key, scopes
 from consent.runtime import Runtime
-from consent.service.api_keys import Scope
+from consent.service.api_keys.issuing import Scope
 from consent.service.feed import FeedPage
 
 __all__ = ["FeedController"]

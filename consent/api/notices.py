@@ -14,7 +14,7 @@ from consent.api.auth import require_key, scopes
 from consent.api.cors import collect_cors
 from consent.errors import InvalidInput
 from consent.runtime import Runtime
-from consent.service.api_keys import Scope
+from consent.service.api_keys.issuing import Scope
 from policies import FALLBACK_LANGUAGE, Jurisdiction, gpc_honoured, notices_for, resolve_jurisdiction
 
 __all__ = ["LANGUAGE_TAG", "NoticesController", "jurisdiction_of"]

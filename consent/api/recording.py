@@ -27,10 +27,10 @@ from consent.config import IpRetention
 from consent.errors import Forbidden, InvalidInput
 from consent.logs import request_id
 from consent.runtime import Runtime
-from consent.service.api_keys import ApiKey, Scope
-from consent.service.consent_writer import Replay
-from consent.service.consents import RecordRequest
-from consent.service.recording import Action, Choice, Idempotency, RecordOut, Source
+from consent.service.api_keys.issuing import ApiKey, Scope
+from consent.service.recording.consents import RecordRequest
+from consent.service.recording.prepare import Action, Choice, Idempotency, RecordOut, Source
+from consent.service.recording.writer import Replay
 from consent.text import has_control_characters
 from policies import Jurisdiction
 

@@ -13,8 +13,8 @@ from litestar.params import FromPath, JSONBody
 from consent.api.auth import api_key_of, require_key, scopes
 from consent.errors import InvalidInput, NotFound
 from consent.runtime import Runtime
-from consent.service.api_keys import Scope
-from consent.service.records import PersonalRecord, read_record, write_record
+from consent.service.api_keys.issuing import Scope
+from consent.service.vault.personal_records import PersonalRecord, read_record, write_record
 from crypto import IDENTIFIER_KINDS, IdentifierKind
 
 __all__ = ["SubjectsController"]

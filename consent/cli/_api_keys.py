@@ -8,8 +8,8 @@ import click
 
 from consent.cli._context import CLI_ACTOR, fail, load, run_with_connection, say
 from consent.errors import ConsentError
-from consent.service import api_keys
-from consent.service.api_keys import Scope
+from consent.service.api_keys import issuing as api_keys
+from consent.service.api_keys.issuing import Scope
 from consent.store.pool import Connection
 
 __all__ = ["apikeys"]

@@ -13,7 +13,7 @@ import msgspec
 
 from consent.cli._context import CLI_ACTOR
 from consent.config import Settings
-from consent.service.api_keys import Scope, create_key, hash_token
+from consent.service.api_keys.issuing import Scope, create_key, hash_token
 from consent.store import api_keys as key_store
 from consent.store.pool import Connection
 

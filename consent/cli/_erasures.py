@@ -19,11 +19,11 @@ import msgspec
 
 from consent.cli._context import CLI_ACTOR, database_url, fail, load, run_with_connection, say
 from consent.config import ConfigError
-from consent.keys import load_key_material
+from consent.key_material import load_key_material
 from consent.service import audit
-from consent.service.data_keys import DataKeys
-from consent.service.records import erase_subject_keys
-from consent.service.subjects import Subjects
+from consent.service.subjects.identifiers import Subjects
+from consent.service.vault.data_keys import DataKeys
+from consent.service.vault.personal_records import erase_subject_keys
 from consent.store import vault as store
 from consent.store import vault as vault_store
 from consent.store.notifications import Notifications

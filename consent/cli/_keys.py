@@ -7,8 +7,8 @@ import click
 from consent.cli._context import CLI_ACTOR, fail, load, run_with_connection, say
 from consent.config import ConfigError
 from consent.errors import ConsentError
-from consent.keys import KeyMaterial, load_key_material, reload_master_keys
-from consent.service.key_rotation import (
+from consent.key_material import KeyMaterial, load_key_material, reload_master_keys
+from consent.service.vault.master_key_rotation import (
     MASTER_CHANNEL,
     KeyStatus,
     add_master_key_version,

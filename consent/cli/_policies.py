@@ -9,10 +9,9 @@ import click
 import msgspec
 
 from consent.cli._context import CLI_ACTOR, fail, load, run_with_connection, say
-from consent.service.policies import AppliedPolicy, fetch_active_policy, read_policy_file
-from consent.service.policies import apply_policy as apply_policy_version
-from consent.service.reconsent import count_reconsent
-from consent.store import policies as store
+from consent.service.policy_versions import AppliedPolicy, count_reconsent, fetch_active_policy, read_policy_file
+from consent.service.policy_versions import apply_policy as apply_policy_version
+from consent.store import policy_versions as store
 from consent.store.pool import Connection
 from policies import Policy, PolicyDiff, PolicyInvalid, diff_policies, parse_policy, render_ropa_csv, render_ropa_json
 

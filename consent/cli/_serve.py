@@ -13,9 +13,9 @@ import click
 from consent.cli._context import database_url, fail, load, run_with_connection, say
 from consent.cli._demo import ensure_demo_keys
 from consent.config import ConfigError, Environment, Settings
-from consent.keys import load_key_material
+from consent.key_material import load_key_material
 from consent.logs import SERVER_LOG_CONFIG
-from consent.service.policies import ensure_policy
+from consent.service.policy_versions import ensure_policy
 from consent.store.migrate import MigrationError, apply_migrations
 from consent.store.pool import Connection, connect
 from policies import PolicyInvalid

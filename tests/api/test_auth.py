@@ -4,7 +4,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from consent.service.api_keys import Scope, revoke_key
+from consent.service.api_keys.issuing import Scope, revoke_key
 from tests.conftest import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]

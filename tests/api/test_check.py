@@ -13,8 +13,8 @@ from litestar.testing import AsyncTestClient
 
 from consent.ids import uuid7
 from consent.runtime import Runtime
-from consent.service.api_keys import Scope
-from consent.service.policies import apply_policy, bundled_policy
+from consent.service.api_keys.issuing import Scope
+from consent.service.policy_versions import apply_policy, bundled_policy
 from consent.store.pool import Connection
 from tests.conftest import MakeKey, bearer
 

@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from consent.ids import uuid7
 from consent.runtime import Runtime
-from consent.service.api_keys import Scope
+from consent.service.api_keys.issuing import Scope
 from consent.store.pool import Connection
 from tests.conftest import MakeKey, bearer
 

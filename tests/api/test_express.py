@@ -8,7 +8,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from consent.service.api_keys import Scope
+from consent.service.api_keys.issuing import Scope
 from tests.conftest import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]

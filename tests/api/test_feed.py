@@ -17,7 +17,7 @@ from consent.api.app import create_app
 from consent.config import Settings
 from consent.ids import uuid7
 from consent.runtime import running
-from consent.service.api_keys import Scope
+from consent.service.api_keys.issuing import Scope
 from consent.service.feed import decode_cursor
 from consent.store.pool import Connection
 from tests.conftest import MakeKey, bearer

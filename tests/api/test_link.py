@@ -11,8 +11,8 @@ from litestar.testing import AsyncTestClient
 
 from consent.config import Settings, load_settings
 from consent.errors import Forbidden
-from consent.service.api_keys import Scope
-from consent.service.linking import IdentityToken, sign_identity_token, verify_identity_token
+from consent.service.api_keys.issuing import Scope
+from consent.service.subjects.linking import IdentityToken, sign_identity_token, verify_identity_token
 from tests.conftest import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]

@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from consent.service.api_keys import Scope
-from consent.service.policies import apply_policy, bundled_policy
+from consent.service.api_keys.issuing import Scope
+from consent.service.policy_versions import apply_policy, bundled_policy
 from consent.store.pool import Connection
 from policies import Jurisdiction, Policy, gpc_honoured, parse_policy, regime_for
 from tests.conftest import MakeKey, bearer

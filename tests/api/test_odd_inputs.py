@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from consent.service.api_keys import Scope
+from consent.service.api_keys.issuing import Scope
 from consent.store.pool import Connection
 from tests.api.test_consents import choices, stored
 from tests.conftest import MakeKey, bearer

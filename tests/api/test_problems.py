@@ -3,7 +3,7 @@ import re
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from consent.service.api_keys import Scope
+from consent.service.api_keys.issuing import Scope
 from tests.conftest import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]

@@ -12,7 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from consent.service.api_keys import Scope
+from consent.service.api_keys.issuing import Scope
 from crypto import PublicKeySet, VerificationFailed, public_keys_from_jwks, verify_jws
 from tests.api.test_consents import choices
 from tests.conftest import MakeKey, bearer

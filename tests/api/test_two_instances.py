@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from consent.config import load_settings
-from consent.keys import load_key_material
+from consent.key_material import load_key_material
 from tests.conftest import bearer
 from tests.processes import free_port, group_alive
 

@@ -20,10 +20,10 @@ from click.testing import CliRunner
 from consent.cli import main
 from consent.config import ConfigError, Environment, Settings
 from consent.ids import uuid7
-from consent.keys import load_key_material, reload_master_keys
+from consent.key_material import load_key_material, reload_master_keys
 from consent.runtime import Runtime, running
-from consent.service.data_keys import SubjectErased
-from consent.service.records import PersonalRecord, erase_subject_keys, read_record, write_record
+from consent.service.vault.data_keys import SubjectErased
+from consent.service.vault.personal_records import PersonalRecord, erase_subject_keys, read_record, write_record
 from consent.store.pool import Connection, connect
 from crypto import generate_master_key_entry
 from tests.conftest import with_database

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from consent.cli import main
 from consent.ids import uuid7
-from consent.service.policies import bundled_policy
+from consent.service.policy_versions import bundled_policy
 from consent.store.pool import connect
 
 SHOP, _ = bundled_policy()

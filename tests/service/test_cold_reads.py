@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from consent.runtime import Runtime
-from consent.service.cold_reads import ColdReads
-from consent.service.consents import RecordRequest
-from consent.service.recording import Action, Choice, RecordOut, Source
+from consent.service.checking.cold_reads import ColdReads
+from consent.service.recording.consents import RecordRequest
+from consent.service.recording.prepare import Action, Choice, RecordOut, Source
 from consent.store import consent_state
 from policies import Jurisdiction
 

@@ -15,9 +15,9 @@ import pytest
 
 from consent.config import load_settings
 from consent.runtime import Runtime, running
-from consent.service import subject_settling
-from consent.service.consents import RecordRequest
-from consent.service.recording import Action, Choice, RecordOut, Source
+from consent.service.recording import subject_settling
+from consent.service.recording.consents import RecordRequest
+from consent.service.recording.prepare import Action, Choice, RecordOut, Source
 from consent.store import consent_batch
 from consent.store.pool import Connection
 from policies import Jurisdiction
@@ -60,7 +60,7 @@ async def test_one_bad_write_in_a_batch_does_not_fail_the_others(
     await conn.execute("DELETE FROM subjects WHERE id = $1", gone)  # erased underneath the writer
     active = patient.policy.current
     bad = msgspec.structs.replace(by_device(patient, "d_existing"), identifier=None, subject_id=gone)
-    with caplog.at_level(logging.WARNING, logger="consent.service.consent_writer"):
+    with caplog.at_level(logging.WARNING, logger="consent.service.recording.writer"):
         results = await asyncio.gather(
             patient.consents.record(active, by_device(patient, "d_1")),
             patient.consents.record(active, bad),

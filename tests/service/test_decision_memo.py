@@ -10,11 +10,11 @@ import pytest
 
 from consent.errors import InvalidInput
 from consent.ids import uuid7
-from consent.service import checking
-from consent.service.checking import decisions_for, question
-from consent.service.decision_memo import MAX_ENTRIES, DecisionMemo
-from consent.service.policies import ActivePolicy, bundled_policy
-from consent.service.state_cache import StateCache, SubjectSnapshot
+from consent.service.checking import answers as checking
+from consent.service.checking.answers import decisions_for, question
+from consent.service.checking.decision_memo import MAX_ENTRIES, DecisionMemo
+from consent.service.checking.state_cache import StateCache, SubjectSnapshot
+from consent.service.policy_versions import ActivePolicy, bundled_policy
 from consent.store.notifications import Notifications
 from policies import (
     NO_FACTS,

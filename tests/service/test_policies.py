@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from consent.runtime import Runtime
-from consent.service.policies import apply_policy, bundled_policy, ensure_policy, fetch_active_policy, read_policy_file
+from consent.service.policy_versions import (
+    apply_policy,
+    bundled_policy,
+    ensure_policy,
+    fetch_active_policy,
+    read_policy_file,
+)
 from consent.store.pool import Connection, connect
 from policies import PolicyInvalid
 from tests.policies.samples import MINIMAL_POLICY

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from consent.ids import uuid7
-from consent.service.state_cache import EMPTY, StateCache
+from consent.service.checking.state_cache import EMPTY, StateCache
 from consent.store.notifications import Notifications
 
 

@@ -10,12 +10,17 @@ import pytest
 
 from consent.errors import Conflict
 from consent.ids import uuid7
-from consent.keys import load_key_material
+from consent.key_material import load_key_material
 from consent.runtime import Runtime, running
-from consent.service.data_keys import DataKeys
-from consent.service.key_rotation import add_master_key_version, key_status, retire_version, rewrap_data_keys
-from consent.service.records import PersonalRecord, erase_subject_keys, read_record, write_record
-from consent.service.subjects import Subjects
+from consent.service.subjects.identifiers import Subjects
+from consent.service.vault.data_keys import DataKeys
+from consent.service.vault.master_key_rotation import (
+    add_master_key_version,
+    key_status,
+    retire_version,
+    rewrap_data_keys,
+)
+from consent.service.vault.personal_records import PersonalRecord, erase_subject_keys, read_record, write_record
 from consent.store.pool import Connection, connect
 from crypto import (
     DecryptionFailed,

@@ -26,9 +26,9 @@ import msgspec
 from consent.errors import Forbidden, InvalidInput
 from consent.ids import uuid7
 from consent.service import audit
-from consent.service.policies import ActivePolicy
-from consent.service.state_cache import StateCache, SubjectSnapshot
-from consent.service.subjects import Identifier, Subjects
+from consent.service.checking.state_cache import StateCache, SubjectSnapshot
+from consent.service.policy_versions import ActivePolicy
+from consent.service.subjects.identifiers import Identifier, Subjects
 from consent.store.consent_batch import BatchRows, write_batch
 from consent.store.pool import Pool
 

@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
 
-from consent.service.cold_reads import ColdReads, Resolved
-from consent.service.state_cache import EMPTY, SubjectSnapshot, snapshot_of
-from consent.service.subjects import Identifier, Subjects, holders_by_index
+from consent.service.checking.cold_reads import ColdReads, Resolved
+from consent.service.checking.state_cache import EMPTY, SubjectSnapshot, snapshot_of
+from consent.service.subjects.identifiers import Identifier, Subjects, holders_by_index
 from consent.store import consent_state as state_store
 from consent.store import vault as vault_store
 from consent.store.pool import Connection

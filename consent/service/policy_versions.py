@@ -20,7 +20,8 @@ import msgspec
 
 from consent.errors import Conflict
 from consent.service import audit
-from consent.store import policies as store
+from consent.store import consent_state
+from consent.store import policy_versions as store
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool
 from policies import Policy, PolicyDiff, PolicyInvalid, Problem, diff_policies, parse_policy, policy_digest
@@ -31,6 +32,7 @@ __all__ = [
     "PolicyHolder",
     "apply_policy",
     "bundled_policy",
+    "count_reconsent",
     "ensure_policy",
     "fetch_active_policy",
     "read_policy_file",
@@ -114,6 +116,12 @@ async def apply_policy(conn: Connection, text: str, *, source: str, actor: str) 
             now=now,
         )
     return AppliedPolicy(version=version, changed=True, diff=diff)
+
+
+async def count_reconsent(conn: Connection, purpose_id: str, min_notice_version: int) -> int:
+    """Subjects whose grant of `purpose_id` was given under a notice below `min_notice_version`:
+    who must be asked again when a policy raises that purpose's minimum notice version."""
+    return await consent_state.count_outdated_grants(conn, purpose_id, min_notice_version)
 
 
 async def ensure_policy(conn: Connection, *, policy_file: Path | None, actor: str = "system") -> ActivePolicy:

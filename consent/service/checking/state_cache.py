@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from consent.service.decision_memo import DecisionMemo
+from consent.service.checking.decision_memo import DecisionMemo
 from consent.store import consent_state as store
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool

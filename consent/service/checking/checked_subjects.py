@@ -4,7 +4,7 @@ Shared by the single check and the batch: `subject_named` validates how a check
 names its subject, and `find_checked_subjects` reads whatever the caches cannot
 answer, for one subject or a thousand, in a single query (identifier candidates
 and state rows together, see `consent.store.consent_state.resolve`), shared with
-concurrent checks through `consent.service.cold_reads`.
+concurrent checks through `consent.service.checking.cold_reads`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from uuid import UUID
 import msgspec
 
 from consent.errors import InvalidInput
-from consent.service.cold_reads import ColdReads
-from consent.service.state_cache import StateCache, SubjectSnapshot, snapshot_of
-from consent.service.subjects import Identifier, Subjects, holders_by_index
+from consent.service.checking.cold_reads import ColdReads
+from consent.service.checking.state_cache import StateCache, SubjectSnapshot, snapshot_of
+from consent.service.subjects.identifiers import Identifier, Subjects, holders_by_index
 from crypto import IdentifierKind
 
 __all__ = ["CheckedSubject", "SubjectReference", "find_checked_subjects", "subject_named"]

@@ -4,7 +4,7 @@ Everything here happens before the database is touched: the request is checked
 against the policy (unknown or exempt purposes, duplicates, outdated notices, a
 grant without an affirmative action), the events, the new state, the audit
 entry, the outbox messages, the decisions and the signed receipt are all
-prepared. `consent.service.consent_writer` then commits many prepared writes
+prepared. `consent.service.recording.writer` then commits many prepared writes
 together. Nothing is acknowledged before it is committed.
 """
 
@@ -21,11 +21,11 @@ import msgspec
 from consent.errors import Conflict, InvalidInput
 from consent.ids import uuid7
 from consent.service.audit import AuditEntry
-from consent.service.checking import decide_all
-from consent.service.policies import ActivePolicy
-from consent.service.receipts import ReceiptPurpose, sign_receipt
-from consent.service.state_cache import SubjectSnapshot
-from consent.service.subjects import Identifier
+from consent.service.checking.answers import decide_all
+from consent.service.checking.state_cache import SubjectSnapshot
+from consent.service.policy_versions import ActivePolicy
+from consent.service.recording.receipts import ReceiptPurpose, sign_receipt
+from consent.service.subjects.identifiers import Identifier
 from crypto import SigningKeyRing
 from policies import ConsentState, ConsentStatus, Decision, Jurisdiction, Purpose
 

@@ -1,6 +1,6 @@
 """Committing consent writes in micro-batches: one durable transaction for many concurrent requests.
 
-Each request is validated and prepared on its own (`consent.service.recording`),
+Each request is validated and prepared on its own (`consent.service.recording.prepare`),
 then queued here. A writer task takes whatever is queued (up to the batch size)
 and commits it in one transaction: subjects created, idempotency keys claimed,
 events appended, state and facts upserted, audit entries and outbox rows
@@ -31,11 +31,11 @@ import msgspec
 
 from consent.errors import ConsentError, InvalidInput
 from consent.service import audit
-from consent.service.cold_reads import ColdReads
-from consent.service.recording import PreparedWrite, Recording
-from consent.service.state_cache import EMPTY, StateCache, SubjectSnapshot
-from consent.service.subject_settling import plan_subjects, settle_subjects, token_of
-from consent.service.subjects import Identifier, Subjects
+from consent.service.checking.cold_reads import ColdReads
+from consent.service.checking.state_cache import EMPTY, StateCache, SubjectSnapshot
+from consent.service.recording.prepare import PreparedWrite, Recording
+from consent.service.recording.subject_settling import plan_subjects, settle_subjects, token_of
+from consent.service.subjects.identifiers import Identifier, Subjects
 from consent.store import consent_events as events_store
 from consent.store.consent_batch import BatchRows, create_and_write_batch, write_batch
 from consent.store.pool import Connection, HeldConnections, Pool

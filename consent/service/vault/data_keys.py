@@ -16,7 +16,7 @@ from uuid import UUID
 
 from consent.config import ConfigError
 from consent.errors import Conflict
-from consent.keys import KeyMaterial, reload_master_keys
+from consent.key_material import KeyMaterial, reload_master_keys
 from consent.store import vault as store
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool

@@ -18,12 +18,17 @@ from typing import Protocol, TypeVar
 from uuid import UUID
 
 from consent.errors import InvalidInput
-from consent.service.check_subjects import CheckedSubject, SubjectReference, find_checked_subjects, subject_named
-from consent.service.checking import decisions_for
-from consent.service.cold_reads import ColdReads
-from consent.service.policies import ActivePolicy
-from consent.service.state_cache import EMPTY, StateCache
-from consent.service.subjects import Subjects
+from consent.service.checking.answers import decisions_for
+from consent.service.checking.checked_subjects import (
+    CheckedSubject,
+    SubjectReference,
+    find_checked_subjects,
+    subject_named,
+)
+from consent.service.checking.cold_reads import ColdReads
+from consent.service.checking.state_cache import EMPTY, StateCache
+from consent.service.policy_versions import ActivePolicy
+from consent.service.subjects.identifiers import Subjects
 from policies import Decision, Jurisdiction
 
 __all__ = ["AnswerFactory", "BatchCheck", "answer_batch"]

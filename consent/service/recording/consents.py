@@ -11,10 +11,9 @@ import msgspec
 from consent.errors import InvalidInput, NotFound
 from consent.ids import uuid7
 from consent.service import audit
-from consent.service.consent_writer import ConsentWriter, Replay, WriteRequest
-from consent.service.data_keys import DataKeys
-from consent.service.policies import ActivePolicy
-from consent.service.recording import (
+from consent.service.checking.state_cache import StateCache, SubjectSnapshot
+from consent.service.policy_versions import ActivePolicy
+from consent.service.recording.prepare import (
     Action,
     Choice,
     Idempotency,
@@ -26,8 +25,9 @@ from consent.service.recording import (
     prepare_write,
     validate_choices,
 )
-from consent.service.state_cache import StateCache, SubjectSnapshot
-from consent.service.subjects import Identifier, Subjects
+from consent.service.recording.writer import ConsentWriter, Replay, WriteRequest
+from consent.service.subjects.identifiers import Identifier, Subjects
+from consent.service.vault.data_keys import DataKeys
 from consent.store import consent_events as events_store
 from consent.store.pool import Pool
 from crypto import SigningKeyRing

@@ -18,12 +18,12 @@ from uuid import UUID
 import msgspec
 
 from consent.errors import InvalidInput
-from consent.service.check_subjects import CheckedSubject, find_checked_subjects
-from consent.service.cold_reads import ColdReads
-from consent.service.decision_memo import Question
-from consent.service.policies import ActivePolicy
-from consent.service.state_cache import EMPTY, StateCache, SubjectSnapshot
-from consent.service.subjects import Identifier, Subjects
+from consent.service.checking.checked_subjects import CheckedSubject, find_checked_subjects
+from consent.service.checking.cold_reads import ColdReads
+from consent.service.checking.decision_memo import Question
+from consent.service.checking.state_cache import EMPTY, StateCache, SubjectSnapshot
+from consent.service.policy_versions import ActivePolicy
+from consent.service.subjects.identifiers import Identifier, Subjects
 from policies import NO_SIGNALS, Decision, Jurisdiction, Signals, SubjectState, decide, decision_holds_until
 
 __all__ = ["CheckAnswer", "CheckQuery", "answer_checks", "decide_all", "decisions_for", "question"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from consent.service.policies import ActivePolicy
+from consent.service.policy_versions import ActivePolicy
 from policies import Decision, Jurisdiction
 
 __all__ = ["DecisionMemo", "Question"]

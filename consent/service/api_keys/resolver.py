@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from consent.service.api_keys import ApiKey, hash_token, key_from_row
+from consent.service.api_keys.issuing import ApiKey, hash_token, key_from_row
 from consent.store import api_keys as store
 from consent.store.notifications import Notifications
 

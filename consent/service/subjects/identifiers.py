@@ -20,7 +20,7 @@ import asyncpg
 
 from consent.errors import Conflict, InvalidInput
 from consent.ids import uuid7
-from consent.service.data_keys import DataKeys
+from consent.service.vault.data_keys import DataKeys
 from consent.store import vault as store
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool

@@ -14,8 +14,8 @@ import msgspec
 
 from consent.errors import NotFound
 from consent.service import audit
-from consent.service.data_keys import SubjectErased
-from consent.service.subjects import Subjects
+from consent.service.subjects.identifiers import Subjects
+from consent.service.vault.data_keys import SubjectErased
 from consent.store import vault as store
 from consent.store.pool import Connection
 from crypto import DataKey, IdentifierKind, Redacted, decrypt_field_text, encrypt_field
