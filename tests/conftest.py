@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -27,14 +26,10 @@ from consent.service.api_keys.issuing import CreatedKey, Scope, create_key
 from consent.store.embedded import EmbeddedPostgres
 from consent.store.migrate import apply_migrations
 from consent.store.pool import Connection, connect
+from tests.helpers import MakeKey, with_database
 
 TEMPLATE = "consent_template"
 _counter = itertools.count()
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 async def _prepare_server(admin_url: str, *, tune: bool) -> None:
@@ -118,9 +113,6 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
         yield test_client
 
 
-MakeKey = Callable[..., Awaitable[CreatedKey]]
-
-
 @pytest.fixture
 def make_key(conn: Connection) -> MakeKey:
     """Create an API key: `await make_key(Scope.CHECK)`, or with `origins=[...]` for collect."""
@@ -131,7 +123,3 @@ def make_key(conn: Connection) -> MakeKey:
         return await create_key(conn, name=name, scope=scope, origins=origins or [], actor="test")
 
     return make
-
-
-def bearer(token: str, **headers: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", **headers}

@@ -16,7 +16,7 @@ from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
 from consent.service.policy_versions import apply_policy, bundled_policy
 from consent.store.pool import Connection
-from tests.conftest import MakeKey, bearer
+from tests.helpers import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]
 

@@ -18,7 +18,7 @@ from consent.ids import uuid7
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
 from consent.store.pool import Connection
-from tests.conftest import MakeKey, bearer
+from tests.helpers import MakeKey, bearer, choices, stored
 
 Client = AsyncTestClient[Litestar]
 ORIGIN = "https://shop.example"
@@ -29,32 +29,8 @@ VISITOR_IP = "203.0.113.77"
 TC_STRING = "COtybn4PA_zT4KjACBENAPCIAEBAAECAAIAAAAAAAAAA"
 
 
-def choices(**overrides: Any) -> dict[str, Any]:
-    """A banner's "save choices" for one visitor: analytics yes, marketing email no."""
-    body: dict[str, Any] = {
-        "subject": {"device_id": "d_7Hq2visitor"},
-        "property": "shop",
-        "jurisdiction": "gdpr",
-        "language": "en",
-        "action": "save_choices",
-        "decisions": [
-            {"purpose": "analytics", "status": "granted", "notice_version": 2},
-            {"purpose": "marketing_email", "status": "denied", "notice_version": 1},
-        ],
-    }
-    body.update(overrides)
-    return body
-
-
 def decision(purpose: str, status: str, notice_version: int = 1) -> dict[str, Any]:
     return {"purpose": purpose, "status": status, "notice_version": notice_version}
-
-
-async def stored(conn: Connection) -> tuple[int, int]:
-    """(consent events, consent state rows) in the database."""
-    events = await conn.fetchval("SELECT count(*) FROM consent_events")
-    states = await conn.fetchval("SELECT count(*) FROM consent_state")
-    return events, states
 
 
 async def check(client: Client | httpx.AsyncClient, token: str, subject: dict[str, Any], **body: Any) -> Any:

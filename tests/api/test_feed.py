@@ -20,7 +20,7 @@ from consent.runtime import running
 from consent.service.api_keys.issuing import Scope
 from consent.service.feed import decode_cursor
 from consent.store.pool import Connection
-from tests.conftest import MakeKey, bearer
+from tests.helpers import MakeKey, bearer
 
 STORED = "SELECT count(*) FROM consent_events"
 

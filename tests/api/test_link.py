@@ -13,7 +13,7 @@ from consent.config import Settings, load_settings
 from consent.errors import Forbidden
 from consent.service.api_keys.issuing import Scope
 from consent.service.subjects.linking import IdentityToken, sign_identity_token, verify_identity_token
-from tests.conftest import MakeKey, bearer
+from tests.helpers import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]
 ORIGIN = "https://shop.example"

@@ -15,7 +15,7 @@ from consent.service.api_keys.issuing import Scope
 from consent.service.policy_versions import apply_policy, bundled_policy
 from consent.store.pool import Connection
 from policies import Jurisdiction, Policy, gpc_honoured, parse_policy, regime_for
-from tests.conftest import MakeKey, bearer
+from tests.helpers import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]
 ORIGIN = "https://shop.example"

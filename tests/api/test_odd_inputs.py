@@ -19,8 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from consent.service.api_keys.issuing import Scope
 from consent.store.pool import Connection
-from tests.api.test_consents import choices, stored
-from tests.conftest import MakeKey, bearer
+from tests.helpers import MakeKey, bearer, choices, stored
 
 Client = AsyncTestClient[Litestar]
 

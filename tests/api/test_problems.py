@@ -4,7 +4,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from consent.service.api_keys.issuing import Scope
-from tests.conftest import MakeKey, bearer
+from tests.helpers import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]
 

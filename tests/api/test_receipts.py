@@ -14,8 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from consent.service.api_keys.issuing import Scope
 from crypto import PublicKeySet, VerificationFailed, public_keys_from_jwks, verify_jws
-from tests.api.test_consents import choices
-from tests.conftest import MakeKey, bearer
+from tests.helpers import MakeKey, bearer, choices
 
 Client = AsyncTestClient[Litestar]
 ORIGIN = "https://shop.example"

@@ -5,7 +5,7 @@ from litestar.testing import AsyncTestClient
 
 from consent.ids import uuid7
 from consent.service.api_keys.issuing import Scope
-from tests.conftest import MakeKey, bearer
+from tests.helpers import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]
 

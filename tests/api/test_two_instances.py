@@ -21,7 +21,7 @@ import httpx
 
 from consent.config import load_settings
 from consent.key_material import load_key_material
-from tests.conftest import bearer
+from tests.helpers import bearer
 from tests.processes import free_port, group_alive
 
 WITHIN = 0.100  # seconds

@@ -26,7 +26,7 @@ from consent.service.vault.data_keys import SubjectErased
 from consent.service.vault.personal_records import PersonalRecord, erase_subject_keys, read_record, write_record
 from consent.store.pool import Connection, connect
 from crypto import generate_master_key_entry
-from tests.conftest import with_database
+from tests.helpers import with_database
 
 T = TypeVar("T")
 KEY_1 = generate_master_key_entry(1)

@@ -21,7 +21,7 @@ from crypto import (
     generate_index_key_text,
     parse_index_key,
 )
-from tests.crypto.conftest import leaked_by
+from tests.crypto.samples import leaked_by
 
 ids = st.text(min_size=1, max_size=40)
 emails = st.from_regex(r"[a-z0-9._+-]{1,20}@[a-z0-9]{1,12}\.[a-z]{2,6}", fullmatch=True)

@@ -19,7 +19,7 @@ from crypto import (
     decrypt_field_text,
     encrypt_field,
 )
-from tests.crypto.conftest import OTHER_SUBJECT, SUBJECT, leaked_by
+from tests.crypto.samples import OTHER_SUBJECT, SUBJECT, leaked_by
 
 TABLE, FIELD = "personal_records", "email"
 names = st.text(min_size=1, max_size=40)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crypto import IDENTIFIER_KINDS, InvalidIdentifier, normalise_identifier
-from tests.crypto.conftest import leaked_by
+from tests.crypto.samples import leaked_by
 
 whitespace = st.text(alphabet=" \t\n\u00a0\u2003", max_size=3)
 ascii_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=20)

@@ -21,7 +21,7 @@ from crypto import (
     WrappedDataKey,
     new_data_key,
 )
-from tests.crypto.conftest import OTHER_SUBJECT, SUBJECT
+from tests.crypto.samples import OTHER_SUBJECT, SUBJECT
 
 T = TypeVar("T")
 

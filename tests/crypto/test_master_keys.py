@@ -16,7 +16,7 @@ from crypto import (
     parse_master_key_file,
     parse_master_keys,
 )
-from tests.crypto.conftest import leaked_by
+from tests.crypto.samples import leaked_by
 
 KEY_A = base64.b64encode(bytes([0xA1]) * 32).decode()
 KEY_B = base64.b64encode(bytes([0xB2]) * 32).decode()

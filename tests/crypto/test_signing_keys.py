@@ -18,7 +18,7 @@ from crypto import (
     parse_signing_key_file,
     parse_signing_keys,
 )
-from tests.crypto.conftest import leaked_by
+from tests.crypto.samples import leaked_by
 
 SEED_A = base64.b64encode(bytes([0xA1]) * 32).decode()
 SEED_B = base64.b64encode(bytes([0xB2]) * 32).decode()

@@ -13,7 +13,7 @@ from consent.store.migrate import (
     pending_migrations,
 )
 from consent.store.pool import Connection, connect
-from tests.conftest import with_database
+from tests.helpers import with_database
 
 
 @pytest.fixture

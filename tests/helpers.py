@@ -1,0 +1,48 @@
+"""Helpers shared by the tests: plain functions and types, imported where needed (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from consent.service.api_keys.issuing import CreatedKey
+from consent.store.pool import Connection
+
+__all__ = ["MakeKey", "bearer", "choices", "stored", "with_database"]
+
+MakeKey = Callable[..., Awaitable[CreatedKey]]
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` with its database name replaced by `name`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def bearer(token: str, **headers: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **headers}
+
+
+def choices(**overrides: Any) -> dict[str, Any]:
+    """A banner's "save choices" for one visitor: analytics yes, marketing email no."""
+    body: dict[str, Any] = {
+        "subject": {"device_id": "d_7Hq2visitor"},
+        "property": "shop",
+        "jurisdiction": "gdpr",
+        "language": "en",
+        "action": "save_choices",
+        "decisions": [
+            {"purpose": "analytics", "status": "granted", "notice_version": 2},
+            {"purpose": "marketing_email", "status": "denied", "notice_version": 1},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+async def stored(conn: Connection) -> tuple[int, int]:
+    """(consent events, consent state rows) in the database."""
+    events = await conn.fetchval("SELECT count(*) FROM consent_events")
+    states = await conn.fetchval("SELECT count(*) FROM consent_state")
+    return events, states
