@@ -88,7 +88,11 @@ async def test_a_page_needs_a_token_signed_by_the_site_backend(client: Client, m
         "another-secret", IdentityToken(user_id="u-3", device_id="dev-3", exp=int(time.time()) + 60)
     )
     other_user = sign_identity_token(SECRET, IdentityToken(user_id="u-4", device_id="dev-3", exp=int(time.time()) + 60))
-    for token in (forged, other_user, good[:-2] + "AA"):
+    payload, signature = good.rsplit(".", 1)
+    # The first character of the signature carries its first six bits, so changing it always alters them
+    # (the last one of unpadded base64url also carries filler bits a decoder may ignore).
+    tampered = f"{payload}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
+    for token in (forged, other_user, tampered):
         refused = await client.post("/v1/subjects/link", json=body | {"token": token}, headers=headers)
         assert refused.status_code == 403, token
         assert refused.json()["field"] == "token"
