@@ -1,6 +1,6 @@
 """`make bench`: the service under load, beside the bare-framework baseline of the same run.
 
-    python -m tests.bench [--duration SECONDS] [--only NAME ...] [--connections 4,64] [--markdown]
+    python -m tests.bench [--duration SECONDS] [--only NAME ...] [--connections 4,64] [--markdown] [--against REV]
 
 In order: the bare Litestar app under uvicorn (to check the choice of server);
 the bare app under granian, the production server (B); `consent serve` on a
@@ -8,7 +8,10 @@ throw-away embedded PostgreSQL (or DATABASE_URL) with each scenario of
 `_scenarios.SCENARIOS` at each connection count, each right after B at the
 same count (granian kept running; that B is what the scenario is compared
 with); B again after the service (its change since before is the run's
-noise); withdrawal visibility across two instances
+noise); with `--against REV`, the service as it was at that git revision too,
+on its own database, measured right after this one at each scenario and
+count (so a change is compared with its parent in the same run, under the
+same load of the machine); withdrawal visibility across two instances
 on one database (`_withdrawal.py`); the crypto micro-benchmark if
 `bench_crypto.py` exists. Progress goes to stderr, the report to stdout.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import os
 import secrets
@@ -33,9 +37,9 @@ from pathlib import Path
 from tests.bench._http import HttpError, call
 from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
 from tests.bench._scenarios import BASELINE_GET, BASELINE_POST, SCENARIOS, Scenario, Tokens
-from tests.bench._servers import BenchError, baseline_server, consent_service
+from tests.bench._servers import BenchError, ConsentService, baseline_server, checkout, consent_service
 from tests.bench._withdrawal import Withdrawal, measure_withdrawal
-from tests.bench._wrk import WrkError, run_wrk
+from tests.bench._wrk import WrkError, WrkRequest, WrkResult, run_wrk
 
 _WARMUP_SECONDS = 1
 _CRYPTO_SCRIPT = Path(__file__).with_name("bench_crypto.py")
@@ -71,6 +75,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--connections", type=_connection_counts, default=(4, 64), metavar="N,N", help="default 4,64")
     parser.add_argument("--markdown", action="store_true", help="print the report as Markdown for the docs")
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also measure the service at this git revision (e.g. HEAD~1) beside each scenario",
+    )
     args = parser.parse_args(argv)
     if args.duration < 1:
         parser.error("--duration must be at least 1 second")
@@ -90,6 +99,23 @@ async def _complete(awaitable: Awaitable[None]) -> None:
     await awaitable
 
 
+def _prepared(base_url: str, scenario: Scenario, tokens: Tokens, counts: tuple[int, ...]) -> WrkRequest:
+    """The scenario's seed data, a probe and a warm-up against one server; the request to time."""
+    if scenario.setup is not None and inspect.isawaitable(pending := scenario.setup(base_url, tokens)):
+        asyncio.run(_complete(pending))
+    _probe(base_url, scenario, tokens)
+    request = scenario.request(base_url, tokens)
+    run_wrk(request, connections=max(counts), duration=_WARMUP_SECONDS)
+    return request
+
+
+def _timed(label: str, request: WrkRequest, count: int, duration: int, beside: str = "") -> WrkResult:
+    result = run_wrk(request, connections=count, duration=duration)
+    errors = f", {result.errors} errors" if result.errors else ""
+    _say(f"  {label} at {count}: {result.rps:,.0f} rps, p99 {result.p99_ms:.2f} ms{errors}{beside}")
+    return result
+
+
 def _measure(
     base_url: str,
     scenario: Scenario,
@@ -98,32 +124,31 @@ def _measure(
     connections: tuple[int, ...],
     duration: int,
     bare_url: str | None = None,
+    against: ConsentService | None = None,
 ) -> Measured:
-    """`scenario` at each connection count; with `bare_url`, B is measured just before each count too.
+    """`scenario` at each connection count; with `bare_url`, B is measured just before each count too,
+    and with `against`, the same scenario on that service right after.
 
     The machine's speed drifts by tens of percent within minutes; B measured next to the scenario,
     at the same connection count, is what the scenario's ratio can honestly be compared with.
     """
     counts = scenario.connections or connections
     try:
-        if scenario.setup is not None and inspect.isawaitable(pending := scenario.setup(base_url, tokens)):
-            asyncio.run(_complete(pending))
-        _probe(base_url, scenario, tokens)
-        request = scenario.request(base_url, tokens)
+        request = _prepared(base_url, scenario, tokens, counts)
+        earlier = _prepared(against.base_url, scenario, against.tokens, counts) if against else None
         bare = BASELINE_POST if scenario.baseline == "echo" else BASELINE_GET
-        run_wrk(request, connections=max(counts), duration=_WARMUP_SECONDS)
-        results, baseline = {}, {}
+        results, baseline, previous = {}, {}, {}
         for count in counts:
             if bare_url is not None:
                 baseline[count] = run_wrk(bare.request(bare_url, {}), connections=count, duration=duration)
-            results[count] = result = run_wrk(request, connections=count, duration=duration)
-            errors = f", {result.errors} errors" if result.errors else ""
             beside = f" (B beside it: {baseline[count].rps:,.0f} rps)" if count in baseline else ""
-            _say(f"  {scenario.name} at {count}: {result.rps:,.0f} rps, p99 {result.p99_ms:.2f} ms{errors}{beside}")
+            results[count] = _timed(scenario.name, request, count, duration, beside)
+            if earlier is not None:
+                previous[count] = _timed(f"{scenario.name} (--against)", earlier, count, duration)
     except (BenchError, HttpError, WrkError, OSError) as exc:
         _say(f"  {scenario.name}: NOT MEASURED: {exc}")
         return Measured(scenario=scenario, results={}, error=str(exc))
-    return Measured(scenario=scenario, results=results, baseline=baseline)
+    return Measured(scenario=scenario, results=results, baseline=baseline, previous=previous)
 
 
 def _crypto_table() -> tuple[str | None, str | None]:
@@ -152,6 +177,7 @@ class _Bench:
         )
         self.duration: int = args.duration
         self.scratch = scratch
+        self.against: str | None = args.against
         self.workers = os.cpu_count() or 1
 
     def _bare(self, base_url: str, routes: Sequence[Scenario]) -> tuple[Measured, ...]:
@@ -165,7 +191,15 @@ class _Bench:
 
     def _service(self, bare_url: str) -> tuple[list[Measured], list[str]]:
         _say(f"service: consent serve, {self.workers} workers (B measured beside each scenario)")
-        with consent_service(workers=self.workers, scratch=self.scratch) as service:
+        with contextlib.ExitStack() as stack:
+            service = stack.enter_context(consent_service(workers=self.workers, scratch=self.scratch))
+            earlier = None
+            if self.against is not None:
+                source = checkout(self.against, self.scratch / "against-source")
+                _say(f"service at {self.against}: consent serve from {source}, {self.workers} workers")
+                earlier = stack.enter_context(
+                    consent_service(workers=self.workers, scratch=self.scratch / "against", source=source)
+                )
             measured = [
                 _measure(
                     service.base_url,
@@ -174,10 +208,14 @@ class _Bench:
                     connections=self.connections,
                     duration=self.duration,
                     bare_url=bare_url,
+                    against=earlier,
                 )
                 for s in self.scenarios
             ]
-            return measured, [f"service log: {line}" for line in service.log_errors()]
+            notes = [f"service log: {line}" for line in service.log_errors()]
+            if earlier is not None:
+                notes += [f"service log ({self.against}): {line}" for line in earlier.log_errors()]
+            return measured, notes
 
     def _withdrawal(self) -> Withdrawal:
         _say(f"withdrawal visibility: consent serve ({self.workers} workers) and a second instance (1 worker)")
@@ -231,6 +269,7 @@ class _Bench:
             crypto=crypto,
             withdrawal=withdrawal,
             notes=notes + ([f"crypto: {crypto_error}"] if crypto_error else []),
+            against=self.against,
             failed=bool(notes or crypto_error),
         )
 

@@ -49,6 +49,7 @@ class Measured(msgspec.Struct, kw_only=True, frozen=True):
     results: dict[int, WrkResult]
     error: str | None = None
     baseline: dict[int, WrkResult] = {}  # B measured just before the scenario, by connection count
+    previous: dict[int, WrkResult] = {}  # the service at `--against REV`, measured right after it
 
 
 class Report(msgspec.Struct, kw_only=True, frozen=True):
@@ -63,6 +64,7 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     withdrawal: Withdrawal | None = None  # visibility of a withdrawal to a second instance
     notes: list[str] = []  # errors seen on the way (service log, crypto script)
     failed: bool = False  # a note is an error
+    against: str | None = None  # the git revision the service was also measured at
 
     def baseline_of(self, measured: Measured) -> dict[int, WrkResult]:
         """B for a measured scenario by connection count.
@@ -264,6 +266,27 @@ def _header(report: Report) -> list[str]:
     ]
 
 
+_AGAINST_HEADERS = ["scenario", "conns", "rps", "rps before", "change", "p99 ms", "p99 before"]
+
+
+def _against_rows(report: Report) -> list[list[str]]:
+    """This checkout beside the service at `--against REV`, per scenario and connection count."""
+    return [
+        [
+            m.scenario.name,
+            str(count),
+            _rps(result.rps * m.scenario.items),
+            _rps(before.rps * m.scenario.items),
+            f"{result.rps / before.rps - 1:+.1%}",
+            _ms(result.p99_ms),
+            _ms(before.p99_ms),
+        ]
+        for m in report.scenarios
+        for count, result in sorted(m.results.items())
+        if (before := m.previous.get(count)) is not None
+    ]
+
+
 _WITHDRAWAL_HEADERS = ["rounds", "p50 ms", "p99 ms", "max ms", "target", "result"]
 
 
@@ -311,6 +334,9 @@ def render_text(report: Report) -> str:
     if report.scenarios:
         rows = [row for measured in report.scenarios for row in _scenario_rows(report, measured)]
         lines += ["Scenarios:", *_scenario_notes(report), _text_table(_SCENARIO_HEADERS, rows, left={0, 9, 10}), ""]
+    if against := _against_rows(report):
+        lines += [f"Against {report.against} (measured right after each row above):"]
+        lines += [_text_table(_AGAINST_HEADERS, against, left={0}), ""]
     if report.withdrawal:
         table = _text_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal), left={4, 5})
         notes = [f"  {note}" for note in _withdrawal_notes(report.withdrawal)]
@@ -332,6 +358,9 @@ def render_markdown(report: Report) -> str:
         rows = [row for measured in report.scenarios for row in _scenario_rows(report, measured)]
         headers = [*_SCENARIO_HEADERS[:-1], "result"]
         lines += ["#### Service", "", *_scenario_notes(report), "", _markdown_table(headers, rows), ""]
+    if against := _against_rows(report):
+        lines += [f"#### Against `{report.against}` (measured right after each row above)", ""]
+        lines += [_markdown_table(_AGAINST_HEADERS, against), ""]
     if report.withdrawal:
         table = _markdown_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal))
         notes = [f"- {note}" for note in _withdrawal_notes(report.withdrawal)]

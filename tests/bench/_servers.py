@@ -30,6 +30,8 @@ __all__ = [
     "ConsentService",
     "ServerProcess",
     "baseline_server",
+    "checkout",
+    "consent_command",
     "consent_service",
 ]
 
@@ -126,17 +128,18 @@ def baseline_server(kind: str, *, workers: int, scratch: Path) -> Iterator[Serve
 class ConsentService:
     """The running service, and the `consent` CLI pointed at the same database."""
 
-    def __init__(self, server: ServerProcess, env: dict[str, str], home: Path) -> None:
+    def __init__(self, server: ServerProcess, env: dict[str, str], home: Path, command: list[str]) -> None:
         self.server = server
         self.base_url = server.base_url
         self.home = home
         self._env = env
+        self._command = command
         self.key_ids: list[str] = []
         self.tokens: Tokens = _LazyTokens(self)  # by scope, each key created on first use
 
     def consent(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [_consent_command(), *args], cwd=_ROOT, env=self._env, capture_output=True, text=True, check=False
+            [*self._command, *args], cwd=_ROOT, env=self._env, capture_output=True, text=True, check=False
         )
 
     def create_key(self, scope: str) -> str:
@@ -180,9 +183,22 @@ class _LazyTokens(Mapping[str, str]):
         return len(self._tokens)
 
 
-def _consent_command() -> str:
+def consent_command(source: Path | None) -> list[str]:
+    """The `consent` CLI of this checkout, or of the one at `source` (run with this venv's Python)."""
+    if source is not None:
+        return [sys.executable, "-m", "consent"]
     beside = Path(sys.executable).with_name("consent")
-    return str(beside) if beside.exists() else "consent"
+    return [str(beside) if beside.exists() else "consent"]
+
+
+def checkout(revision: str, into: Path) -> Path:
+    """The project's files at a git `revision`, exported into `into` (no git state is changed)."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", revision], cwd=_ROOT, capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise BenchError(f"git archive {revision} failed: {archive.stderr.decode(errors='replace').strip()}")
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
 
 
 def _postmaster_pid(home: Path) -> int | None:
@@ -205,11 +221,14 @@ def _stop_postgres(pid: int) -> None:
 
 
 @contextlib.contextmanager
-def consent_service(*, workers: int, scratch: Path) -> Iterator[ConsentService]:
-    """`consent serve --no-demo` with a throw-away CONSENT_HOME, ready (`/ready` is 200)."""
+def consent_service(*, workers: int, scratch: Path, source: Path | None = None) -> Iterator[ConsentService]:
+    """`consent serve --no-demo` with a throw-away CONSENT_HOME, ready (`/ready` is 200).
+
+    With `source`, the service of that checkout (see `checkout`), run with this environment's packages.
+    """
     home = scratch / "consent-home"
     metrics = scratch / "metrics"
-    metrics.mkdir()
+    metrics.mkdir(parents=True)
     port = free_port()
     env = os.environ | {
         "CONSENT_HOME": str(home),
@@ -219,9 +238,12 @@ def consent_service(*, workers: int, scratch: Path) -> Iterator[ConsentService]:
         # Else `consent serve` makes one under /tmp per start and leaves it there.
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
-    command = [_consent_command(), "serve", "--no-demo", "--port", str(port)]
+    if source is not None:
+        env["PYTHONPATH"] = str(source)  # before site-packages, so its `consent` is the one imported
+    consent = consent_command(source)
+    command = [*consent, "serve", "--no-demo", "--port", str(port)]
     server = ServerProcess("consent serve", command, env=env, log=scratch / "consent-serve.log", port=port)
-    service = ConsentService(server, env, home)
+    service = ConsentService(server, env, home, consent)
 
     def stop() -> list[str]:
         if os.environ.get("DATABASE_URL"):

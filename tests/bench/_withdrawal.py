@@ -29,7 +29,6 @@ import http.client
 import math
 import os
 import secrets
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,7 +37,7 @@ import msgspec
 
 from tests.bench._http import HttpError
 from tests.bench._scenarios import BENCH_ORIGIN
-from tests.bench._servers import BenchError, ConsentService, ServerProcess, consent_service
+from tests.bench._servers import BenchError, ConsentService, ServerProcess, consent_command, consent_service
 from tests.processes import free_port
 
 __all__ = ["TARGET_P99_MS", "Withdrawal", "measure_withdrawal"]
@@ -120,11 +119,6 @@ class _Connection:
         self._conn.close()
 
 
-def _consent_command() -> str:
-    beside = Path(sys.executable).with_name("consent")
-    return str(beside) if beside.exists() else "consent"
-
-
 @contextlib.contextmanager
 def _second_instance(a: ConsentService, scratch: Path) -> Iterator[ConsentService]:
     """Instance B on A's database and key files, one worker; stopped (SIGINT) however the block ends."""
@@ -137,11 +131,12 @@ def _second_instance(a: ConsentService, scratch: Path) -> Iterator[ConsentServic
         "CONSENT_HOST": "127.0.0.1",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics),
     }
-    command = [_consent_command(), "serve", "--no-demo", "--workers", "1", "--port", str(port)]
+    consent = consent_command(None)
+    command = [*consent, "serve", "--no-demo", "--workers", "1", "--port", str(port)]
     server = ServerProcess("consent serve (B)", command, env=env, log=scratch / "consent-serve-b.log", port=port)
     try:
         server.wait_ready("/ready")
-        yield ConsentService(server, env, a.home)
+        yield ConsentService(server, env, a.home, consent)
     except BaseException as exc:
         for problem in server.stop():
             exc.add_note(problem)
