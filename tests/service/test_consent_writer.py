@@ -115,7 +115,7 @@ async def test_a_batch_of_new_visitors_is_one_statement_without_locks(
         locking.append(args)
         return await settle(*args, **kwargs)
 
-    monkeypatch.setattr("consent.service.consent_writer.settle_subjects", counted)
+    monkeypatch.setattr("consent.service.recording.writer.settle_subjects", counted)
     active = patient.policy.current
     await asyncio.gather(*(patient.consents.record(active, by_device(patient, f"d_{i}")) for i in range(5)))
 
@@ -142,7 +142,7 @@ async def test_a_subject_created_by_another_writer_meanwhile_is_written_to_not_d
             refused.append(exc.sqlstate)
             raise
 
-    monkeypatch.setattr("consent.service.consent_writer.create_and_write_batch", overtaken)
+    monkeypatch.setattr("consent.service.recording.writer.create_and_write_batch", overtaken)
     first = await runtime.consents.record(active, by_device(runtime, "d_race", "denied"))
 
     assert isinstance(first, RecordOut)
