@@ -30,7 +30,7 @@ UPGRADE ?= --upgrade
 lock: $(BIN)/uv
 	echo 'setuptools>=69' | $(BIN)/uv pip compile pyproject.toml - --extra dev $(UPGRADE) --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
-		--custom-compile-command 'make lock    # pins for Linux x86_64, CPython 3.11' --output-file $(LOCK)
+		--custom-compile-command 'make lock    # pins for Linux x86_64, CPython 3.11' --quiet --output-file $(LOCK)
 
 # uv alone, at its locked version and hashes: a pyproject.toml that the lock does not satisfy yet can still be locked.
 $(BIN)/uv: $(LOCK)
