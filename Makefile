@@ -4,13 +4,39 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 INSTALLED := $(VENV)/.installed
+# Every dependency (the dev extras, uv and the build backend included) pinned with its hashes, for
+# Linux x86_64 and CPython 3.11: make run, make test and CI install exactly these versions.
+LOCK := requirements.lock
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench lock clean
 
-$(INSTALLED): pyproject.toml
+# A changed lock (or pyproject.toml) reinstalls. The project itself goes in without dependencies and
+# without build isolation, so nothing unpinned is fetched; `pip check` then fails if pyproject.toml
+# asks for something the lock lacks (run `make lock`). Packages dropped from the lock stay installed
+# until `make clean`.
+$(INSTALLED): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --require-hashes -r $(LOCK)
+	$(PIP) install --no-deps --no-build-isolation -e .
+	@$(BIN)/python -m pip check || { echo "$(LOCK) does not satisfy pyproject.toml: run make lock"; exit 1; }
+	@touch $@
+
+## Re-resolve requirements.lock to the newest versions pyproject.toml allows (then review and commit it)
+# `make lock UPGRADE=` keeps the locked versions and only adds or drops what pyproject.toml changed.
+# setuptools is the build backend of pyproject.toml's [build-system], locked too for the editable install.
+UPGRADE ?= --upgrade
+lock: $(BIN)/uv
+	echo 'setuptools>=69' | $(BIN)/uv pip compile pyproject.toml - --extra dev $(UPGRADE) --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+		--custom-compile-command 'make lock    # pins for Linux x86_64, CPython 3.11' --quiet --output-file $(LOCK)
+
+# uv alone, at its locked version and hashes: a pyproject.toml that the lock does not satisfy yet can still be locked.
+$(BIN)/uv: $(LOCK)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	sed -n '/^uv==/,/[^\\]$$/p' $(LOCK) > $(VENV)/uv-requirement.txt
+	$(PIP) install --require-hashes --no-deps -r $(VENV)/uv-requirement.txt
 	@touch $@
 
 ## Start the service on the embedded PostgreSQL, with demo keys, on http://127.0.0.1:8000

@@ -4,8 +4,6 @@
     ├── InvalidInput             the request is malformed or names an unknown thing (422)
     ├── NotFound                 the target does not exist (404)
     ├── Conflict                 the request contradicts the current state (409)
-    ├── PolicyViolation          the law or the active policy forbids it (422)
-    ├── Unauthenticated          no usable credentials (401)
     └── Forbidden                credentials lack the right (403)
 
 Messages never contain personal values: callers name fields, never echo them.
@@ -21,8 +19,6 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "NotFound",
-    "PolicyViolation",
-    "Unauthenticated",
 ]
 
 
@@ -60,18 +56,6 @@ class Conflict(ConsentError):
     status = 409
     kind = "conflict"
     title = "Conflict"
-
-
-class PolicyViolation(ConsentError):
-    status = 422
-    kind = "policy-violation"
-    title = "Forbidden by policy"
-
-
-class Unauthenticated(ConsentError):
-    status = 401
-    kind = "unauthenticated"
-    title = "Authentication required"
 
 
 class Forbidden(ConsentError):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -9,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 from consent.service.api_keys.issuing import CreatedKey
 from consent.store.pool import Connection
 
-__all__ = ["MakeKey", "bearer", "choices", "stored", "with_database"]
+__all__ = ["MakeKey", "bearer", "choices", "eventually", "stored", "with_database"]
 
 MakeKey = Callable[..., Awaitable[CreatedKey]]
 
@@ -46,3 +49,26 @@ async def stored(conn: Connection) -> tuple[int, int]:
     events = await conn.fetchval("SELECT count(*) FROM consent_events")
     states = await conn.fetchval("SELECT count(*) FROM consent_state")
     return events, states
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], *, seconds: float = 10.0, interval: float = 0.01
+) -> None:
+    """Wait until `condition()` (sync or async) is true; fail the test if it is still false after `seconds`.
+
+    For what happens asynchronously (a background job, a notification): a fixed sleep is too short on
+    a loaded machine and wasted time on an idle one. `seconds` bounds a stalled machine, it is not an
+    expectation, so keep it generous; assert a latency target separately, with a clock.
+
+        await eventually(lambda: runtime.policy.current.version == 2)
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"still false after {seconds} s: {condition!r}")
+        await asyncio.sleep(interval)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from consent.service.policy_versions import (
 )
 from consent.store.pool import Connection, connect
 from policies import PolicyInvalid
+from tests.helpers import eventually
 from tests.policies.samples import MINIMAL_POLICY
 
 SHOP, SHOP_SOURCE = bundled_policy()
@@ -32,16 +31,6 @@ def raised_analytics_notice(text: str) -> str:
     )
     assert changed != text
     return changed
-
-
-async def within(seconds: float, condition: Callable[[], bool]) -> bool:
-    """Whether `condition` holds at some point in the next `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
 
 
 async def audit_actions(conn: Connection, action: str) -> list[dict[str, object]]:
@@ -150,7 +139,7 @@ def test_an_unreadable_policy_file_is_an_invalid_policy(tmp_path: Path, content:
 async def test_every_instance_switches_to_an_applied_policy(runtime: Runtime, conn: Connection) -> None:
     assert runtime.policy.current.version == 1
     await apply_policy(conn, raised_analytics_notice(SHOP), source="shop-v2.toml", actor="cli")
-    assert await within(2.0, lambda: runtime.policy.current.version == 2)
+    await eventually(lambda: runtime.policy.current.version == 2)
     assert runtime.policy.current.policy.purposes["analytics"].notice_version == 3
 
 
@@ -158,7 +147,6 @@ async def test_a_reload_after_a_lost_notification_catches_up(runtime: Runtime, c
     # Applied while this instance hears nothing (as if its listener were down): the reset reloads.
     await conn.execute("ALTER TABLE policy_versions DISABLE TRIGGER policy_versions_notify")
     await apply_policy(conn, raised_analytics_notice(SHOP), source="shop-v2.toml", actor="cli")
-    await asyncio.sleep(0.1)
     assert runtime.policy.current.version == 1
     runtime.policy.schedule_reload()
-    assert await within(2.0, lambda: runtime.policy.current.version == 2)
+    await eventually(lambda: runtime.policy.current.version == 2)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from consent.ids import uuid7
 from consent.store.pool import Connection, connect
+from tests.helpers import eventually
+
+# Sent after the statement under test: notifications arrive in commit order, so once this one is
+# heard, every notification of the statement has been.
+END = "end-of-test-statement"
 
 
 async def subjects(conn: Connection, count: int) -> list[str]:
@@ -23,11 +27,13 @@ async def notified(database_url: str, statement: str, *args: object) -> list[str
     writer = await connect(database_url)
     try:
         await writer.execute(statement, *args)
-        await asyncio.sleep(0.2)  # delivery is asynchronous
+        await writer.execute("SELECT pg_notify('consent_state', $1)", END)
+        await eventually(lambda: END in payloads)
     finally:
         await writer.close()
         await listener.close()
-    return payloads
+    assert payloads[-1] == END
+    return payloads[:-1]
 
 
 async def test_a_statement_changing_many_subjects_names_each_once(conn: Connection, database_url: str) -> None:
