@@ -21,7 +21,7 @@ from litestar.types import Scope as AsgiScope
 
 from consent.api.api_keys import ApiKeyController, WhoAmIController
 from consent.api.auth import authenticated_key, header, scopes_of
-from consent.api.check import BATCH_BODY_LIMIT, CHECKERS, answer_check, answer_check_batch, check_routes
+from consent.api.check import CHECK, CHECK_BATCH, check_routes
 from consent.api.consents import LinkController, SubjectConsentsController
 from consent.api.cors import answer_preflight, cors_headers_for, is_preflight
 from consent.api.express import ExpressRoute, serve_express
@@ -30,7 +30,7 @@ from consent.api.health import HealthController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
 from consent.api.problems import exception_handlers
-from consent.api.recording import RECORDERS, answer_record, recording_routes
+from consent.api.recording import RECORD, recording_routes
 from consent.api.subjects import SubjectsController
 from consent.api.well_known import WellKnownController
 from consent.config import Settings, load_settings
@@ -49,9 +49,9 @@ _DESCRIPTION = (
 
 # The hot routes, by exact path: POSTs to them skip Litestar's per-request machinery.
 EXPRESS: Mapping[str, ExpressRoute] = {
-    "/v1/check": ExpressRoute(CHECKERS, answer_check),
-    "/v1/check/batch": ExpressRoute(CHECKERS, answer_check_batch, BATCH_BODY_LIMIT),
-    "/v1/consents": ExpressRoute(RECORDERS, answer_record),
+    "/v1/check": CHECK,
+    "/v1/check/batch": CHECK_BATCH,
+    "/v1/consents": RECORD,
 }
 
 

@@ -12,13 +12,12 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, post
+from litestar import Request
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 from litestar.types import Scope as AsgiScope
 
-from consent.api.auth import require_key, scopes
-from consent.api.express import Answer, decode_body
+from consent.api.express import Answer, ExpressRoute, decode_body, documented_post
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import ApiKey, Scope
 from consent.service.checking.answers import CheckAnswer, CheckQuery, answer_checks
@@ -28,11 +27,9 @@ from consent.service.subjects.identifiers import Subjects
 from policies import Decision, Jurisdiction
 
 __all__ = [
-    "BATCH_BODY_LIMIT",
-    "CHECKERS",
+    "CHECK",
+    "CHECK_BATCH",
     "SubjectRef",
-    "answer_check",
-    "answer_check_batch",
     "check_routes",
 ]
 
@@ -125,32 +122,21 @@ async def answer_check_batch(runtime: Runtime, _scope: AsgiScope, _key: ApiKey, 
     return Answer(await _check_batch(runtime, decode_body(_decode_batch, body)))
 
 
+CHECK = ExpressRoute(CHECKERS, answer_check)
+CHECK_BATCH = ExpressRoute(CHECKERS, answer_check_batch, BATCH_BODY_LIMIT)
+
+
 def check_routes(max_body_bytes: int) -> list[HTTPRouteHandler]:
     """The documented handlers of both check routes (the express lane serves their POSTs on the exact path)."""
+    tags = ["consent checks"]
 
-    @post(
-        "/v1/check",
-        operation_id="checkConsent",
-        summary="May this subject's data be used for these purposes?",
-        tags=["consent checks"],
-        guards=[require_key],
-        opt=scopes(*CHECKERS),
-        status_code=200,
-        request_max_body_size=max_body_bytes,
-    )
+    @documented_post("/v1/check", CHECK, max_body_bytes, operation_id="checkConsent", tags=tags, status=200,
+                     summary="May this subject's data be used for these purposes?")  # fmt: skip
     async def check(request: Request[Any, Any, Any], data: JSONBody[CheckIn]) -> CheckOut:
         return await _check(request.app.state.runtime, data)
 
-    @post(
-        "/v1/check/batch",
-        operation_id="checkConsentBatch",
-        summary="Up to 1,000 checks in one call, answered in order",
-        tags=["consent checks"],
-        guards=[require_key],
-        opt=scopes(*CHECKERS),
-        status_code=200,
-        request_max_body_size=max_body_bytes * BATCH_BODY_LIMIT,
-    )
+    @documented_post("/v1/check/batch", CHECK_BATCH, max_body_bytes, operation_id="checkConsentBatch", tags=tags,
+                     status=200, summary="Up to 1,000 checks in one call, answered in order")  # fmt: skip
     async def check_batch(request: Request[Any, Any, Any], data: JSONBody[CheckBatchIn]) -> CheckBatchOut:
         return await _check_batch(request.app.state.runtime, data)
 

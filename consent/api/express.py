@@ -20,18 +20,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
-from litestar import Response
+from litestar import Response, post
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
-from litestar.types import Receive, Scope, Send
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import AnyCallable, Receive, Scope, Send
 
-from consent.api.auth import authenticate
+from consent.api.auth import authenticate, require_key, scopes
 from consent.api.problems import InvalidBody, problem_for, send_problem
 from consent.errors import InvalidInput
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import ApiKey
 from consent.service.api_keys.issuing import Scope as KeyScope
 
-__all__ = ["Answer", "ExpressRoute", "decode_body", "serve_express"]
+__all__ = ["Answer", "ExpressRoute", "decode_body", "documented_post", "serve_express"]
 
 T = TypeVar("T")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -58,6 +59,29 @@ class ExpressRoute(NamedTuple):
     accepted: frozenset[KeyScope]
     answer: Callable[[Runtime, Scope, ApiKey, bytes], Awaitable[Answer]]
     body_limit: int = 1
+
+
+def documented_post(
+    path: str,
+    route: ExpressRoute,
+    max_body_bytes: int,
+    *,
+    operation_id: str,
+    summary: str,
+    tags: list[str],
+    status: int,
+) -> Callable[[AnyCallable], HTTPRouteHandler]:
+    """The Litestar `@post` of a hot route: the same scopes and body limit as its express lane."""
+    return post(
+        path,
+        operation_id=operation_id,
+        summary=summary,
+        tags=tags,
+        guards=[require_key],
+        opt=scopes(*route.accepted),
+        status_code=status,
+        request_max_body_size=max_body_bytes * route.body_limit,
+    )
 
 
 def decode_body(decoder: msgspec.json.Decoder[T], body: bytes) -> T:

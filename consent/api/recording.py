@@ -14,14 +14,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, post
+from litestar import Request, Response
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 from litestar.types import Scope as AsgiScope
 
-from consent.api.auth import api_key_of, require_key, scopes
+from consent.api.auth import api_key_of
 from consent.api.check import SubjectRef
-from consent.api.express import Answer, decode_body
+from consent.api.express import Answer, ExpressRoute, decode_body, documented_post
 from consent.api.notices import LANGUAGE_TAG, jurisdiction_of
 from consent.config import IpRetention
 from consent.errors import Forbidden, InvalidInput
@@ -34,7 +34,7 @@ from consent.service.recording.writer import Replay
 from consent.text import has_control_characters
 from policies import Jurisdiction
 
-__all__ = ["RECORDERS", "ConsentIn", "answer_record", "proof_of", "recording_routes", "request_headers"]
+__all__ = ["RECORD", "ConsentIn", "proof_of", "recording_routes", "request_headers"]
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 RECORDERS = frozenset({Scope.COLLECT, Scope.DSR, Scope.ADMIN})
@@ -145,18 +145,14 @@ async def answer_record(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: b
     return Answer(result, 201)
 
 
+RECORD = ExpressRoute(RECORDERS, answer_record)
+
+
 def recording_routes(max_body_bytes: int) -> list[HTTPRouteHandler]:
     """The documented handler of `POST /v1/consents` (the express lane serves its POSTs on the exact path)."""
 
-    @post(
-        "/v1/consents",
-        operation_id="recordConsent",
-        summary="Record a person's choices, with proof and a signed receipt",
-        tags=["consent"],
-        guards=[require_key],
-        opt=scopes(*RECORDERS),
-        request_max_body_size=max_body_bytes,
-    )
+    @documented_post("/v1/consents", RECORD, max_body_bytes, operation_id="recordConsent", tags=["consent"],
+                     status=201, summary="Record a person's choices, with proof and a signed receipt")  # fmt: skip
     async def record_consent(request: Request[Any, Any, Any], data: JSONBody[ConsentIn]) -> Response[RecordOut]:
         # `data` documents and validates the body; the answer decodes the raw body it also hashes.
         answer = await answer_record(
