@@ -29,6 +29,7 @@ from consent.api.feed import FeedController
 from consent.api.health import HealthController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
+from consent.api.openapi import COMPONENTS, complete_openapi
 from consent.api.problems import exception_handlers
 from consent.api.recording import RECORD, recording_routes
 from consent.api.subjects import SubjectsController
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             finally:
                 app.runtime = None
 
-    return ConsentApp(
+    app = ConsentApp(
         route_handlers=[
             HealthController,
             ApiKeyController,
@@ -135,9 +136,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             description=_DESCRIPTION,
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
+            components=COMPONENTS,
         ),
         debug=False,
     )
+    complete_openapi(app)
+    return app
 
 
 def asgi_app() -> ConsentApp:
