@@ -29,7 +29,7 @@ from consent.api.feed import FeedController
 from consent.api.health import HealthController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
-from consent.api.openapi import COMPONENTS, complete_openapi
+from consent.api.openapi import complete_openapi
 from consent.api.problems import exception_handlers
 from consent.api.recording import RECORD, recording_routes
 from consent.api.subjects import SubjectsController
@@ -136,7 +136,6 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             description=_DESCRIPTION,
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
-            components=COMPONENTS,
         ),
         debug=False,
     )

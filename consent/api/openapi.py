@@ -26,7 +26,7 @@ from litestar.openapi.spec import (
 from consent.api.auth import require_key, scopes_of
 from consent.api.problems import PROBLEM_JSON
 
-__all__ = ["COMPONENTS", "complete_openapi"]
+__all__ = ["complete_openapi"]
 
 _PROBLEM_REF = Reference(ref="#/components/schemas/Problem")
 _PROBLEM = Schema(
@@ -49,10 +49,7 @@ _PROBLEM = Schema(
     },
     description="An RFC 9457 problem document",
 )
-COMPONENTS = Components(
-    schemas={"Problem": _PROBLEM},
-    security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer", description="An API key")},
-)
+_BEARER = SecurityScheme(type="http", scheme="bearer", description="An API key")
 
 _WHEN = {
     400: "The body is not valid JSON",
@@ -115,7 +112,12 @@ def complete_openapi(app: Litestar) -> None:
         for handler in getattr(route, "route_handlers", ())
         if isinstance(handler, HTTPRouteHandler) and isinstance(handler.operation_id, str)
     }
-    for path, item in (app.openapi_schema.paths or {}).items():
+    document = app.openapi_schema
+    # Litestar's own components replace those of `OpenAPIConfig`; these are added beside them.
+    document.components = document.components if isinstance(document.components, Components) else Components()
+    document.components.schemas["Problem"] = _PROBLEM
+    document.components.security_schemes = {**(document.components.security_schemes or {}), "bearer": _BEARER}
+    for path, item in (document.paths or {}).items():
         for method in ("get", "put", "post", "delete", "patch"):
             operation: Operation | None = getattr(item, method)
             if operation is not None and operation.operation_id in handlers:
