@@ -11,7 +11,6 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody
 
 from consent.api.auth import api_key_of, require_key, scopes
-from consent.api.cors import collect_cors
 from consent.runtime import Runtime
 from consent.service.api_keys import issuing as api_keys
 from consent.service.api_keys.issuing import ApiKey, Scope
@@ -95,7 +94,6 @@ class WhoAmIController(Controller):
     path = "/v1/whoami"
     tags = ["api keys"]
     guards = [require_key]
-    middleware = [collect_cors]
     opt = scopes(*Scope)
 
     @get(operation_id="whoAmI", summary="The API key this request is authenticated with")

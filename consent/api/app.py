@@ -10,28 +10,34 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.types import Receive, Scope, Send
+from litestar.types import HTTPScope, Receive, Send
+from litestar.types import Scope as AsgiScope
 
 from consent.api.api_keys import ApiKeyController, WhoAmIController
-from consent.api.check import check, check_batch, check_consent, check_consent_batch, document_checks
+from consent.api.auth import authenticated_key, header, scopes_of
+from consent.api.check import CHECK, CHECK_BATCH, check_routes
 from consent.api.consents import LinkController, SubjectConsentsController
+from consent.api.cors import answer_preflight, cors_headers_for, is_preflight
 from consent.api.express import ExpressRoute, serve_express
 from consent.api.feed import FeedController
 from consent.api.health import HealthController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
+from consent.api.openapi import complete_openapi
 from consent.api.problems import exception_handlers
-from consent.api.recording import document_recording, record, record_consent
+from consent.api.recording import RECORD, recording_routes
 from consent.api.subjects import SubjectsController
 from consent.api.well_known import WellKnownController
 from consent.config import Settings, load_settings
 from consent.logs import configure_logging
 from consent.runtime import Runtime, running
+from consent.service.api_keys.issuing import Scope
 
 __all__ = ["ConsentApp", "asgi_app", "create_app"]
 
@@ -44,23 +50,50 @@ _DESCRIPTION = (
 
 # The hot routes, by exact path: POSTs to them skip Litestar's per-request machinery.
 EXPRESS: Mapping[str, ExpressRoute] = {
-    "/v1/check": ExpressRoute(check_consent),
-    "/v1/check/batch": ExpressRoute(check_consent_batch),
-    "/v1/consents": ExpressRoute(record, cors=True),
+    "/v1/check": CHECK,
+    "/v1/check/batch": CHECK_BATCH,
+    "/v1/consents": RECORD,
 }
 
 
+def answer_headers(scope: HTTPScope) -> list[tuple[bytes, bytes]]:
+    """Headers every answer carries besides its request id, on every route: the place to add one."""
+    return cors_headers_for(authenticated_key(scope), header(scope, b"origin"))
+
+
 class ConsentApp(Litestar):
-    """The Litestar app with the express lane (`consent.api.express`) in front of it."""
+    """The Litestar app behind the one wrapper every request passes (`observe`), with the express lane."""
 
     runtime: Runtime | None = None  # set for the lifespan of the app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
-        if scope["type"] == ScopeType.HTTP and scope["method"] == "POST" and self.runtime is not None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._observed = observe(self._dispatch, answer_headers)
+        # Paths of routes that accept publishable keys: the only ones a preflight may be granted for.
+        self.collect_paths = frozenset(
+            route.path
+            for route in self.routes
+            for handler in getattr(route, "route_handlers", ())
+            if Scope.COLLECT in scopes_of(handler)
+        )
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:  # type: ignore[override]
+        if scope["type"] == ScopeType.HTTP and self.runtime is not None:
+            await self._observed(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def _dispatch(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        runtime = self.runtime
+        assert runtime is not None
+        if scope["method"] == "POST":  # type: ignore[typeddict-item]
             route = EXPRESS.get(scope["path"])
             if route is not None:
-                await serve_express(self.runtime, route, scope, receive, send)
+                await serve_express(runtime, route, scope, receive, send)
                 return
+        elif is_preflight(scope):
+            await answer_preflight(runtime, scope, send, self.collect_paths)
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -87,16 +120,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             WhoAmIController,
             NoticesController,
             SubjectsController,
-            check,
-            check_batch,
-            record_consent,
+            *check_routes(settings.max_body_bytes),
+            *recording_routes(settings.max_body_bytes),
             LinkController,
             SubjectConsentsController,
             WellKnownController,
             FeedController,
         ],
         lifespan=[lifespan],
-        middleware=[observe],
         exception_handlers=exception_handlers,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
@@ -108,8 +139,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         ),
         debug=False,
     )
-    document_checks(app)
-    document_recording(app)
+    complete_openapi(app)
     return app
 
 

@@ -1,10 +1,12 @@
-"""Bearer-token authentication and scope guards.
+"""Bearer-token authentication and scope guards: one function for every route.
 
-Each route declares the scopes it accepts in `opt={"scopes": ...}` (see
-:func:`scopes`); the one guard :func:`require_key` resolves the token through
-the per-process key cache and enforces the scope and, for publishable keys,
-the browser origin. Missing or unknown key: 401. Key without the scope or from
-a foreign origin: 403.
+Each route declares the scopes it accepts (`opt=scopes(...)`, see :func:`scopes`).
+:func:`authenticate` resolves the token through the per-process key cache and
+enforces the scope and, for publishable keys, the browser origin: missing or
+unknown key 401, key without the scope or from a foreign origin 403. The
+Litestar guard :func:`require_key` and the express lane both call it, and it
+leaves the admitted key in the ASGI scope, where the CORS decision
+(`consent.api.cors.cors_headers_for`) and the handlers find it.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Scope as AsgiScope
 
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import ApiKey, Scope
 
-__all__ = ["api_key_of", "require_key", "scopes"]
+__all__ = ["api_key_of", "authenticate", "authenticated_key", "header", "require_key", "scopes", "scopes_of"]
 
 _STATE_KEY = "consent_api_key"
 # A route that forgot to name its scopes is closed to all but operators.
@@ -30,29 +33,54 @@ def scopes(*accepted: Scope) -> dict[str, Any]:
     return {"scopes": frozenset(accepted)}
 
 
-def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-    header = connection.headers.get("authorization")
-    if header is None:
+def scopes_of(handler: BaseRouteHandler) -> frozenset[Scope]:
+    """The scopes a route accepts (its own `opt`, merged by Litestar with its controller's)."""
+    accepted: frozenset[Scope] = handler.opt.get("scopes", _ADMIN_ONLY)
+    return accepted
+
+
+def header(scope: AsgiScope, name: bytes) -> str | None:
+    """The request header `name` (lower-case bytes), as sent; the first one if repeated."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _token(scope: AsgiScope) -> str:
+    sent = header(scope, b"authorization")
+    if sent is None:
         raise NotAuthorizedException("send an API key as 'Authorization: Bearer <token>'")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = sent.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorizedException("the Authorization header must be 'Bearer <token>'")
     return token.strip()
 
 
-async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    if connection.scope.get("method") == "OPTIONS":
-        return  # answers only which methods exist; CORS preflights are `collect_cors`'s
-    runtime: Runtime = connection.app.state.runtime
-    key = await runtime.api_keys.resolve(_bearer(connection))
+async def authenticate(runtime: Runtime, scope: AsgiScope, accepted: frozenset[Scope]) -> ApiKey:
+    """The key this request is made with, admitted for a route accepting `accepted`, else 401 or 403."""
+    key = await runtime.api_keys.resolve(_token(scope))
     if key is None:
         raise NotAuthorizedException("unknown or revoked API key")
-    accepted: frozenset[Scope] = handler.opt.get("scopes", _ADMIN_ONLY)
     if key.scope not in accepted:
         raise PermissionDeniedException(f"a {key.scope.value} key may not call this endpoint")
-    if key.publishable and connection.headers.get("origin") not in key.origins:
+    if key.publishable and header(scope, b"origin") not in key.origins:
         raise PermissionDeniedException("this publishable key may only be used from its allowed origins")
-    connection.scope[_STATE_KEY] = key  # type: ignore[literal-required]
+    scope[_STATE_KEY] = key  # type: ignore[literal-required]
+    return key
+
+
+def authenticated_key(scope: AsgiScope) -> ApiKey | None:
+    """The key `authenticate` admitted for this request, if it got that far."""
+    key: ApiKey | None = scope.get(_STATE_KEY)  # type: ignore[assignment]
+    return key
+
+
+async def require_key(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    if connection.scope.get("method") == "OPTIONS":
+        return  # answers only which methods exist; CORS preflights never reach a route (`consent.api.cors`)
+    runtime: Runtime = connection.app.state.runtime
+    await authenticate(runtime, connection.scope, scopes_of(handler))
 
 
 def api_key_of(connection: ASGIConnection[Any, Any, Any, Any]) -> ApiKey:

@@ -1,30 +1,37 @@
 """`POST /v1/check` and `POST /v1/check/batch`: the consent check, on every page view of a client.
 
-Kept lean on purpose (see `consent.api.fast`): plain ASGI, no dependency
-injection, no middleware beyond the observability layer, one msgspec decode,
-caches first, and the engine's own `Decision` values encoded as they are.
+Kept lean on purpose: their POSTs take the express lane (`consent.api.express`),
+one msgspec decode, caches first, and the engine's own `Decision` values encoded
+as they are. The Litestar handlers document them and serve any other way in;
+both call the same `_check` / `_check_batch`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Litestar, asgi
-from litestar.types import Receive, Send
+from litestar import Request
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import JSONBody
 from litestar.types import Scope as AsgiScope
 
-from consent.api.fast import answer_json, authenticate, decode_body, document, read_body, runtime_of
+from consent.api.express import Answer, ExpressRoute, decode_body, documented_post
 from consent.runtime import Runtime
-from consent.service.api_keys.issuing import Scope
+from consent.service.api_keys.issuing import ApiKey, Scope
 from consent.service.checking.answers import CheckAnswer, CheckQuery, answer_checks
 from consent.service.checking.batch import answer_batch
 from consent.service.checking.checked_subjects import subject_named
 from consent.service.subjects.identifiers import Subjects
 from policies import Decision, Jurisdiction
 
-__all__ = ["SubjectRef", "check", "check_batch", "check_consent", "check_consent_batch", "document_checks"]
+__all__ = [
+    "CHECK",
+    "CHECK_BATCH",
+    "SubjectRef",
+    "check_routes",
+]
 
 MAX_BATCH = 1000
 
@@ -84,58 +91,53 @@ def _out(answer: CheckAnswer) -> CheckOut:
     )
 
 
-_ACCEPTED = frozenset({Scope.CHECK, Scope.ADMIN})
+CHECKERS = frozenset({Scope.CHECK, Scope.ADMIN})
 _decode_check = msgspec.json.Decoder(CheckIn)
 _decode_batch = msgspec.json.Decoder(CheckBatchIn)
-_encode = msgspec.json.Encoder().encode
+# A batch may be this many times larger than the body limit of other routes.
+BATCH_BODY_LIMIT = 16
 
 
-async def check_consent(runtime: Runtime, scope: AsgiScope, receive: Receive, send: Send) -> None:
-    """POST: may this subject's data be used for these purposes? (scope check or admin)"""
-    body = await read_body(scope, receive, runtime.settings.max_body_bytes)
-    await authenticate(runtime, scope, _ACCEPTED)
-    query = to_query(runtime.subjects, decode_body(_decode_check, body))
-    answers = await answer_checks(runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, [query])
-    await answer_json(send, _encode(_out(answers[0])))
+async def _check(runtime: Runtime, data: JSONBody[CheckIn]) -> CheckOut:
+    answers = await answer_checks(
+        runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, [to_query(runtime.subjects, data)]
+    )
+    return _out(answers[0])
 
 
-async def check_consent_batch(runtime: Runtime, scope: AsgiScope, receive: Receive, send: Send) -> None:
-    """POST: up to 1,000 checks in one call, answered in order (scope check or admin)."""
-    body = await read_body(scope, receive, runtime.settings.max_body_bytes * 16)
-    await authenticate(runtime, scope, _ACCEPTED)
-    checks = decode_body(_decode_batch, body).checks
+async def _check_batch(runtime: Runtime, data: JSONBody[CheckBatchIn]) -> CheckBatchOut:
     results = await answer_batch(
-        runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, checks, answer=CheckOut
+        runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, data.checks, answer=CheckOut
     )
-    await answer_json(send, _encode(CheckBatchOut(results=results)))
+    return CheckBatchOut(results=results)
 
 
-# Served by the express lane (`consent.api.express`); registered here too for other methods and paths.
-@asgi("/v1/check", copy_scope=False)
-async def check(scope: AsgiScope, receive: Receive, send: Send) -> None:
-    """POST: may this subject's data be used for these purposes? (scope check or admin)"""
-    await check_consent(runtime_of(scope), scope, receive, send)
+async def answer_check(runtime: Runtime, _scope: AsgiScope, _key: ApiKey, body: bytes) -> Answer:
+    """The express lane's `POST /v1/check`."""
+    return Answer(await _check(runtime, decode_body(_decode_check, body)))
 
 
-@asgi("/v1/check/batch", copy_scope=False)
-async def check_batch(scope: AsgiScope, receive: Receive, send: Send) -> None:
-    """POST: up to 1,000 checks in one call, answered in order (scope check or admin)."""
-    await check_consent_batch(runtime_of(scope), scope, receive, send)
+async def answer_check_batch(runtime: Runtime, _scope: AsgiScope, _key: ApiKey, body: bytes) -> Answer:
+    """The express lane's `POST /v1/check/batch`."""
+    return Answer(await _check_batch(runtime, decode_body(_decode_batch, body)))
 
 
-def document_checks(app: Litestar) -> None:
-    """Put both check routes in the OpenAPI schema (plain-ASGI routes are not described by Litestar)."""
-    scopes_ = ["check", "admin"]
-    document(
-        app,
-        path="/v1/check",
-        operation_id="checkConsent",
-        tags=["consent checks"],
-        security_scopes=scopes_,
-        summary="May this subject's data be used for these purposes?",
-        request=CheckIn,
-        response=CheckOut,
-    )
-    document(app, path="/v1/check/batch", operation_id="checkConsentBatch", tags=["consent checks"],
-             security_scopes=scopes_, summary="Up to 1,000 checks in one call, answered in order",
-             request=CheckBatchIn, response=CheckBatchOut)  # fmt: skip
+CHECK = ExpressRoute(CHECKERS, answer_check)
+CHECK_BATCH = ExpressRoute(CHECKERS, answer_check_batch, BATCH_BODY_LIMIT)
+
+
+def check_routes(max_body_bytes: int) -> list[HTTPRouteHandler]:
+    """The documented handlers of both check routes (the express lane serves their POSTs on the exact path)."""
+    tags = ["consent checks"]
+
+    @documented_post("/v1/check", CHECK, max_body_bytes, operation_id="checkConsent", tags=tags, status=200,
+                     summary="May this subject's data be used for these purposes?")  # fmt: skip
+    async def check(request: Request[Any, Any, Any], data: JSONBody[CheckIn]) -> CheckOut:
+        return await _check(request.app.state.runtime, data)
+
+    @documented_post("/v1/check/batch", CHECK_BATCH, max_body_bytes, operation_id="checkConsentBatch", tags=tags,
+                     status=200, summary="Up to 1,000 checks in one call, answered in order")  # fmt: skip
+    async def check_batch(request: Request[Any, Any, Any], data: JSONBody[CheckBatchIn]) -> CheckBatchOut:
+        return await _check_batch(request.app.state.runtime, data)
+
+    return [check, check_batch]

@@ -14,7 +14,6 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from consent.api.auth import api_key_of, require_key, scopes
-from consent.api.cors import collect_cors
 from consent.api.recording import proof_of
 from consent.errors import Forbidden
 from consent.runtime import Runtime
@@ -118,7 +117,6 @@ class LinkController(Controller):
     path = "/v1/subjects/link"
     tags = ["consent"]
     guards = [require_key]
-    middleware = [collect_cors]
     opt = scopes(Scope.COLLECT, Scope.DSR, Scope.ADMIN)
 
     @post(

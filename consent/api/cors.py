@@ -1,79 +1,69 @@
-"""CORS for the collect endpoints only: browsers may call them from a publishable key's origins.
+"""CORS, decided once for every route: a browser may use a publishable key from that key's own origins.
 
-A preflight carries no credentials, so it is answered for any origin that some
-active publishable key allows; the guard then checks the actual request's
-origin against its own key. Other endpoints send no CORS headers at all, so a
-browser can never use a secret key from a page.
+Actual requests: :func:`cors_headers_for` is applied to every answer *after*
+authentication (`consent.api.auth.authenticate` leaves the admitted key in the
+scope). Only a publishable (`collect`) key, sent from one of its own origins,
+gets CORS headers, so a page can never use a secret key, whatever origins
+other keys allow.
+
+Preflights carry no credentials, so :func:`answer_preflight` allows one for a
+route that accepts collect keys, from an origin some active publishable key
+allows; anything else is refused with a 403 problem document. The actual
+request is then held to its own key's origins.
 """
 
 from __future__ import annotations
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.exceptions import PermissionDeniedException
+from litestar.types import Scope, Send
 
+from consent.api.auth import header
+from consent.api.problems import problem_for, send_problem
 from consent.runtime import Runtime
+from consent.service.api_keys.issuing import ApiKey
 
-__all__ = ["collect_cors", "cors_headers", "origin_of"]
+__all__ = ["answer_preflight", "cors_headers_for", "is_preflight"]
 
 _ALLOW_METHODS = b"GET, POST, DELETE, OPTIONS"
 _ALLOW_HEADERS = b"authorization, content-type, idempotency-key, sec-gpc"
 _EXPOSE_HEADERS = b"content-type, x-request-id"
+_NONE: list[tuple[bytes, bytes]] = []
 
 
-def origin_of(scope: Scope) -> bytes | None:
-    """The request's Origin header, as sent."""
-    for name, value in scope["headers"]:
-        if name == b"origin":
-            return value
-    return None
-
-
-def _has_header(scope: Scope, wanted: bytes) -> bool:
-    return any(name == wanted for name, _ in scope["headers"])
-
-
-def cors_headers(origin: bytes) -> list[tuple[bytes, bytes]]:
-    """What an answer to an allowed origin's actual (not preflight) request carries."""
+def cors_headers_for(key: ApiKey | None, origin: str | None) -> list[tuple[bytes, bytes]]:
+    """What an answer to a request authenticated with `key`, sent from `origin`, carries for CORS."""
+    if key is None or not key.publishable or origin is None or origin not in key.origins:
+        return _NONE
     return [
-        (b"access-control-allow-origin", origin),
+        (b"access-control-allow-origin", origin.encode("latin-1")),
         (b"access-control-expose-headers", _EXPOSE_HEADERS),
         (b"vary", b"Origin"),
     ]
 
 
-def collect_cors(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        origin = origin_of(scope)
-        if origin is None or scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        runtime: Runtime = scope["litestar_app"].state.runtime
-        allowed = origin.decode("latin-1") in await runtime.api_keys.collect_origins()
-        if scope["method"] == "OPTIONS" and _has_header(scope, b"access-control-request-method"):
-            await _preflight(send, origin if allowed else None)
-            return
-        if not allowed:
-            await app(scope, receive, send)
-            return
-
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *cors_headers(origin)]}
-            await send(message)
-
-        await app(scope, receive, send_with_cors)
-
-    return middleware
+def is_preflight(scope: Scope) -> bool:
+    return (
+        scope["method"] == "OPTIONS"  # type: ignore[typeddict-item]
+        and header(scope, b"origin") is not None
+        and header(scope, b"access-control-request-method") is not None
+    )
 
 
-async def _preflight(send: Send, origin: bytes | None) -> None:
-    headers = [(b"vary", b"Origin"), (b"content-length", b"0")]
-    if origin is not None:
-        headers += [
-            (b"access-control-allow-origin", origin),
-            (b"access-control-allow-methods", _ALLOW_METHODS),
-            (b"access-control-allow-headers", _ALLOW_HEADERS),
-            (b"access-control-max-age", b"600"),
-        ]
-    await send({"type": "http.response.start", "status": 204 if origin else 403, "headers": headers})
+async def answer_preflight(runtime: Runtime, scope: Scope, send: Send, collect_paths: frozenset[str]) -> None:
+    """204 with the CORS grants, or a 403 problem document; `collect_paths` accept publishable keys."""
+    origin = header(scope, b"origin") or ""
+    path: str = scope["path"]
+    if path.rstrip("/") not in collect_paths or origin not in await runtime.api_keys.collect_origins():
+        refused = PermissionDeniedException("no publishable key may call this endpoint from this origin")
+        await send_problem(send, problem_for(refused, "OPTIONS", path), [(b"vary", b"Origin")])
+        return
+    headers = [
+        (b"vary", b"Origin"),
+        (b"content-length", b"0"),
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-allow-methods", _ALLOW_METHODS),
+        (b"access-control-allow-headers", _ALLOW_HEADERS),
+        (b"access-control-max-age", b"600"),
+    ]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
     await send({"type": "http.response.body", "body": b"", "more_body": False})

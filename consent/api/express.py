@@ -1,92 +1,127 @@
-"""The express lane: the hot POST routes answered before Litestar's per-request machinery.
+"""The express lane: the hot POST routes answered without Litestar's per-request machinery.
 
 A consent check sits on every page view of a client, and a banner records a
-choice on every first visit. Measured in-process, Litestar's entry point and its
-middleware stack (scope setup, exception middleware, our observability layer,
-route-level CORS) cost about as much as the whole cached check itself. The
-express lane serves exactly those routes, for POST on their exact path, with
-the same contract: a request id (`X-Request-Id`), the per-route metrics, 415 for
-a body that is not JSON, CORS for publishable keys' origins on collect routes,
-and the same problem+json answers (`consent.api.problems.problem_for`).
+choice on every first visit. Measured in-process, Litestar's per-request
+machinery (connection and signature model, dependency resolution, response
+object) cost about as much as the whole cached check itself. For POST on their
+exact path, those routes are therefore served here, in plain ASGI: read the
+body, authenticate, and call the route's answer, the same function its
+documented Litestar handler calls for any other way in (a trailing slash).
 
-Anything else (another method, a preflight, a trailing slash) goes to Litestar,
-where the same handlers are registered too, so both ways answer alike.
+Nothing cross-cutting is restated here: the request id, metrics, 415, and the
+headers every answer carries (CORS after authentication) come from the one
+wrapper around the whole service (`consent.api.observability.observe`), the key
+from `consent.api.auth.authenticate`, errors from `consent.api.problems`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
-from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from litestar import Response, post
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import AnyCallable, Receive, Scope, Send
 
-from consent.api.cors import cors_headers, origin_of
-from consent.api.observability import body_is_not_json, count_request, request_id_of, send_unsupported_media_type
-from consent.api.problems import PROBLEM_JSON, problem_for
-from consent.logs import request_id
+from consent.api.auth import authenticate, require_key, scopes
+from consent.api.problems import InvalidBody, problem_for, send_problem
+from consent.errors import InvalidInput
 from consent.runtime import Runtime
+from consent.service.api_keys.issuing import ApiKey
+from consent.service.api_keys.issuing import Scope as KeyScope
 
-__all__ = ["ExpressHandler", "ExpressRoute", "serve_express"]
+__all__ = ["Answer", "ExpressRoute", "decode_body", "documented_post", "serve_express"]
 
-ExpressHandler = Callable[[Runtime, Scope, Receive, Send], Awaitable[None]]
-_PROBLEM_CONTENT_TYPE = (b"content-type", PROBLEM_JSON.encode())
+T = TypeVar("T")
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_REPLAYED_HEADERS = [*_JSON_HEADERS, (b"idempotent-replayed", b"true")]
+_encode = msgspec.json.Encoder().encode
+
+
+class Answer(NamedTuple):
+    """What a hot route answers, before either lane renders it."""
+
+    body: Any
+    status: int = 200
+    replayed: bool = False
+
+    def response(self) -> Response[Any]:
+        """The same answer for the Litestar lane."""
+        headers = {"Idempotent-Replayed": "true"} if self.replayed else None
+        return Response(self.body, status_code=self.status, headers=headers)
 
 
 class ExpressRoute(NamedTuple):
-    """A route of the express lane: its handler, and whether browsers may call it (collect routes)."""
+    """A hot route: the scopes it accepts, its answer, and its body limit in multiples of the setting."""
 
-    handler: ExpressHandler
-    cors: bool = False
+    accepted: frozenset[KeyScope]
+    answer: Callable[[Runtime, Scope, ApiKey, bytes], Awaitable[Answer]]
+    body_limit: int = 1
 
 
-async def _extra_headers(runtime: Runtime, route: ExpressRoute, scope: Scope, rid: bytes) -> list[tuple[bytes, bytes]]:
-    headers = [(b"x-request-id", rid)]
-    origin = origin_of(scope) if route.cors else None
-    if origin is not None and origin.decode("latin-1") in await runtime.api_keys.collect_origins():
-        headers += cors_headers(origin)
-    return headers
+def documented_post(
+    path: str,
+    route: ExpressRoute,
+    max_body_bytes: int,
+    *,
+    operation_id: str,
+    summary: str,
+    tags: list[str],
+    status: int,
+) -> Callable[[AnyCallable], HTTPRouteHandler]:
+    """The Litestar `@post` of a hot route: the same scopes and body limit as its express lane."""
+    return post(
+        path,
+        operation_id=operation_id,
+        summary=summary,
+        tags=tags,
+        guards=[require_key],
+        opt=scopes(*route.accepted),
+        status_code=status,
+        request_max_body_size=max_body_bytes * route.body_limit,
+    )
+
+
+def decode_body(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """Decode with msgspec; a refusal is answered as Litestar answers it (`problems.InvalidBody`)."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidBody(exc) from None
+    except msgspec.DecodeError:
+        raise InvalidInput("the body is not valid JSON", field="body") from None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise InvalidInput("the client went away before sending the body", field="body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def serve_express(runtime: Runtime, route: ExpressRoute, scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer a POST to `route`'s path as Litestar, its middleware and its exception handlers would."""
+    """Answer a POST to `route`'s exact path as its Litestar handler would."""
     path: str = scope["path"]
-    rid = request_id_of(scope)  # type: ignore[arg-type]
-    token = request_id.set(rid.decode())
-    started = time.perf_counter()
-    status = 500
-    response_started = False
-
-    async def send_with_headers(message: Message) -> None:
-        nonlocal status, response_started
-        if message["type"] == "http.response.start":
-            status = message["status"]
-            response_started = True
-            message["headers"] = [*message.get("headers", []), *extra]
-        await send(message)
-
+    scope["path_template"] = path  # the metrics' route label
     try:
-        if body_is_not_json(scope):  # type: ignore[arg-type]
-            status = 415
-            await send_unsupported_media_type(send, rid)
-            return
-        extra = await _extra_headers(runtime, route, scope, rid)
-        try:
-            await route.handler(runtime, scope, receive, send_with_headers)
-        except Exception as exc:
-            if response_started:
-                raise
-            found = problem_for(exc, "POST", path)
-            headers = [_PROBLEM_CONTENT_TYPE, *((k.lower().encode(), v.encode()) for k, v in found.headers.items())]
-            start: HTTPResponseStartEvent = {"type": "http.response.start", "status": found.status, "headers": headers}
-            await send_with_headers(start)
-            body: HTTPResponseBodyEvent = {
-                "type": "http.response.body",
-                "body": msgspec.json.encode(found.body),
-                "more_body": False,
-            }
-            await send_with_headers(body)
-    finally:
-        count_request(path, "POST", status, time.perf_counter() - started)
-        request_id.reset(token)
+        body = await _read_body(receive, runtime.settings.max_body_bytes * route.body_limit)
+        key = await authenticate(runtime, scope, route.accepted)
+        answer = await route.answer(runtime, scope, key, body)
+    except Exception as exc:
+        await send_problem(send, problem_for(exc, "POST", path))
+        return
+    encoded = _encode(answer.body)
+    headers = _REPLAYED_HEADERS if answer.replayed else _JSON_HEADERS
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": encoded, "more_body": False})

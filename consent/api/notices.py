@@ -11,7 +11,6 @@ from litestar import Controller, Request, get
 from litestar.params import FromQuery
 
 from consent.api.auth import require_key, scopes
-from consent.api.cors import collect_cors
 from consent.errors import InvalidInput
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
@@ -76,7 +75,6 @@ class NoticesController(Controller):
     path = "/v1/notices"
     tags = ["consent"]
     guards = [require_key]
-    middleware = [collect_cors]
     opt = scopes(*Scope)
 
     @get(operation_id="getNotices", summary="The purposes, texts and choices a banner must show")

@@ -1,9 +1,11 @@
 """Request ids, Prometheus metrics and the JSON-only body rule, in one thin ASGI layer.
 
-One middleware does all three so that the hot path pays for a single extra
-call: it sets the request id (from `X-Request-Id` when the caller sends a sane
-one), refuses bodies that are not JSON with 415, and counts the request and
-its latency per route template and status.
+One wrapper (:func:`observe`) does all three, around the whole service, so that
+every route (the express lane's and Litestar's alike) passes it exactly once and
+the hot path pays for a single extra call: it sets the request id (from
+`X-Request-Id` when the caller sends a sane one), refuses bodies that are not
+JSON with 415, adds the headers every answer carries, and counts the request
+and its latency per route template and status.
 
 Counting is a few dict operations per request; the totals are folded into the
 Prometheus metrics (shared across workers through files) by `flush_metrics`,
@@ -19,25 +21,25 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Callable
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 
+from consent.api.problems import UNSUPPORTED_MEDIA_TYPE, send_problem
 from consent.logs import request_id
 
 __all__ = [
     "POOL_IDLE",
     "POOL_SIZE",
-    "body_is_not_json",
+    "HeadersFor",
     "count_request",
     "flush_metrics",
     "observe",
     "render_metrics",
-    "request_id_of",
     "run_metrics_flusher",
-    "send_unsupported_media_type",
 ]
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -50,10 +52,6 @@ POOL_IDLE = Gauge("consent_db_pool_idle_connections", "Idle database connections
 
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_UNSUPPORTED = (
-    b'{"type":"https://consent.dev/problems/unsupported-media-type","title":"Unsupported media type",'
-    b'"status":415,"detail":"send the body as application/json","field":"content-type"}'
-)
 # Unique without a random draw per request: a random process prefix and a counter.
 _ID_PREFIX = os.urandom(6).hex()
 _ids = itertools.count()
@@ -92,7 +90,7 @@ async def run_metrics_flusher(interval: float = 1.0) -> None:
         flush_metrics()
 
 
-def body_is_not_json(scope: HTTPScope) -> bool:
+def _body_is_not_json(scope: HTTPScope) -> bool:
     if scope["method"] not in _BODY_METHODS:
         return False
     content_type = b""
@@ -105,25 +103,28 @@ def body_is_not_json(scope: HTTPScope) -> bool:
     return has_body and not (content_type == b"application/json" or content_type.endswith(b"+json"))
 
 
-async def send_unsupported_media_type(send: Send, rid: bytes) -> None:
-    headers = [(b"content-type", b"application/problem+json"), (b"x-request-id", rid)]
-    await send({"type": "http.response.start", "status": 415, "headers": headers})
-    await send({"type": "http.response.body", "body": _UNSUPPORTED, "more_body": False})
-
-
-def request_id_of(scope: HTTPScope) -> bytes:
+def _request_id_of(scope: HTTPScope) -> bytes:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _SANE_REQUEST_ID.match(value):
             return value
     return f"{_ID_PREFIX}{next(_ids):x}".encode()
 
 
-def observe(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+HeadersFor = Callable[[HTTPScope], list[tuple[bytes, bytes]]]
+
+
+def observe(app: ASGIApp, headers_for: HeadersFor) -> ASGIApp:
+    """Wrap the whole service: every HTTP answer, express or Litestar, error or not, passes here.
+
+    `headers_for(scope)` is asked for further headers when the answer starts, after the route
+    has run (so after authentication): the one place a header reaches every route.
+    """
+
+    async def observed(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        rid = request_id_of(scope)
+        rid = _request_id_of(scope)
         token = request_id.set(rid.decode())
         started = time.perf_counter()
         status = 500
@@ -132,20 +133,20 @@ def observe(app: ASGIApp) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid)]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid), *headers_for(scope)]
             await send(message)
 
         try:
-            if body_is_not_json(scope):
-                status = 415
-                await send_unsupported_media_type(send, rid)
+            if _body_is_not_json(scope):
+                await send_problem(send_observed, UNSUPPORTED_MEDIA_TYPE)
             else:
                 await app(scope, receive, send_observed)
         finally:
+            # Litestar's router names the route template; the express lane its exact path; "?" no route.
             count_request(scope.get("path_template", "?"), scope["method"], status, time.perf_counter() - started)
             request_id.reset(token)
 
-    return middleware
+    return observed
 
 
 def render_metrics() -> bytes:

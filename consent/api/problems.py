@@ -11,6 +11,7 @@ import logging
 import re
 from typing import Any, NamedTuple
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -21,11 +22,20 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandlersMap, Send
 
 from consent.errors import ConsentError
 
-__all__ = ["PROBLEM_JSON", "TYPE_BASE", "Problem", "exception_handlers", "problem_for"]
+__all__ = [
+    "PROBLEM_JSON",
+    "TYPE_BASE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "InvalidBody",
+    "Problem",
+    "exception_handlers",
+    "problem_for",
+    "send_problem",
+]
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://consent.dev/problems/"
@@ -91,36 +101,68 @@ def _consent_error(exc: ConsentError, path: str) -> Problem:
     return found
 
 
-# Litestar reports msgspec's errors as {"message", "key", "source"}: `key` is the path inside
-# the body ("data" for the body itself), and a missing or unknown field is named in the message.
+# msgspec's messages, reduced to fixed texts: a message such as "Invalid enum value 'x'" quotes
+# the submitted value, which may be personal. Kept verbatim only when it states the schema alone.
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+_SCHEMA_ONLY = re.compile(r"Expected `[^`]+`(?: of length [<>]=? \d+| [<>]=? -?[\d.]+)?")
+_EXPECTED_TYPE = re.compile(r"Expected `([^`]+)`, got `[^`]+`")
+# msgspec names where a value is: "... - at `$.checks[1].subject`" (the body itself: no suffix).
+_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
-def _field_of(item: dict[str, Any]) -> str:
-    key = str(item.get("key") or "")
-    if item.get("source") not in (None, "body"):
+def _fixed_message(message: str) -> str:
+    if "missing required field" in message:
+        return "required"
+    if "unknown field" in message:
+        return "not a known field"
+    if message.startswith("Invalid enum value"):
+        return "not one of the allowed values"
+    if expected := _EXPECTED_TYPE.fullmatch(message):
+        return f"expected {expected[1]}"
+    if _SCHEMA_ONLY.fullmatch(message):
+        return message
+    return "invalid value"
+
+
+def _field_of(key: str, message: str, source: object = "body") -> str:
+    if source not in (None, "body"):
         return key
     base = "" if key in ("data", "") else key
-    named = _NAMED_FIELD.search(str(item.get("message", "")))
+    named = _NAMED_FIELD.search(message)
     if named:
         return f"{base}.{named[1]}" if base else named[1]
     return base or "body"
 
 
-def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
-    items = exc.extra if isinstance(exc.extra, list) else []
-    return [
-        {"field": _field_of(item), "message": str(item.get("message", "invalid value"))}
-        for item in items
-        if isinstance(item, dict)
-    ]
-
-
-def _validation(exc: ValidationException, path: str) -> Problem:
-    errors = _field_errors(exc)
+def _invalid(errors: list[dict[str, str]], path: str | None) -> Problem:
     first = errors[0]["field"] if errors else None
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "the request is invalid"
     return _problem(422, detail, field=first, errors=errors, instance=path)
+
+
+def _validation(exc: ValidationException, path: str) -> Problem:
+    # Litestar reports msgspec's errors as {"message", "key", "source"}: `key` is the path inside
+    # the body ("data" for the body itself), and a missing or unknown field is named in the message.
+    items = exc.extra if isinstance(exc.extra, list) else []
+    errors = [
+        {
+            "field": _field_of(str(item.get("key") or ""), str(item.get("message", "")), item.get("source")),
+            "message": _fixed_message(str(item.get("message", ""))),
+        }
+        for item in items
+        if isinstance(item, dict)
+    ]
+    return _invalid(errors, path)
+
+
+class InvalidBody(Exception):
+    """A body msgspec refused, answered exactly as Litestar's own validation failure for the same body."""
+
+    def __init__(self, error: msgspec.ValidationError) -> None:
+        super().__init__(str(error))
+        found = _AT_PATH.match(str(error))
+        message, at = (found["message"], (found["path"] or "").lstrip(".")) if found else ("", "")
+        self.error = {"field": _field_of(at, message), "message": _fixed_message(message)}
 
 
 def _http(exc: HTTPException, method: str, path: str) -> Problem:
@@ -145,11 +187,26 @@ def problem_for(exc: Exception, method: str, path: str) -> Problem:
         return _consent_error(exc, path)
     if isinstance(exc, ValidationException):
         return _validation(exc, path)
+    if isinstance(exc, InvalidBody):
+        return _invalid([exc.error], path)
     if isinstance(exc, HTTPException):
         return _http(exc, method, path)
     # The message may quote internals; log the type and traceback, answer generically.
     log.error("unhandled %s on %s", type(exc).__name__, path, exc_info=exc)
     return _problem(HTTP_500_INTERNAL_SERVER_ERROR, "the service failed; the error is logged", instance=path)
+
+
+_CONTENT_TYPE = (b"content-type", PROBLEM_JSON.encode())
+
+
+async def send_problem(send: Send, found: Problem, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer with `found` in plain ASGI (outside Litestar's exception handlers), as they would."""
+    sent = [_CONTENT_TYPE, *((k.lower().encode(), v.encode()) for k, v in found.headers.items()), *(headers or ())]
+    await send({"type": "http.response.start", "status": found.status, "headers": sent})
+    await send({"type": "http.response.body", "body": msgspec.json.encode(found.body), "more_body": False})
+
+
+UNSUPPORTED_MEDIA_TYPE = _problem(415, "send the body as application/json", field="content-type")
 
 
 def _handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:

@@ -1,9 +1,8 @@
 """`POST /v1/consents`: record what a person chose, with proof and a signed receipt.
 
-Served in plain ASGI like the check (see `consent.api.fast`): a banner posts
-here on every first visit, so the route carries no per-request machinery it
-does not need. CORS for publishable keys comes from `collect_cors`, errors from
-the shared problem+json handlers.
+A banner posts here on every first visit, so POSTs on the exact path take the
+express lane (`consent.api.express`) like the check; the documented Litestar
+handler serves any other way in. Both call `answer_record`.
 """
 
 from __future__ import annotations
@@ -15,13 +14,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, asgi
-from litestar.types import Receive, Send
+from litestar import Request, Response
+from litestar.handlers import HTTPRouteHandler
+from litestar.params import JSONBody
 from litestar.types import Scope as AsgiScope
 
+from consent.api.auth import api_key_of
 from consent.api.check import SubjectRef
-from consent.api.cors import collect_cors
-from consent.api.fast import answer_json, authenticate, decode_body, document, read_body, runtime_of
+from consent.api.express import Answer, ExpressRoute, decode_body, documented_post
 from consent.api.notices import LANGUAGE_TAG, jurisdiction_of
 from consent.config import IpRetention
 from consent.errors import Forbidden, InvalidInput
@@ -34,10 +34,10 @@ from consent.service.recording.writer import Replay
 from consent.text import has_control_characters
 from policies import Jurisdiction
 
-__all__ = ["ConsentIn", "document_recording", "proof_of", "record", "record_consent", "request_headers"]
+__all__ = ["RECORD", "ConsentIn", "proof_of", "recording_routes", "request_headers"]
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_ACCEPTED = frozenset({Scope.COLLECT, Scope.DSR, Scope.ADMIN})
+RECORDERS = frozenset({Scope.COLLECT, Scope.DSR, Scope.ADMIN})
 
 
 class DecisionIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
@@ -107,7 +107,6 @@ def _idempotency(headers: Mapping[str, str], key: ApiKey, body: bytes) -> Idempo
 
 
 _decode_consent = msgspec.json.Decoder(ConsentIn)
-_encode = msgspec.json.Encoder().encode
 
 
 def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes) -> RecordRequest:
@@ -138,26 +137,27 @@ def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes
     )
 
 
-async def record(runtime: Runtime, scope: AsgiScope, receive: Receive, send: Send) -> None:
-    """POST: record a person's choices (scope collect from an allowed origin, dsr or admin)."""
-    body = await read_body(scope, receive, runtime.settings.max_body_bytes)
-    key = await authenticate(runtime, scope, _ACCEPTED)
+async def answer_record(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes) -> Answer:
+    """Record a person's choices; both lanes call this (the raw body is hashed for idempotency)."""
     result = await runtime.consents.record(runtime.policy.current, _record_request(runtime, scope, key, body))
     if isinstance(result, Replay):
-        await answer_json(send, _encode(result.body), result.status, replayed=True)
-    else:
-        await answer_json(send, _encode(result), 201)
+        return Answer(result.body, result.status, replayed=True)
+    return Answer(result, 201)
 
 
-# Served by the express lane (`consent.api.express`); registered here too for preflights and other methods.
-@asgi("/v1/consents", copy_scope=False, middleware=[collect_cors])
-async def record_consent(scope: AsgiScope, receive: Receive, send: Send) -> None:
-    """POST: record a person's choices (scope collect from an allowed origin, dsr or admin)."""
-    await record(runtime_of(scope), scope, receive, send)
+RECORD = ExpressRoute(RECORDERS, answer_record)
 
 
-def document_recording(app: Litestar) -> None:
-    document(app, path="/v1/consents", operation_id="recordConsent", tags=["consent"], status=201,
-             security_scopes=["collect (from an allowed origin)", "dsr", "admin"],
-             summary="Record a person's choices, with proof and a signed receipt", request=ConsentIn,
-             response=RecordOut)  # fmt: skip
+def recording_routes(max_body_bytes: int) -> list[HTTPRouteHandler]:
+    """The documented handler of `POST /v1/consents` (the express lane serves its POSTs on the exact path)."""
+
+    @documented_post("/v1/consents", RECORD, max_body_bytes, operation_id="recordConsent", tags=["consent"],
+                     status=201, summary="Record a person's choices, with proof and a signed receipt")  # fmt: skip
+    async def record_consent(request: Request[Any, Any, Any], data: JSONBody[ConsentIn]) -> Response[RecordOut]:
+        # `data` documents and validates the body; the answer decodes the raw body it also hashes.
+        answer = await answer_record(
+            request.app.state.runtime, request.scope, api_key_of(request), await request.body()
+        )
+        return answer.response()
+
+    return [record_consent]

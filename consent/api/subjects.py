@@ -20,7 +20,7 @@ from crypto import IDENTIFIER_KINDS, IdentifierKind
 __all__ = ["SubjectsController"]
 
 
-class RecordIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class PersonalRecordIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     name: str | None = None
     email: str | None = None
     phone: str | None = None
@@ -29,7 +29,7 @@ class RecordIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     attributes: dict[str, Any] = {}
 
 
-class RecordOut(msgspec.Struct, kw_only=True, frozen=True):
+class PersonalRecordOut(msgspec.Struct, kw_only=True, frozen=True):
     subject_id: UUID
     name: str | None
     email: str | None
@@ -54,7 +54,7 @@ class LookupOut(msgspec.Struct, kw_only=True, frozen=True):
 _LIMITS = {"name": 500, "email": 320, "phone": 64, "address": 2000, "user_id": 256}
 
 
-def _checked(data: RecordIn) -> PersonalRecord:
+def _checked(data: PersonalRecordIn) -> PersonalRecord:
     for field, limit in _LIMITS.items():
         value = getattr(data, field)
         if value is not None and len(value) > limit:
@@ -76,8 +76,8 @@ class SubjectsController(Controller):
         summary="Store a subject's personal record, encrypted (creates the subject if needed)",
     )
     async def put_record(
-        self, request: Request[Any, Any, Any], subject_id: FromPath[UUID], data: JSONBody[RecordIn]
-    ) -> Response[RecordOut]:
+        self, request: Request[Any, Any, Any], subject_id: FromPath[UUID], data: JSONBody[PersonalRecordIn]
+    ) -> Response[PersonalRecordOut]:
         runtime: Runtime = request.app.state.runtime
         record = _checked(data)
         async with runtime.pool.acquire() as conn:
@@ -92,7 +92,7 @@ class SubjectsController(Controller):
         operation_id="getPersonalRecord",
         summary="Read a subject's personal record, decrypted (audited)",
     )
-    async def get_record(self, request: Request[Any, Any, Any], subject_id: FromPath[UUID]) -> RecordOut:
+    async def get_record(self, request: Request[Any, Any, Any], subject_id: FromPath[UUID]) -> PersonalRecordOut:
         runtime: Runtime = request.app.state.runtime
         async with runtime.pool.acquire() as conn:
             stored = await read_record(conn, runtime.subjects, subject_id, actor=api_key_of(request).actor)
@@ -114,8 +114,8 @@ class SubjectsController(Controller):
         return LookupOut(subject_id=subject_id)
 
 
-def _out(subject_id: UUID, record: PersonalRecord, updated_at: datetime | None) -> RecordOut:
-    return RecordOut(
+def _out(subject_id: UUID, record: PersonalRecord, updated_at: datetime | None) -> PersonalRecordOut:
+    return PersonalRecordOut(
         subject_id=subject_id,
         name=record.name,
         email=record.email,

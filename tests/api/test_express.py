@@ -8,6 +8,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from consent.api import app as app_module
+from consent.config import Settings
 from consent.service.api_keys.issuing import Scope
 from tests.helpers import MakeKey, bearer
 
@@ -93,3 +95,58 @@ async def test_express_answers_carry_the_request_id_and_are_counted(client: Clie
 
     metrics = (await client.get("/metrics")).text
     assert 'consent_http_requests_total{method="POST",route="/v1/check",status="401"}' in metrics
+
+
+async def test_a_header_added_in_the_shared_place_reaches_express_and_litestar_routes(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = app_module.answer_headers
+    monkeypatch.setattr(app_module, "answer_headers", lambda scope: [*shared(scope), (b"x-shared", b"yes")])
+    async with AsyncTestClient(app=app_module.create_app(settings)) as client:
+        express = await client.post("/v1/check", json={"subject": {"device_id": "d"}})
+        framework = await client.get("/v1/whoami")
+        missing = await client.get("/v1/nothing-here")
+    assert express.status_code == framework.status_code == 401
+    assert express.headers["x-shared"] == framework.headers["x-shared"] == missing.headers["x-shared"] == "yes"
+
+
+async def test_a_secret_key_gets_no_cors_even_from_a_collect_origin(client: Client, make_key: MakeKey) -> None:
+    await make_key(Scope.COLLECT, origins=[ORIGIN])
+    dsr = await make_key(Scope.DSR)
+    for response in (
+        await client.post("/v1/consents", json=RECORD, headers=bearer(dsr.token, origin=ORIGIN)),
+        await client.get("/v1/notices?jurisdiction=gdpr", headers=bearer(dsr.token, origin=ORIGIN)),
+    ):
+        assert response.status_code in (200, 201), response.text
+        assert "access-control-allow-origin" not in response.headers
+
+
+async def test_a_refused_preflight_is_a_problem_document(client: Client, make_key: MakeKey) -> None:
+    await make_key(Scope.COLLECT, origins=[ORIGIN])
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    response = await client.options("/v1/consents", headers=preflight)
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("/forbidden")
+    assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/v1/check", "/v1/api-keys"])
+async def test_a_refused_value_is_never_quoted_back(
+    client: Client, make_key: MakeKey, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    admin = await make_key(Scope.ADMIN)
+    secret = "private-value-9f1c"
+    body = (
+        {"subject": {"device_id": "d"}, "jurisdiction": secret}
+        if path == "/v1/check"
+        else {"name": "x", "scope": secret}
+    )
+    express, framework, express_body, framework_body = await _both_ways(
+        client, monkeypatch, path, json=body, headers=bearer(admin.token)
+    )
+    assert express.status_code == framework.status_code == 422
+    assert express_body["field"] == framework_body["field"]
+    assert secret not in express.text
+    assert secret not in framework.text
+    assert express_body["detail"].endswith(": not one of the allowed values")
