@@ -16,11 +16,26 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
-__all__ = ["Connection", "HeldConnections", "Pool", "connect", "create_pool"]
+__all__ = [
+    "Connection",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "HeldConnections",
+    "Pool",
+    "Record",
+    "connect",
+    "create_pool",
+]
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 # What store functions take: a plain connection or one borrowed from the pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+# A driver row: only `consent.store` reads them; it hands the service typed rows instead.
+Record: TypeAlias = asyncpg.Record
+# What the service may catch without knowing the driver: a statement PostgreSQL refused, and a
+# connection that is gone or unusable.
+DatabaseError: TypeAlias = asyncpg.PostgresError
+DatabaseUnavailable: TypeAlias = asyncpg.InterfaceError
 
 _encode = msgspec.json.Encoder(order="sorted").encode
 _decode = msgspec.json.Decoder().decode
