@@ -25,6 +25,7 @@ __all__ = [
     "Record",
     "connect",
     "create_pool",
+    "transaction",
 ]
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
@@ -61,6 +62,23 @@ async def _setup_connection(conn: asyncpg.Connection) -> None:
         decoder=_decode,
         format="text",
     )
+
+
+@contextlib.asynccontextmanager
+async def transaction(conn: Connection | Pool) -> AsyncIterator[Connection]:
+    """A transaction on `conn`, or on a connection borrowed from it when it is the pool.
+
+    What a use case runs its writes in: the API hands it the pool, the CLI its one connection.
+
+        async with transaction(pool) as conn:
+            await conn.execute("...")
+    """
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as borrowed, borrowed.transaction():
+            yield borrowed
+    else:
+        async with conn.transaction():
+            yield conn
 
 
 async def _reset(conn: asyncpg.Connection) -> None:
