@@ -11,9 +11,10 @@ from consent.key_material import KeyMaterial, load_key_material, reload_master_k
 from consent.service.vault.master_key_rotation import (
     KeyStatus,
     add_master_key_version,
+    announce_current_version,
     key_status,
     retire_version,
-    rotate_master_key,
+    rewrap_data_keys,
 )
 from consent.store.pool import Connection
 from crypto import KeyMaterialError, LocalKeyProvider, MasterKeyRing
@@ -99,7 +100,8 @@ def rotate(add_version: bool | None, batch: int) -> None:
         say(f"added master key version {version} to {material.master_key_file}")
 
     async def work(conn: Connection) -> int:
-        return await rotate_master_key(
+        await announce_current_version(conn, provider)
+        return await rewrap_data_keys(
             conn, provider, actor=CLI_ACTOR, batch=batch, progress=lambda n: say(f"  rewrapped {n} data keys")
         )
 

@@ -39,16 +39,9 @@ class AuditRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     content_hash: bytes
 
 
-class StoredAuditRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+class StoredAuditRow(AuditRow, kw_only=True, frozen=True, gc=False):
     """One entry of `audit_log` as read back, with its chain link (None while not sealed)."""
 
-    id: UUID
-    recorded_at: datetime
-    actor: str
-    action: str
-    target: dict[str, Any]
-    detail: dict[str, Any]
-    content_hash: bytes
     seq: int | None
     prev_hash: bytes | None
     entry_hash: bytes | None

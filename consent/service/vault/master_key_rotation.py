@@ -27,10 +27,10 @@ from crypto import KeyProvider, WrappedDataKey, generate_master_key_entry, parse
 __all__ = [
     "KeyStatus",
     "add_master_key_version",
+    "announce_current_version",
     "key_status",
     "retire_version",
     "rewrap_data_keys",
-    "rotate_master_key",
 ]
 
 MASTER_CHANNEL = "consent_master_keys"
@@ -114,18 +114,10 @@ async def rewrap_data_keys(
     return done
 
 
-async def rotate_master_key(
-    conn: Connection,
-    provider: KeyProvider,
-    *,
-    actor: str,
-    batch: int = 500,
-    progress: Callable[[int], None] = lambda _done: None,
-) -> int:
-    """Announce the current master key version to running instances (they re-read the key file, so
-    they can unwrap and wrap under it), then rewrap every data key under it; returns how many."""
+async def announce_current_version(conn: Connection, provider: KeyProvider) -> None:
+    """Tell running instances about the current master key version: they re-read the key file, so
+    they can unwrap (and wrap) under it before data keys are rewrapped."""
     await notify(conn, MASTER_CHANNEL, str(provider.current_version))
-    return await rewrap_data_keys(conn, provider, actor=actor, batch=batch, progress=progress)
 
 
 async def retire_version(conn: Connection, provider: KeyProvider, version: int, *, actor: str) -> None:
