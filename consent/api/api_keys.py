@@ -69,10 +69,9 @@ class ApiKeyController(Controller):
     @post(operation_id="createApiKey", summary="Create an API key; the token is returned once")
     async def create_key(self, request: Request[Any, Any, Any], data: JSONBody[ApiKeyCreate]) -> ApiKeyCreated:
         runtime: Runtime = request.app.state.runtime
-        async with runtime.pool.acquire() as conn:
-            created = await api_keys.create_key(
-                conn, name=data.name, scope=data.scope, origins=data.origins, actor=api_key_of(request).actor
-            )
+        created = await api_keys.create_key(
+            runtime.pool, name=data.name, scope=data.scope, origins=data.origins, actor=api_key_of(request).actor
+        )
         return ApiKeyCreated(key=ApiKeyOut.of(created.key), token=created.token)
 
     @post(
@@ -83,8 +82,7 @@ class ApiKeyController(Controller):
     )
     async def revoke_key(self, request: Request[Any, Any, Any], key_id: FromPath[UUID]) -> ApiKeyOut:
         runtime: Runtime = request.app.state.runtime
-        async with runtime.pool.acquire() as conn:
-            key = await api_keys.revoke_key(conn, key_id, actor=api_key_of(request).actor)
+        key = await api_keys.revoke_key(runtime.pool, key_id, actor=api_key_of(request).actor)
         return ApiKeyOut.of(key)
 
 

@@ -22,7 +22,7 @@ from consent.runtime import Runtime
 from consent.service.api_keys.issuing import ApiKey, Scope
 from consent.service.checking.answers import CheckAnswer, CheckQuery, answer_checks
 from consent.service.checking.batch import answer_batch
-from consent.service.checking.checked_subjects import subject_named
+from consent.service.checking.checked_subjects import subject_checked
 from consent.service.subjects.identifiers import Subjects
 from policies import Decision, Jurisdiction
 
@@ -72,7 +72,7 @@ class CheckBatchOut(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def to_query(subjects: Subjects, check: CheckIn) -> CheckQuery:
-    named = subject_named(subjects, check.subject)
+    named = subject_checked(subjects, check.subject)
     return CheckQuery(
         identifier=named.identifier,
         subject_id=named.subject_id,

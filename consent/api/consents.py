@@ -18,9 +18,10 @@ from consent.api.recording import proof_of
 from consent.errors import Forbidden
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
+from consent.service.recording.consents import SubjectConsents
 from consent.service.recording.prepare import RecordOut
 from consent.service.subjects.linking import LinkResult, link_device, verify_identity_token
-from policies import NO_SIGNALS, Decision, Jurisdiction, SubjectState, decide
+from policies import Decision, Jurisdiction
 
 __all__ = ["LinkController", "SubjectConsentsController"]
 
@@ -41,6 +42,17 @@ class SubjectConsentsOut(msgspec.Struct, kw_only=True, frozen=True):
     consents: list[ConsentStateOut]
     history: list[dict[str, Any]] | None = None
 
+    @classmethod
+    def of(cls, found: SubjectConsents) -> SubjectConsentsOut:
+        return cls(
+            subject_id=found.subject_id,
+            policy_version=found.policy_version,
+            jurisdiction=found.jurisdiction,
+            gpc_opt_out_at=found.gpc_opt_out_at,
+            consents=[ConsentStateOut(**msgspec.structs.asdict(consent)) for consent in found.consents],
+            history=found.history,
+        )
+
 
 class SubjectConsentsController(Controller):
     path = "/v1/subjects/{subject_id:uuid}/consents"
@@ -56,35 +68,10 @@ class SubjectConsentsController(Controller):
         self, request: Request[Any, Any, Any], subject_id: FromPath[UUID], history: FromQuery[bool] = False
     ) -> SubjectConsentsOut:
         runtime: Runtime = request.app.state.runtime
-        active = runtime.policy.current
-        snapshot = await runtime.consents.snapshot(subject_id)
-        jurisdiction = snapshot.jurisdiction or Jurisdiction.DEFAULT
-        rules = active.policy.jurisdictions[jurisdiction]
-        now = datetime.now(UTC)
-        states = []
-        for purpose_id, state in sorted(snapshot.consents.items()):
-            purpose = active.policy.purposes.get(purpose_id)
-            if purpose is None:
-                continue
-            decision = decide(purpose, SubjectState(consent=state, facts=snapshot.facts), rules, NO_SIGNALS, now)
-            states.append(
-                ConsentStateOut(
-                    purpose=purpose_id,
-                    status=state.status.value,
-                    notice_version=state.notice_version,
-                    recorded_at=state.recorded_at,
-                    decision=decision,
-                )
-            )
-        events = await runtime.consents.history(subject_id, actor=api_key_of(request).actor) if history else None
-        return SubjectConsentsOut(
-            subject_id=subject_id,
-            policy_version=active.version,
-            jurisdiction=jurisdiction,
-            gpc_opt_out_at=snapshot.facts.gpc_opt_out_at,
-            consents=states,
-            history=events,
+        found = await runtime.consents.subject_consents(
+            runtime.policy.current, subject_id, history=history, actor=api_key_of(request).actor
         )
+        return SubjectConsentsOut.of(found)
 
     @delete(
         "/{purpose:str}",

@@ -28,9 +28,10 @@ from consent.errors import Forbidden, InvalidInput
 from consent.logs import request_id
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import ApiKey, Scope
-from consent.service.recording.consents import RecordRequest
-from consent.service.recording.prepare import Action, Choice, Idempotency, RecordOut, Source
+from consent.service.recording.prepare import Action, Choice, Idempotency, RecordingRequest, RecordOut, Source
 from consent.service.recording.writer import Replay
+from consent.service.subjects.identifiers import Identifier
+from consent.service.subjects.references import SubjectKind, subject_named
 from consent.text import has_control_characters
 from policies import Jurisdiction
 
@@ -38,6 +39,7 @@ __all__ = ["RECORD", "ConsentIn", "proof_of", "recording_routes", "request_heade
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 RECORDERS = frozenset({Scope.COLLECT, Scope.DSR, Scope.ADMIN})
+_RECORDABLE: tuple[SubjectKind, ...] = ("device_id", "user_id", "email")
 
 
 class DecisionIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
@@ -62,15 +64,13 @@ def request_headers(scope: AsgiScope) -> dict[str, str]:
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
-def _subject(key: ApiKey, ref: SubjectRef) -> tuple[str, str]:
-    named = [(kind, value) for kind in ("device_id", "user_id", "email") if (value := getattr(ref, kind)) is not None]
-    if len(named) != 1 or ref.phone is not None or ref.subject_id is not None:
-        raise InvalidInput("name the subject by exactly one of device_id, user_id, email", field="subject")
-    kind, value = named[0]
-    if key.publishable and kind != "device_id":
+def _subject(runtime: Runtime, key: ApiKey, ref: SubjectRef) -> Identifier:
+    named = subject_named(runtime.subjects, ref, _RECORDABLE)
+    assert isinstance(named, Identifier), "recording accepts no subject id"
+    if key.publishable and named.kind != "device_id":
         # A page script must never write consent for somebody's account.
-        raise Forbidden("a publishable key may only record consent for a device_id", field=f"subject.{kind}")
-    return kind, value
+        raise Forbidden("a publishable key may only record consent for a device_id", field=f"subject.{named.kind}")
+    return named
 
 
 def _ip_prefix(host: str | None, retention: IpRetention) -> str | None:
@@ -109,10 +109,10 @@ def _idempotency(headers: Mapping[str, str], key: ApiKey, body: bytes) -> Idempo
 _decode_consent = msgspec.json.Decoder(ConsentIn)
 
 
-def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes) -> RecordRequest:
+def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes) -> RecordingRequest:
     data = decode_body(_decode_consent, body)
     headers = request_headers(scope)
-    kind, value = _subject(key, data.subject)
+    identifier = _subject(runtime, key, data.subject)
     if has_control_characters(data.property):
         raise InvalidInput("a property is a site or app id without control characters", field="property")
     if data.language is not None and not LANGUAGE_TAG.match(data.language):
@@ -121,8 +121,8 @@ def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes
     proof = proof_of(headers, client[0] if client else None, runtime, key)
     if data.tcf is not None:
         proof["tcf"] = runtime.decode_tcf(data.tcf)
-    return RecordRequest(
-        identifier=runtime.subjects.identifier(kind, value, field=f"subject.{kind}"),  # type: ignore[arg-type]
+    return RecordingRequest(
+        identifier=identifier,
         property=data.property,
         jurisdiction=jurisdiction_of(headers, runtime, data.jurisdiction)[0],
         language=data.language,

@@ -14,8 +14,9 @@ from consent.api.auth import api_key_of, require_key, scopes
 from consent.errors import InvalidInput, NotFound
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
-from consent.service.vault.personal_records import PersonalRecord, read_record, write_record
-from crypto import IDENTIFIER_KINDS, IdentifierKind
+from consent.service.subjects.identifiers import Identifier
+from consent.service.subjects.references import IDENTIFIER_KINDS, subject_named
+from consent.service.vault.personal_records import PersonalRecord, put_personal_record, read_record
 
 __all__ = ["SubjectsController"]
 
@@ -79,10 +80,9 @@ class SubjectsController(Controller):
         self, request: Request[Any, Any, Any], subject_id: FromPath[UUID], data: JSONBody[PersonalRecordIn]
     ) -> Response[PersonalRecordOut]:
         runtime: Runtime = request.app.state.runtime
-        record = _checked(data)
-        async with runtime.pool.acquire() as conn:
-            created = await write_record(conn, runtime.subjects, subject_id, record, actor=api_key_of(request).actor)
-            stored = await read_record(conn, runtime.subjects, subject_id, actor=api_key_of(request).actor)
+        created, stored = await put_personal_record(
+            runtime.pool, runtime.subjects, subject_id, _checked(data), actor=api_key_of(request).actor
+        )
         return Response(
             _out(subject_id, stored.record.reveal(), stored.updated_at), status_code=201 if created else 200
         )
@@ -94,23 +94,17 @@ class SubjectsController(Controller):
     )
     async def get_record(self, request: Request[Any, Any, Any], subject_id: FromPath[UUID]) -> PersonalRecordOut:
         runtime: Runtime = request.app.state.runtime
-        async with runtime.pool.acquire() as conn:
-            stored = await read_record(conn, runtime.subjects, subject_id, actor=api_key_of(request).actor)
+        stored = await read_record(runtime.pool, runtime.subjects, subject_id, actor=api_key_of(request).actor)
         return _out(subject_id, stored.record.reveal(), stored.updated_at)
 
     @post("/lookup", operation_id="lookupSubject", summary="Find a subject by one identifier", status_code=200)
     async def lookup(self, request: Request[Any, Any, Any], data: JSONBody[LookupIn]) -> LookupOut:
         runtime: Runtime = request.app.state.runtime
-        given: list[tuple[IdentifierKind, str]] = [
-            (kind, value) for kind in IDENTIFIER_KINDS if (value := getattr(data, kind)) is not None
-        ]
-        if len(given) != 1:
-            raise InvalidInput("give exactly one of email, phone, user_id, device_id", field="body")
-        kind, value = given[0]
-        identifier = runtime.subjects.identifier(kind, value)
+        identifier = subject_named(runtime.subjects, data, IDENTIFIER_KINDS, field="body", prefix="")
+        assert isinstance(identifier, Identifier), "a lookup accepts no subject id"
         subject_id = await runtime.subjects.find(runtime.pool, identifier)
         if subject_id is None:
-            raise NotFound(f"no subject has this {kind}", field=kind)
+            raise NotFound(f"no subject has this {identifier.kind}", field=identifier.kind)
         return LookupOut(subject_id=subject_id)
 
 

@@ -13,8 +13,7 @@ import msgspec
 
 from consent.cli._context import CLI_ACTOR
 from consent.config import Settings
-from consent.service.api_keys.issuing import Scope, create_key, hash_token
-from consent.store import api_keys as key_store
+from consent.service.api_keys.issuing import Scope, create_key, still_valid
 from consent.store.pool import Connection
 
 __all__ = ["ensure_demo_keys"]
@@ -24,19 +23,11 @@ def _demo_origins(settings: Settings) -> list[str]:
     return [f"http://{host}:{settings.port}" for host in ("127.0.0.1", "localhost")]
 
 
-async def _still_valid(conn: Connection, tokens: dict[str, str]) -> bool:
-    for token in tokens.values():
-        row = await key_store.fetch_by_hash(conn, hash_token(token))
-        if row is None or row["revoked_at"] is not None:
-            return False
-    return set(tokens) == {scope.value for scope in Scope}
-
-
 async def ensure_demo_keys(conn: Connection, settings: Settings) -> dict[str, str]:
     path = settings.home / "demo-keys.json"
     if path.exists():
         tokens = msgspec.json.decode(path.read_bytes(), type=dict[str, str])
-        if await _still_valid(conn, tokens):
+        if set(tokens) == {scope.value for scope in Scope} and await still_valid(conn, tokens.values()):
             return tokens
     tokens = {}
     for scope in Scope:

@@ -9,10 +9,9 @@ the restored one, which destroys the same data keys and identifiers again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
 
 import click
 import msgspec
@@ -20,38 +19,16 @@ import msgspec
 from consent.cli._context import CLI_ACTOR, database_url, fail, load, run_with_connection, say
 from consent.config import ConfigError
 from consent.key_material import load_key_material
-from consent.service import audit
 from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import DataKeys
-from consent.service.vault.personal_records import erase_subject_keys
-from consent.store import vault as store
-from consent.store import vault as vault_store
+from consent.service.vault.erasure_replay import Replayed, TombstoneRow, replay_erasures, tombstones_since
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection
 
 __all__ = ["erasures"]
 
-
-class Tombstone(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """One line of an export: who was erased, and when."""
-
-    subject_id: UUID
-    erased_at: datetime
-
-
-class Replayed(msgspec.Struct, kw_only=True, frozen=True):
-    replayed: int
-    data_keys_destroyed: int
-    already_erased: int
-
-
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.Decoder(Tombstone).decode
-
-
-async def _tombstones_since(conn: Connection, since: datetime) -> AsyncIterator[Tombstone]:
-    async for row in vault_store.iter_tombstones(conn, since):
-        yield Tombstone(subject_id=row["subject_id"], erased_at=row["erased_at"])
+_decode = msgspec.json.Decoder(TombstoneRow).decode
 
 
 def _moment(text: str | None) -> datetime:
@@ -77,7 +54,7 @@ def export(since: str | None) -> None:
 
     async def work(conn: Connection) -> int:
         count = 0
-        async for tombstone in _tombstones_since(conn, start):
+        async for tombstone in tombstones_since(conn, start):
             click.echo(_encode(tombstone).decode())
             count += 1
         return count
@@ -86,7 +63,7 @@ def export(since: str | None) -> None:
     say(f"exported {count} erasure tombstone(s)")
 
 
-def _read(lines: Iterable[bytes], source: str) -> list[Tombstone]:
+def _read(lines: Iterable[bytes], source: str) -> list[TombstoneRow]:
     tombstones = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -98,7 +75,7 @@ def _read(lines: Iterable[bytes], source: str) -> list[Tombstone]:
     return tombstones
 
 
-def _read_file(file: str) -> tuple[list[Tombstone], str]:
+def _read_file(file: str) -> tuple[list[TombstoneRow], str]:
     source = "<stdin>" if file == "-" else Path(file).name
     try:
         with click.open_file(file, "rb") as lines:
@@ -131,27 +108,7 @@ def replay(file: str) -> None:
         subjects = Subjects(DataKeys(material, notifications), material.index_key, notifications)
 
         async def work(conn: Connection) -> Replayed:
-            replayed = destroyed = 0
-            for tombstone in tombstones:
-                async with conn.transaction():
-                    if await store.is_tombstoned(conn, tombstone.subject_id):
-                        continue
-                    # Inserted first, so the tombstone keeps the original time of the erasure.
-                    await store.insert_tombstone(conn, tombstone.subject_id, tombstone.erased_at)
-                    destroyed += await erase_subject_keys(conn, subjects, tombstone.subject_id, actor=CLI_ACTOR)
-                    replayed += 1
-            outcome = Replayed(
-                replayed=replayed, data_keys_destroyed=destroyed, already_erased=len(tombstones) - replayed
-            )
-            await audit.record(
-                conn,
-                audit.AuditEntry(
-                    actor=CLI_ACTOR,
-                    action="erasures.replay",
-                    detail={"source": source, "tombstones": len(tombstones), **msgspec.structs.asdict(outcome)},
-                ),
-            )
-            return outcome
+            return await replay_erasures(conn, subjects, tombstones, source=source, actor=CLI_ACTOR)
 
         outcome = run_with_connection(msgspec.structs.replace(settings, database_url=url), work)
     click.echo(

@@ -9,9 +9,9 @@ from consent.config import ConfigError
 from consent.errors import ConsentError
 from consent.key_material import KeyMaterial, load_key_material, reload_master_keys
 from consent.service.vault.master_key_rotation import (
-    MASTER_CHANNEL,
     KeyStatus,
     add_master_key_version,
+    announce_current_version,
     key_status,
     retire_version,
     rewrap_data_keys,
@@ -100,8 +100,7 @@ def rotate(add_version: bool | None, batch: int) -> None:
         say(f"added master key version {version} to {material.master_key_file}")
 
     async def work(conn: Connection) -> int:
-        # Running instances re-read the key file, so they can unwrap (and wrap) under the new version.
-        await conn.execute("SELECT pg_notify($1, $2)", MASTER_CHANNEL, str(provider.current_version))
+        await announce_current_version(conn, provider)
         return await rewrap_data_keys(
             conn, provider, actor=CLI_ACTOR, batch=batch, progress=lambda n: say(f"  rewrapped {n} data keys")
         )

@@ -9,9 +9,14 @@ import click
 import msgspec
 
 from consent.cli._context import CLI_ACTOR, fail, load, run_with_connection, say
-from consent.service.policy_versions import AppliedPolicy, count_reconsent, fetch_active_policy, read_policy_file
+from consent.service.policy_versions import (
+    AppliedPolicy,
+    count_reconsent,
+    fetch_active_policy,
+    list_policy_versions,
+    read_policy_file,
+)
 from consent.service.policy_versions import apply_policy as apply_policy_version
-from consent.store import policy_versions as store
 from consent.store.pool import Connection
 from policies import Policy, PolicyDiff, PolicyInvalid, diff_policies, parse_policy, render_ropa_csv, render_ropa_json
 
@@ -141,10 +146,9 @@ def ropa(fmt: str, file: Path | None) -> None:
 @policies.command()
 def versions() -> None:
     """Every applied policy version: number, time, who applied it, digest; * marks the active one."""
-    rows = run_with_connection(load(), store.list_versions)
-    for row in rows:
-        mark = "*" if row["active"] else " "
+    for row in run_with_connection(load(), list_policy_versions):
+        mark = "*" if row.active else " "
         click.echo(
-            f"{mark} {row['version']:>4}  {row['applied_at']:%Y-%m-%d %H:%M:%S}  {row['applied_by']:<40}  "
-            f"{row['digest'][:16]}  {row['source']}"
+            f"{mark} {row.version:>4}  {row.applied_at:%Y-%m-%d %H:%M:%S}  {row.applied_by:<40}  "
+            f"{row.digest[:16]}  {row.source}"
         )

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from consent.ids import uuid7
 from consent.store import audit as audit_store
+from consent.store.audit import AuditRow, StoredAuditRow
 from consent.store.pool import Connection
 
 __all__ = [
@@ -77,7 +77,7 @@ def link_hash(prev_hash: bytes, seq: int, entry_content_hash: bytes) -> bytes:
     return hashlib.sha256(prev_hash + seq.to_bytes(8, "big") + entry_content_hash).digest()
 
 
-def _row(entry: AuditEntry, now: datetime) -> tuple[Any, ...]:
+def _row(entry: AuditEntry, now: datetime) -> AuditRow:
     # PostgreSQL keeps microseconds; the hash must be over exactly what is stored.
     recorded_at = now.astimezone(UTC)
     entry_id = uuid7(int(recorded_at.timestamp() * 1000))
@@ -85,7 +85,15 @@ def _row(entry: AuditEntry, now: datetime) -> tuple[Any, ...]:
     digest = content_hash(
         entry_id, recorded_at=recorded_at, actor=entry.actor, action=entry.action, target=target, detail=detail
     )
-    return (entry_id, recorded_at, entry.actor, entry.action, target, detail, digest)
+    return AuditRow(
+        id=entry_id,
+        recorded_at=recorded_at,
+        actor=entry.actor,
+        action=entry.action,
+        target=target,
+        detail=detail,
+        content_hash=digest,
+    )
 
 
 async def record(conn: Connection, entry: AuditEntry, *, now: datetime | None = None) -> None:
@@ -93,7 +101,7 @@ async def record(conn: Connection, entry: AuditEntry, *, now: datetime | None = 
     await record_many(conn, [entry], now=now)
 
 
-def entry_rows(entries: Sequence[AuditEntry], now: datetime) -> list[tuple[Any, ...]]:
+def entry_rows(entries: Sequence[AuditEntry], now: datetime) -> list[AuditRow]:
     """The rows `record_many` would insert, for callers that batch them into a larger statement."""
     return [_row(entry, now) for entry in entries]
 
@@ -146,27 +154,23 @@ class ChainReport(msgspec.Struct, kw_only=True, frozen=True):
     problem: str | None = None
 
 
-def _stored_content_matches(row: asyncpg.Record) -> bool:
+def _stored_content_matches(row: StoredAuditRow) -> bool:
     recomputed = content_hash(
-        row["id"],
-        recorded_at=row["recorded_at"],
-        actor=row["actor"],
-        action=row["action"],
-        target=row["target"],
-        detail=row["detail"],
+        row.id, recorded_at=row.recorded_at, actor=row.actor, action=row.action, target=row.target, detail=row.detail
     )
-    return recomputed == bytes(row["content_hash"])
+    return recomputed == row.content_hash
 
 
-def _check_link(row: asyncpg.Record, expected_seq: int, prev: bytes) -> str | None:
+def _check_link(row: StoredAuditRow, expected_seq: int, prev: bytes) -> str | None:
     """The first problem with one sealed row, or None."""
-    if row["seq"] != expected_seq:
-        return f"entries {expected_seq}..{row['seq'] - 1} are missing"
+    assert row.seq is not None, "sealed entries have a sequence number"
+    if row.seq != expected_seq:
+        return f"entries {expected_seq}..{row.seq - 1} are missing"
     if not _stored_content_matches(row):
         return "content differs from its hash (edited)"
-    if bytes(row["prev_hash"]) != prev:
+    if row.prev_hash != prev:
         return "link to the previous entry is broken"
-    if bytes(row["entry_hash"]) != link_hash(prev, row["seq"], bytes(row["content_hash"])):
+    if row.entry_hash != link_hash(prev, row.seq, row.content_hash):
         return "entry hash does not match"
     return None
 
@@ -178,8 +182,8 @@ async def verify_chain(conn: Connection) -> ChainReport:
     async for row in audit_store.iter_sealed(conn):
         problem = _check_link(row, expected, prev)
         if problem is not None:
-            return _broken(head, expected - 1, expected, str(row["id"]), problem)
-        prev = bytes(row["entry_hash"])
+            return _broken(head, expected - 1, expected, str(row.id), problem)
+        prev = row.entry_hash or GENESIS
         expected += 1
     sealed = expected - 1
     if head is not None and (head[0] != sealed or head[1] != prev):
@@ -188,7 +192,7 @@ async def verify_chain(conn: Connection) -> ChainReport:
     async for row in audit_store.iter_pending(conn):
         pending += 1
         if not _stored_content_matches(row):
-            return _broken(head, sealed, None, str(row["id"]), "pending entry differs from its hash (edited)")
+            return _broken(head, sealed, None, str(row.id), "pending entry differs from its hash (edited)")
     return ChainReport(
         ok=True,
         sealed=sealed,

@@ -91,19 +91,19 @@ class ChangeFeed:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
         changes = [
             Change(
-                event_id=row["id"],
-                subject_id=row["subject_id"],
-                purpose=row["purpose"],
-                status=row["status"],
-                action=row["action"],
-                source=row["source"],
-                jurisdiction=row["jurisdiction"],
-                property=row["property"],
-                notice_version=row["notice_version"],
-                policy_version=row["policy_version"],
-                gpc=row["gpc"],
-                recorded_at=row["recorded_at"],
-                cursor=encode_cursor(row["txid"], row["id"]),
+                event_id=row.id,
+                subject_id=row.subject_id,
+                purpose=row.purpose,
+                status=row.status,
+                action=row.action,
+                source=row.source,
+                jurisdiction=row.jurisdiction,
+                property=row.property,
+                notice_version=row.notice_version,
+                policy_version=row.policy_version,
+                gpc=row.gpc,
+                recorded_at=row.recorded_at,
+                cursor=encode_cursor(row.txid, row.id),
             )
             for row in rows
         ]

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-import asyncpg
 import msgspec
 
 from consent.errors import Conflict
@@ -23,7 +22,8 @@ from consent.service import audit
 from consent.store import consent_state
 from consent.store import policy_versions as store
 from consent.store.notifications import Notifications
-from consent.store.pool import Connection, Pool
+from consent.store.policy_versions import PolicyVersionRow
+from consent.store.pool import Connection, DatabaseError, DatabaseUnavailable, Pool
 from policies import Policy, PolicyDiff, PolicyInvalid, Problem, diff_policies, parse_policy, policy_digest
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "count_reconsent",
     "ensure_policy",
     "fetch_active_policy",
+    "list_policy_versions",
     "read_policy_file",
 ]
 
@@ -82,12 +83,17 @@ async def fetch_active_policy(conn: Connection | Pool) -> ActivePolicy | None:
     if row is None:
         return None
     return ActivePolicy(
-        version=row["version"],
-        digest=row["digest"],
-        source=row["source"],
-        applied_at=row["applied_at"],
-        policy=parse_policy(row["document"], source=row["source"]),
+        version=row.version,
+        digest=row.digest,
+        source=row.source,
+        applied_at=row.applied_at,
+        policy=parse_policy(row.document, source=row.source),
     )
+
+
+async def list_policy_versions(conn: Connection | Pool) -> list[PolicyVersionRow]:
+    """Every applied version, oldest first (without its text)."""
+    return await store.list_versions(conn)
 
 
 async def apply_policy(conn: Connection, text: str, *, source: str, actor: str) -> AppliedPolicy:
@@ -167,7 +173,7 @@ class PolicyHolder:
     async def reload(self) -> None:
         try:
             active = await fetch_active_policy(self._pool)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, TimeoutError, DatabaseError, DatabaseUnavailable) as exc:
             if self._pool.is_closing():
                 return  # shutting down: the notification connection's reset is not news
             log.warning(

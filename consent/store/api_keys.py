@@ -5,13 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
+import msgspec
 
-from consent.store.pool import Connection, Pool
+from consent.store.pool import Connection, Pool, Record
 
-__all__ = ["active_collect_origins", "fetch_by_hash", "insert", "list_all", "revoke"]
+__all__ = ["ApiKeyRow", "active_collect_origins", "fetch_by_hash", "insert", "list_all", "revoke"]
 
-_COLUMNS = "id, name, scope, origins, token_prefix, created_at, revoked_at"
+
+class ApiKeyRow(msgspec.Struct, kw_only=True, frozen=True):
+    """One row of `api_keys`, without the token's hash."""
+
+    id: UUID
+    name: str
+    scope: str
+    origins: list[str]
+    token_prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+_COLUMNS = ", ".join(ApiKeyRow.__struct_fields__)
+
+
+def _row(record: Record | None) -> ApiKeyRow | None:
+    return None if record is None else ApiKeyRow(**dict(record.items()))
 
 
 async def insert(
@@ -24,36 +41,41 @@ async def insert(
     token_hash: bytes,
     token_prefix: str,
     created_at: datetime,
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        f"INSERT INTO api_keys (id, name, scope, origins, token_hash, token_prefix, created_at)"
-        f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}",
-        key_id,
-        name,
-        scope,
-        origins,
-        token_hash,
-        token_prefix,
-        created_at,
+) -> ApiKeyRow:
+    row = _row(
+        await conn.fetchrow(
+            f"INSERT INTO api_keys (id, name, scope, origins, token_hash, token_prefix, created_at)"
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}",
+            key_id,
+            name,
+            scope,
+            origins,
+            token_hash,
+            token_prefix,
+            created_at,
+        )
     )
     assert row is not None
     return row
 
 
-async def fetch_by_hash(conn: Connection | Pool, token_hash: bytes) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE token_hash = $1", token_hash)
+async def fetch_by_hash(conn: Connection | Pool, token_hash: bytes) -> ApiKeyRow | None:
+    return _row(await conn.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE token_hash = $1", token_hash))
 
 
-async def list_all(conn: Connection | Pool) -> list[asyncpg.Record]:
-    return list(await conn.fetch(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id"))
+async def list_all(conn: Connection | Pool) -> list[ApiKeyRow]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM api_keys ORDER BY created_at, id")
+    return [ApiKeyRow(**dict(row.items())) for row in rows]
 
 
-async def revoke(conn: Connection, key_id: UUID, at: datetime) -> asyncpg.Record | None:
+async def revoke(conn: Connection, key_id: UUID, at: datetime) -> ApiKeyRow | None:
     """Revoke a key; None if it does not exist. Revoking twice keeps the first time."""
-    return await conn.fetchrow(
-        f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING {_COLUMNS}",
-        key_id,
-        at,
+    return _row(
+        await conn.fetchrow(
+            f"UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING {_COLUMNS}",
+            key_id,
+            at,
+        )
     )
 
 

@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
+import msgspec
 
 from consent.store.pool import Connection
 
 __all__ = [
+    "AuditRow",
+    "StoredAuditRow",
     "fetch_head",
     "fetch_unsealed",
     "insert_entries",
@@ -25,12 +27,31 @@ __all__ = [
 _SEALER_LOCK = 0x61756469745F7365  # "audit_se"
 
 
-async def insert_entries(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert entries given as (id, recorded_at, actor, action, target, detail, content_hash)."""
+class AuditRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """One entry of `audit_log` as written (the sealer adds its chain link later)."""
+
+    id: UUID
+    recorded_at: datetime
+    actor: str
+    action: str
+    target: dict[str, Any]
+    detail: dict[str, Any]
+    content_hash: bytes
+
+
+class StoredAuditRow(AuditRow, kw_only=True, frozen=True, gc=False):
+    """One entry of `audit_log` as read back, with its chain link (None while not sealed)."""
+
+    seq: int | None
+    prev_hash: bytes | None
+    entry_hash: bytes | None
+
+
+async def insert_entries(conn: Connection, rows: Sequence[AuditRow]) -> None:
     await conn.executemany(
         "INSERT INTO audit_log (id, recorded_at, actor, action, target, detail, content_hash)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        rows,
+        [msgspec.structs.astuple(row) for row in rows],
     )
 
 
@@ -85,23 +106,23 @@ async def write_links(
     )
 
 
-_COLUMNS = "id, recorded_at, actor, action, target, detail, content_hash, seq, prev_hash, entry_hash"
+_COLUMNS = ", ".join(StoredAuditRow.__struct_fields__)
 
 
-async def iter_sealed(conn: Connection, batch: int = 5000) -> AsyncIterator[asyncpg.Record]:
+async def iter_sealed(conn: Connection, batch: int = 5000) -> AsyncIterator[StoredAuditRow]:
     """Every sealed entry in chain order (keyset pagination, so memory stays flat)."""
     after = 0
     while True:
         rows = await conn.fetch(f"SELECT {_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", after, batch)
         for row in rows:
-            yield row
+            yield StoredAuditRow(**dict(row.items()))
         if len(rows) < batch:
             return
         after = rows[-1]["seq"]
 
 
-async def iter_pending(conn: Connection) -> AsyncIterator[asyncpg.Record]:
+async def iter_pending(conn: Connection) -> AsyncIterator[StoredAuditRow]:
     """Entries written but not yet sealed into the chain."""
     async with conn.transaction():
         async for row in conn.cursor(f"SELECT {_COLUMNS} FROM audit_log WHERE seq IS NULL ORDER BY recorded_at"):
-            yield row
+            yield StoredAuditRow(**dict(row.items()))

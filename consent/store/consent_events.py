@@ -6,13 +6,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
+import msgspec
 
 from consent.store.pool import Connection, Pool
 
 __all__ = [
-    "EVENT_COLUMNS",
-    "EVENT_TYPES",
+    "ConsentEventRow",
+    "FeedRow",
+    "IdempotencyRow",
+    "StoredAnswer",
     "claim_idempotency_keys",
     "delete_expired_idempotency_keys",
     "fetch_feed",
@@ -20,48 +22,71 @@ __all__ = [
     "fetch_idempotency",
 ]
 
-EVENT_COLUMNS = (
-    "subject_id",
-    "id",
-    "purpose",
-    "status",
-    "action",
-    "source",
-    "jurisdiction",
-    "language",
-    "property",
-    "notice_version",
-    "policy_version",
-    "gpc",
-    "client_at",
-    "recorded_at",
-    "receipt_id",
-    "proof",
-)
-EVENT_TYPES = (
-    "uuid",
-    "uuid",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int",
-    "int",
-    "bool",
-    "timestamptz",
-    "timestamptz",
-    "uuid",
-    "jsonb",
-)
+
+# `gc=False`: rows hold only scalars and JSON-like values, never a cycle, and a batch builds hundreds.
+class ConsentEventRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """One row of `consent_events`, as written and as read back; fields in column order."""
+
+    subject_id: UUID
+    id: UUID
+    purpose: str
+    status: str
+    action: str
+    source: str
+    jurisdiction: str
+    language: str | None
+    property: str
+    notice_version: int
+    policy_version: int
+    gpc: bool
+    client_at: datetime | None
+    recorded_at: datetime
+    receipt_id: UUID | None
+    proof: dict[str, Any]
 
 
-async def claim_idempotency_keys(
-    conn: Connection, rows: list[tuple[UUID, str, bytes, int, Any, datetime]]
-) -> set[tuple[UUID, str]]:
-    """Insert (api_key_id, key, request_hash, status, response, created_at); returns the keys this call won.
+_EVENT_COLUMNS = ", ".join(ConsentEventRow.__struct_fields__)
+
+
+class FeedRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """An event as the change feed hands it out, with the id of the transaction that wrote it."""
+
+    txid: int
+    id: UUID
+    subject_id: UUID
+    purpose: str
+    status: str
+    action: str
+    source: str
+    jurisdiction: str
+    property: str
+    notice_version: int
+    policy_version: int
+    gpc: bool
+    recorded_at: datetime
+
+
+class IdempotencyRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """One row of `idempotency_keys`: the first answer given to an Idempotency-Key."""
+
+    api_key_id: UUID
+    key: str
+    request_hash: bytes
+    status: int
+    response: Any
+    created_at: datetime
+
+
+class StoredAnswer(msgspec.Struct, kw_only=True, frozen=True):
+    """What a replay needs of an `idempotency_keys` row."""
+
+    request_hash: bytes
+    status: int
+    response: Any
+
+
+async def claim_idempotency_keys(conn: Connection, rows: list[IdempotencyRow]) -> set[tuple[UUID, str]]:
+    """Insert the rows; returns the (api_key_id, key) pairs this call won.
 
     A key another transaction holds makes this wait for it to finish, then lose.
     """
@@ -73,17 +98,23 @@ async def claim_idempotency_keys(
         SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::int[], $5::jsonb[], $6::timestamptz[])
         ON CONFLICT DO NOTHING RETURNING api_key_id, key
         """,
-        *[[row[i] for row in rows] for i in range(6)],
+        [row.api_key_id for row in rows],
+        [row.key for row in rows],
+        [row.request_hash for row in rows],
+        [row.status for row in rows],
+        [row.response for row in rows],
+        [row.created_at for row in rows],
     )
     return {(row["api_key_id"], row["key"]) for row in won}
 
 
-async def fetch_idempotency(conn: Connection | Pool, api_key_id: UUID, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def fetch_idempotency(conn: Connection | Pool, api_key_id: UUID, key: str) -> StoredAnswer | None:
+    row = await conn.fetchrow(
         "SELECT request_hash, status, response FROM idempotency_keys WHERE api_key_id = $1 AND key = $2",
         api_key_id,
         key,
     )
+    return None if row is None else StoredAnswer(request_hash=bytes(row[0]), status=row[1], response=row[2])
 
 
 async def delete_expired_idempotency_keys(conn: Connection | Pool, before: datetime) -> int:
@@ -91,31 +122,28 @@ async def delete_expired_idempotency_keys(conn: Connection | Pool, before: datet
     return int(result.split()[-1])
 
 
-async def fetch_history(conn: Connection | Pool, subject_id: UUID) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            f"SELECT {', '.join(EVENT_COLUMNS)} FROM consent_events WHERE subject_id = $1 ORDER BY recorded_at, id",
-            subject_id,
-        )
+async def fetch_history(conn: Connection | Pool, subject_id: UUID) -> list[ConsentEventRow]:
+    rows = await conn.fetch(
+        f"SELECT {_EVENT_COLUMNS} FROM consent_events WHERE subject_id = $1 ORDER BY recorded_at, id",
+        subject_id,
     )
+    return [ConsentEventRow(**dict(row.items())) for row in rows]
 
 
-async def fetch_feed(conn: Connection | Pool, after_txid: int, after_id: UUID, limit: int) -> list[asyncpg.Record]:
+async def fetch_feed(conn: Connection | Pool, after_txid: int, after_id: UUID, limit: int) -> list[FeedRow]:
     """Events after the cursor, in (transaction, id) order, only from transactions that can no longer
     be joined by an earlier, still-running one: everything below the oldest running xid is final."""
-    return list(
-        await conn.fetch(
-            """
-            SELECT txid::text::bigint AS txid, id, subject_id, purpose, status, action, source, jurisdiction,
-                   property, notice_version, policy_version, gpc, recorded_at
-              FROM consent_events
-             WHERE (txid, id) > ($1::text::xid8, $2::uuid)
-               AND txid < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY txid, id
-             LIMIT $3
-            """,
-            str(after_txid),
-            after_id,
-            limit,
-        )
+    rows = await conn.fetch(
+        f"""
+        SELECT txid::text::bigint AS txid, {", ".join(FeedRow.__struct_fields__[1:])}
+          FROM consent_events
+         WHERE (txid, id) > ($1::text::xid8, $2::uuid)
+           AND txid < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY txid, id
+         LIMIT $3
+        """,
+        str(after_txid),
+        after_id,
+        limit,
     )
+    return [FeedRow(**dict(row.items())) for row in rows]

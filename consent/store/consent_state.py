@@ -2,13 +2,84 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
-import asyncpg
+import msgspec
 
-from consent.store.pool import Connection, Pool
+from consent.store.pool import Connection, Pool, Record
 
-__all__ = ["count_outdated_grants", "fetch_states", "resolve"]
+__all__ = [
+    "ConsentStateRow",
+    "IdentifierCandidate",
+    "PurposeState",
+    "Resolved",
+    "StoredFacts",
+    "StoredState",
+    "SubjectFactsRow",
+    "count_outdated_grants",
+    "fetch_states",
+    "resolve",
+]
+
+
+class ConsentStateRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """One row of `consent_state` as the batch writer upserts it."""
+
+    subject_id: UUID
+    purpose: str
+    status: str
+    notice_version: int
+    recorded_at: datetime
+    event_id: UUID
+
+
+class SubjectFactsRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """The part of `subject_facts` a consent write sets: a GPC opt-out (kept once set), the jurisdiction."""
+
+    subject_id: UUID
+    gpc_opt_out_at: datetime | None
+    jurisdiction: str
+
+
+class PurposeState(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """One purpose's row of `consent_state`, as the check path reads it."""
+
+    purpose: str
+    status: str
+    notice_version: int
+    recorded_at: datetime
+    by_guardian: bool
+
+
+class StoredFacts(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """A subject's row of `subject_facts`, as the check path reads it."""
+
+    gpc_opt_out_at: datetime | None
+    direct_marketing_objected_at: datetime | None
+    objected_purposes: list[str]
+    jurisdiction: str | None
+
+
+class StoredState(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """What is stored of one existing subject's consent: its purposes' rows and its facts, if any."""
+
+    purposes: list[PurposeState]
+    facts: StoredFacts | None
+
+
+class IdentifierCandidate(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """A subject holding a blind index, with what confirming it takes: the identifier's ciphertext
+    and the subject's wrapped data key."""
+
+    kind: str
+    blind_index: bytes
+    subject_id: UUID
+    ciphertext: bytes
+    master_version: int
+    wrapped_key: bytes
+
 
 # One row per purpose (or one all-NULL row for a subject with facts but no choices yet),
 # each carrying the subject's facts: a single round trip answers a whole check.
@@ -22,13 +93,38 @@ SELECT s.subject_id AS state_subject, s.purpose, s.status, s.notice_version, s.r
 """
 
 
-async def fetch_states(conn: Connection | Pool, subject_ids: list[UUID]) -> dict[UUID, list[asyncpg.Record]]:
-    """The state rows of each subject (keys are the subjects that exist; rows may be empty)."""
-    found: dict[UUID, list[asyncpg.Record]] = {}
+def _add(found: dict[UUID, StoredState], subject: UUID, row: Record) -> None:
+    """File a joined state row (`_FETCH`'s columns) under `subject`."""
+    stored = found.get(subject)
+    if stored is None:
+        facts = None
+        if row["facts_subject"] is not None:
+            facts = StoredFacts(
+                gpc_opt_out_at=row["gpc_opt_out_at"],
+                direct_marketing_objected_at=row["direct_marketing_objected_at"],
+                objected_purposes=row["objected_purposes"],
+                jurisdiction=row["jurisdiction"],
+            )
+        stored = found[subject] = StoredState(purposes=[], facts=facts)
+    if row["purpose"] is not None:
+        stored.purposes.append(
+            PurposeState(
+                purpose=row["purpose"],
+                status=row["status"],
+                notice_version=row["notice_version"],
+                recorded_at=row["recorded_at"],
+                by_guardian=row["by_guardian"],
+            )
+        )
+
+
+async def fetch_states(conn: Connection | Pool, subject_ids: list[UUID]) -> dict[UUID, StoredState]:
+    """The stored state of each subject that has state rows or facts (absent: nothing stored)."""
+    found: dict[UUID, StoredState] = {}
     for row in await conn.fetch(_FETCH, subject_ids):
         subject = row["state_subject"] or row["facts_subject"]
         if subject is not None:
-            found.setdefault(subject, []).append(row)
+            _add(found, subject, row)
     return found
 
 
@@ -71,17 +167,35 @@ SELECT 's', NULL, NULL, x.subject_id, NULL, NULL, NULL,
 """
 
 
+class Resolved(NamedTuple):
+    """What `resolve` read: the identifier candidates, and the stored state of every subject concerned
+    that exists (not erased), empty for one with nothing stored yet."""
+
+    candidates: list[IdentifierCandidate]
+    states: dict[UUID, StoredState]
+
+
 async def resolve(
     conn: Connection | Pool, kinds: list[str], blind_indexes: list[bytes], subject_ids: list[UUID]
-) -> tuple[list[asyncpg.Record], dict[UUID, list[asyncpg.Record]]]:
-    """(identifier candidates, state rows by subject) for the given indexes and subject ids."""
-    candidates: list[asyncpg.Record] = []
-    states: dict[UUID, list[asyncpg.Record]] = {}
+) -> Resolved:
+    """The identifier candidates for the given (kind, blind index) pairs, and the stored state of
+    the given subjects and of every candidate."""
+    candidates: list[IdentifierCandidate] = []
+    states: dict[UUID, StoredState] = {}
     for row in await conn.fetch(_RESOLVE, kinds, blind_indexes, subject_ids):
         if row["part"] == "c":
-            candidates.append(row)
+            candidates.append(
+                IdentifierCandidate(
+                    kind=row["kind"],
+                    blind_index=row["blind_index"],
+                    subject_id=row["subject_id"],
+                    ciphertext=row["ciphertext"],
+                    master_version=row["master_version"],
+                    wrapped_key=row["wrapped_key"],
+                )
+            )
         elif row["state_subject"] is not None or row["facts_subject"] is not None:
-            states.setdefault(row["subject_id"], []).append(row)
-        else:
-            states.setdefault(row["subject_id"], [])
-    return candidates, states
+            _add(states, row["subject_id"], row)
+        elif row["subject_id"] not in states:
+            states[row["subject_id"]] = StoredState(purposes=[], facts=None)
+    return Resolved(candidates=candidates, states=states)

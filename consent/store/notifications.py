@@ -16,7 +16,9 @@ from collections.abc import Callable
 
 import asyncpg
 
-__all__ = ["Notifications"]
+from consent.store.pool import Connection
+
+__all__ = ["Notifications", "notify"]
 
 log = logging.getLogger(__name__)
 
@@ -102,3 +104,8 @@ class Notifications:
                 if conn is not None:
                     conn.terminate()
             await asyncio.sleep(self._retry_delay)
+
+
+async def notify(conn: Connection, channel: str, payload: str) -> None:
+    """Send `payload` to every listener on `channel` (when the caller's transaction commits, if any)."""
+    await conn.execute("SELECT pg_notify($1, $2)", channel, payload)

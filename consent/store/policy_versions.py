@@ -4,13 +4,32 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
+import msgspec
 
 from consent.store.pool import Connection, Pool
 
-__all__ = ["activate_new_version", "fetch_active", "fetch_version", "list_versions", "lock"]
+__all__ = ["PolicyVersionRow", "StoredPolicyVersion", "activate_new_version", "fetch_active", "list_versions", "lock"]
 
-_COLUMNS = "version, digest, source, document, applied_at, applied_by, active"
+
+class PolicyVersionRow(msgspec.Struct, kw_only=True, frozen=True):
+    """One applied policy version, without its text."""
+
+    version: int
+    digest: str
+    source: str
+    applied_at: datetime
+    applied_by: str
+    active: bool
+
+
+class StoredPolicyVersion(PolicyVersionRow, kw_only=True, frozen=True):
+    """One applied policy version with its text (the TOML it was applied from)."""
+
+    document: str
+
+
+_LISTED = ", ".join(PolicyVersionRow.__struct_fields__)
+_COLUMNS = ", ".join(StoredPolicyVersion.__struct_fields__)
 
 
 async def lock(conn: Connection) -> None:
@@ -18,20 +37,14 @@ async def lock(conn: Connection) -> None:
     await conn.execute("LOCK TABLE policy_versions IN SHARE ROW EXCLUSIVE MODE")
 
 
-async def fetch_active(conn: Connection | Pool) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM policy_versions WHERE active")
+async def fetch_active(conn: Connection | Pool) -> StoredPolicyVersion | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM policy_versions WHERE active")
+    return None if row is None else StoredPolicyVersion(**dict(row.items()))
 
 
-async def fetch_version(conn: Connection | Pool, version: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM policy_versions WHERE version = $1", version)
-
-
-async def list_versions(conn: Connection | Pool) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            "SELECT version, digest, source, applied_at, applied_by, active FROM policy_versions ORDER BY version"
-        )
-    )
+async def list_versions(conn: Connection | Pool) -> list[PolicyVersionRow]:
+    rows = await conn.fetch(f"SELECT {_LISTED} FROM policy_versions ORDER BY version")
+    return [PolicyVersionRow(**dict(row.items())) for row in rows]
 
 
 async def activate_new_version(

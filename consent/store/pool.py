@@ -16,11 +16,27 @@ import asyncpg
 import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
-__all__ = ["Connection", "HeldConnections", "Pool", "connect", "create_pool"]
+__all__ = [
+    "Connection",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "HeldConnections",
+    "Pool",
+    "Record",
+    "connect",
+    "create_pool",
+    "transaction",
+]
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 # What store functions take: a plain connection or one borrowed from the pool.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+# A driver row: only `consent.store` reads them; it hands the service typed rows instead.
+Record: TypeAlias = asyncpg.Record
+# What the service may catch without knowing the driver: a statement PostgreSQL refused, and a
+# connection that is gone or unusable.
+DatabaseError: TypeAlias = asyncpg.PostgresError
+DatabaseUnavailable: TypeAlias = asyncpg.InterfaceError
 
 _encode = msgspec.json.Encoder(order="sorted").encode
 _decode = msgspec.json.Decoder().decode
@@ -46,6 +62,23 @@ async def _setup_connection(conn: asyncpg.Connection) -> None:
         decoder=_decode,
         format="text",
     )
+
+
+@contextlib.asynccontextmanager
+async def transaction(conn: Connection | Pool) -> AsyncIterator[Connection]:
+    """A transaction on `conn`, or on a connection borrowed from it when it is the pool.
+
+    What a use case runs its writes in: the API hands it the pool, the CLI its one connection.
+
+        async with transaction(pool) as conn:
+            await conn.execute("...")
+    """
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as borrowed, borrowed.transaction():
+            yield borrowed
+    else:
+        async with conn.transaction():
+            yield conn
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

@@ -8,20 +8,22 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from consent.store.pool import Connection, Pool
 
 __all__ = [
+    "MasterVersionRow",
     "NewSubjects",
+    "RecordFieldRow",
+    "TombstoneRow",
+    "WrappedKeyRow",
     "count_keys_by_master_version",
     "delete_identifier",
     "delete_identifiers",
     "delete_identifiers_of_kind",
     "delete_subject_key",
     "fetch_identifier_candidates",
-    "fetch_identifiers",
     "fetch_record_fields",
     "fetch_wrapped_key",
     "insert_identifier",
@@ -89,15 +91,6 @@ async def fetch_identifier_candidates(
     return [(row["subject_id"], bytes(row["ciphertext"])) for row in rows]
 
 
-async def fetch_identifiers(conn: Connection | Pool, subject_id: UUID) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch(
-            "SELECT kind, blind_index, ciphertext FROM subject_identifiers WHERE subject_id = $1 ORDER BY kind",
-            subject_id,
-        )
-    )
-
-
 async def insert_identifier(
     conn: Connection, *, kind: str, blind_index: bytes, subject_id: UUID, ciphertext: bytes, created_at: datetime
 ) -> None:
@@ -147,10 +140,21 @@ async def replace_record_fields(
     )
 
 
-async def fetch_record_fields(conn: Connection | Pool, subject_id: UUID) -> list[asyncpg.Record]:
-    return list(
-        await conn.fetch("SELECT field, ciphertext, updated_at FROM personal_records WHERE subject_id = $1", subject_id)
+class RecordFieldRow(msgspec.Struct, kw_only=True, frozen=True):
+    """One encrypted field of a personal record."""
+
+    field: str
+    ciphertext: bytes
+    updated_at: datetime
+
+
+async def fetch_record_fields(conn: Connection | Pool, subject_id: UUID) -> list[RecordFieldRow]:
+    rows = await conn.fetch(
+        "SELECT field, ciphertext, updated_at FROM personal_records WHERE subject_id = $1", subject_id
     )
+    return [
+        RecordFieldRow(field=row["field"], ciphertext=row["ciphertext"], updated_at=row["updated_at"]) for row in rows
+    ]
 
 
 async def delete_subject_key(conn: Connection, subject_id: UUID) -> bool:
@@ -166,7 +170,28 @@ async def insert_tombstone(conn: Connection, subject_id: UUID, erased_at: dateti
     )
 
 
-async def iter_tombstones(conn: Connection, since: datetime) -> AsyncIterator[asyncpg.Record]:
+class TombstoneRow(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One erasure: who was erased, and when (nothing personal); also a line of `consent erasures export`."""
+
+    subject_id: UUID
+    erased_at: datetime
+
+
+class MasterVersionRow(msgspec.Struct, kw_only=True, frozen=True):
+    version: int
+    first_used_at: datetime
+    retired_at: datetime | None
+
+
+class WrappedKeyRow(msgspec.Struct, kw_only=True, frozen=True):
+    """A subject's data key, wrapped by one master key version."""
+
+    subject_id: UUID
+    master_version: int
+    wrapped_key: bytes
+
+
+async def iter_tombstones(conn: Connection, since: datetime) -> AsyncIterator[TombstoneRow]:
     """Erasure tombstones recorded at or after `since`, oldest first (a cursor: memory stays flat)."""
     async with conn.transaction():
         async for row in conn.cursor(
@@ -174,7 +199,7 @@ async def iter_tombstones(conn: Connection, since: datetime) -> AsyncIterator[as
             since,
             prefetch=1000,
         ):
-            yield row
+            yield TombstoneRow(subject_id=row["subject_id"], erased_at=row["erased_at"])
 
 
 async def note_master_version(conn: Connection | Pool, version: int, at: datetime) -> None:
@@ -185,8 +210,9 @@ async def note_master_version(conn: Connection | Pool, version: int, at: datetim
     )
 
 
-async def master_key_versions(conn: Connection | Pool) -> list[asyncpg.Record]:
-    return list(await conn.fetch("SELECT version, first_used_at, retired_at FROM master_key_versions ORDER BY version"))
+async def master_key_versions(conn: Connection | Pool) -> list[MasterVersionRow]:
+    rows = await conn.fetch("SELECT version, first_used_at, retired_at FROM master_key_versions ORDER BY version")
+    return [MasterVersionRow(**dict(row.items())) for row in rows]
 
 
 async def count_keys_by_master_version(conn: Connection | Pool) -> dict[int, int]:
@@ -194,16 +220,15 @@ async def count_keys_by_master_version(conn: Connection | Pool) -> dict[int, int
     return {row["master_version"]: row["n"] for row in rows}
 
 
-async def lock_stale_keys(conn: Connection, current_version: int, limit: int) -> list[asyncpg.Record]:
+async def lock_stale_keys(conn: Connection, current_version: int, limit: int) -> list[WrappedKeyRow]:
     """A batch of data keys wrapped by an older version, locked; rows other rotators hold are skipped."""
-    return list(
-        await conn.fetch(
-            "SELECT subject_id, master_version, wrapped_key FROM subject_keys WHERE master_version <> $1"
-            " ORDER BY subject_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-            current_version,
-            limit,
-        )
+    rows = await conn.fetch(
+        "SELECT subject_id, master_version, wrapped_key FROM subject_keys WHERE master_version <> $1"
+        " ORDER BY subject_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        current_version,
+        limit,
     )
+    return [WrappedKeyRow(**dict(row.items())) for row in rows]
 
 
 async def update_wrapped_keys(

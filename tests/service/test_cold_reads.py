@@ -10,8 +10,7 @@ import pytest
 
 from consent.runtime import Runtime
 from consent.service.checking.cold_reads import ColdReads
-from consent.service.recording.consents import RecordRequest
-from consent.service.recording.prepare import Action, Choice, RecordOut, Source
+from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
 from consent.store import consent_state
 from policies import Jurisdiction
 
@@ -19,7 +18,7 @@ from policies import Jurisdiction
 async def record_device(runtime: Runtime, device: str) -> RecordOut:
     recorded = await runtime.consents.record(
         runtime.policy.current,
-        RecordRequest(
+        RecordingRequest(
             identifier=runtime.subjects.identifier("device_id", device),
             property="shop",
             jurisdiction=Jurisdiction.GDPR,
@@ -80,7 +79,7 @@ async def test_concurrent_misses_share_queries_and_each_finds_its_subject(
     async def look_up(device: str) -> set[Any]:
         candidates, states = await reads.resolve(["device_id"], [index_of(runtime, device)], [])
         assert recorded[device] in states
-        return {row["subject_id"] for row in candidates if bytes(row["blind_index"]) == index_of(runtime, device)}
+        return {row.subject_id for row in candidates if row.blind_index == index_of(runtime, device)}
 
     found = await asyncio.gather(*(look_up(device) for device in devices))
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from consent.errors import InvalidInput, NotFound
 from consent.ids import uuid7
 from consent.service import audit
 from consent.store import api_keys as store
-from consent.store.pool import Connection, Pool
+from consent.store.api_keys import ApiKeyRow
+from consent.store.pool import Connection, Pool, transaction
 from consent.text import has_control_characters
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "list_keys",
     "normalise_origin",
     "revoke_key",
+    "still_valid",
 ]
 
 
@@ -73,15 +75,15 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def key_from_row(row: asyncpg.Record) -> ApiKey:
+def key_from_row(row: ApiKeyRow) -> ApiKey:
     return ApiKey(
-        id=row["id"],
-        name=row["name"],
-        scope=Scope(row["scope"]),
-        origins=frozenset(row["origins"]),
-        token_prefix=row["token_prefix"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
+        id=row.id,
+        name=row.name,
+        scope=Scope(row.scope),
+        origins=frozenset(row.origins),
+        token_prefix=row.token_prefix,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
     )
 
 
@@ -113,12 +115,13 @@ def _validate(name: str, scope: Scope, origins: list[str]) -> list[str]:
     return sorted({normalise_origin(origin) for origin in origins})
 
 
-async def create_key(conn: Connection, *, name: str, scope: Scope, origins: list[str], actor: str) -> CreatedKey:
-    """Create a key and audit it, in one transaction; the token is returned once."""
+async def create_key(db: Connection | Pool, *, name: str, scope: Scope, origins: list[str], actor: str) -> CreatedKey:
+    """Create a key and audit it, in one transaction (on a connection of `db` if it is the pool);
+    the token is returned once."""
     clean_origins = _validate(name, scope, origins)
     token = ("pk_" if scope is Scope.COLLECT else "sk_") + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
-    async with conn.transaction():
+    async with transaction(db) as conn:
         row = await store.insert(
             conn,
             key_id=uuid7(),
@@ -144,10 +147,10 @@ async def list_keys(conn: Connection | Pool) -> list[ApiKey]:
     return [key_from_row(row) for row in await store.list_all(conn)]
 
 
-async def revoke_key(conn: Connection, key_id: UUID, *, actor: str) -> ApiKey:
+async def revoke_key(db: Connection | Pool, key_id: UUID, *, actor: str) -> ApiKey:
     """Revoke a key at once (every instance is notified) and audit it."""
     now = datetime.now(UTC)
-    async with conn.transaction():
+    async with transaction(db) as conn:
         row = await store.revoke(conn, key_id, now)
         if row is None:
             raise NotFound("no API key has this id", field="key_id")
@@ -157,3 +160,12 @@ async def revoke_key(conn: Connection, key_id: UUID, *, actor: str) -> ApiKey:
             now=now,
         )
     return key_from_row(row)
+
+
+async def still_valid(conn: Connection | Pool, tokens: Iterable[str]) -> bool:
+    """Whether every one of `tokens` is an existing, unrevoked key."""
+    for token in tokens:
+        row = await store.fetch_by_hash(conn, hash_token(token))
+        if row is None or row.revoked_at is not None:
+            return False
+    return True

@@ -7,11 +7,10 @@ on every instance at once. While notifications are down the cache is bypassed.
 
 from __future__ import annotations
 
-import asyncpg
-
 from consent.service.api_keys.issuing import ApiKey, hash_token, key_from_row
 from consent.store import api_keys as store
 from consent.store.notifications import Notifications
+from consent.store.pool import Pool
 
 __all__ = ["KeyResolver"]
 
@@ -19,7 +18,7 @@ CHANNEL = "consent_api_keys"
 
 
 class KeyResolver:
-    def __init__(self, pool: asyncpg.Pool, notifications: Notifications, *, max_entries: int = 10_000) -> None:
+    def __init__(self, pool: Pool, notifications: Notifications, *, max_entries: int = 10_000) -> None:
         self._pool = pool
         self._notifications = notifications
         self._keys: dict[bytes, ApiKey] = {}

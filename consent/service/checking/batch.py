@@ -23,7 +23,7 @@ from consent.service.checking.checked_subjects import (
     CheckedSubject,
     SubjectReference,
     find_checked_subjects,
-    subject_named,
+    subject_checked,
 )
 from consent.service.checking.cold_reads import ColdReads
 from consent.service.checking.state_cache import EMPTY, StateCache
@@ -107,7 +107,7 @@ def _named_subjects(
         ref = asked[0]
         if ref not in named:
             try:
-                named[ref] = subject_named(subjects, ref)
+                named[ref] = subject_checked(subjects, ref)
             except InvalidInput as exc:
                 raise _in_check(in_order.index(slot), exc) from None
     return named

@@ -1,7 +1,7 @@
 """The subjects a set of checks names, and their consent state: caches first, then one round trip.
 
-Shared by the single check and the batch: `subject_named` validates how a check
-names its subject, and `find_checked_subjects` reads whatever the caches cannot
+Shared by the single check and the batch: `subject_checked` validates how a check
+names its subject (`consent.service.subjects.references`), and `find_checked_subjects` reads whatever the caches cannot
 answer, for one subject or a thousand, in a single query (identifier candidates
 and state rows together, see `consent.store.consent_state.resolve`), shared with
 concurrent checks through `consent.service.checking.cold_reads`.
@@ -15,16 +15,12 @@ from uuid import UUID
 
 import msgspec
 
-from consent.errors import InvalidInput
 from consent.service.checking.cold_reads import ColdReads
 from consent.service.checking.state_cache import StateCache, SubjectSnapshot, snapshot_of
 from consent.service.subjects.identifiers import Identifier, Subjects, holders_by_index
-from crypto import IdentifierKind
+from consent.service.subjects.references import subject_named
 
-__all__ = ["CheckedSubject", "SubjectReference", "find_checked_subjects", "subject_named"]
-
-_KINDS: tuple[IdentifierKind, ...] = ("device_id", "user_id", "email", "phone")
-_FIELDS = tuple(f"subject.{kind}" for kind in _KINDS)
+__all__ = ["CheckedSubject", "SubjectReference", "find_checked_subjects", "subject_checked"]
 
 
 class SubjectReference(Hashable, Protocol):
@@ -56,20 +52,12 @@ class CheckedSubject(msgspec.Struct, kw_only=True):
     answered_id: UUID | None = None
 
 
-def subject_named(subjects: Subjects, ref: SubjectReference) -> CheckedSubject:
+def subject_checked(subjects: Subjects, ref: SubjectReference) -> CheckedSubject:
     """The subject `ref` names, not yet looked up; InvalidInput naming `subject` or `subject.<kind>`."""
-    subject_id = ref.subject_id
-    values = (ref.device_id, ref.user_id, ref.email, ref.phone)
-    if values.count(None) + (subject_id is None) != len(values):
-        raise InvalidInput(
-            "name the subject by exactly one of device_id, user_id, email, phone, subject_id", field="subject"
-        )
-    if subject_id is not None:
-        return CheckedSubject(subject_id=subject_id)
-    for kind, field, value in zip(_KINDS, _FIELDS, values, strict=True):
-        if value is not None:
-            return CheckedSubject(identifier=subjects.identifier(kind, value, field=field))
-    raise AssertionError("unreachable: exactly one identifier is set")
+    named = subject_named(subjects, ref)
+    if isinstance(named, Identifier):
+        return CheckedSubject(identifier=named)
+    return CheckedSubject(subject_id=named)
 
 
 class _Pending:
@@ -110,11 +98,11 @@ async def _read_pending(reads: ColdReads, subjects: Subjects, states: StateCache
     kinds = [kind for kind, _ in pending.named]
     indexes = [index for _, index in pending.named]
     ids = list({checked.subject_id for checked in pending.states if checked.subject_id is not None})
-    candidates, rows = await reads.resolve(kinds, indexes, ids)
+    candidates, stored = await reads.resolve(kinds, indexes, ids)
     by_index = holders_by_index(candidates)
     read: dict[UUID, SubjectSnapshot] = {}
-    for subject_id, subject_rows in rows.items():
-        snapshot = read[subject_id] = snapshot_of(subject_rows)
+    for subject_id, subject_state in stored.items():
+        snapshot = read[subject_id] = snapshot_of(subject_state)
         states.remember(subject_id, snapshot, state_generation)
     for key, named in pending.named.items():
         for checked in named:

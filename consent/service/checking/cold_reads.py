@@ -19,14 +19,11 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
-import asyncpg
-
 from consent.store import consent_state as store
+from consent.store.consent_state import Resolved
 from consent.store.pool import HeldConnections
 
 __all__ = ["ColdReads", "Resolved"]
-
-Resolved = tuple[list[asyncpg.Record], dict[UUID, list[asyncpg.Record]]]
 
 
 class _Query:

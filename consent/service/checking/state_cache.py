@@ -12,11 +12,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from consent.service.checking.decision_memo import DecisionMemo
 from consent.store import consent_state as store
+from consent.store.consent_state import StoredState
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool
 from policies import NO_FACTS, ConsentState, ConsentStatus, Jurisdiction, SubjectFacts
@@ -39,29 +39,27 @@ class SubjectSnapshot(msgspec.Struct, kw_only=True, frozen=True):
 EMPTY = SubjectSnapshot(consents={}, facts=NO_FACTS, jurisdiction=None)
 
 
-def snapshot_of(rows: list[asyncpg.Record]) -> SubjectSnapshot:
-    """The snapshot built from a subject's joined state rows (see `consent.store.consent_state`)."""
-    if not rows:
+def snapshot_of(stored: StoredState | None) -> SubjectSnapshot:
+    """The snapshot of what is stored of a subject (None or nothing stored: EMPTY)."""
+    if stored is None or (stored.facts is None and not stored.purposes):
         return EMPTY
-    first = rows[0]
-    facts = NO_FACTS
-    if first["facts_subject"] is not None:
+    facts, jurisdiction = NO_FACTS, None
+    if stored.facts is not None:
         facts = SubjectFacts(
-            gpc_opt_out_at=first["gpc_opt_out_at"],
-            direct_marketing_objected_at=first["direct_marketing_objected_at"],
-            objected_purposes=frozenset(first["objected_purposes"]),
+            gpc_opt_out_at=stored.facts.gpc_opt_out_at,
+            direct_marketing_objected_at=stored.facts.direct_marketing_objected_at,
+            objected_purposes=frozenset(stored.facts.objected_purposes),
         )
+        jurisdiction = stored.facts.jurisdiction
     consents = {
-        row["purpose"]: ConsentState(
-            status=ConsentStatus(row["status"]),
-            notice_version=row["notice_version"],
-            recorded_at=row["recorded_at"],
-            by_guardian=row["by_guardian"],
+        row.purpose: ConsentState(
+            status=ConsentStatus(row.status),
+            notice_version=row.notice_version,
+            recorded_at=row.recorded_at,
+            by_guardian=row.by_guardian,
         )
-        for row in rows
-        if row["purpose"] is not None
+        for row in stored.purposes
     }
-    jurisdiction = first["jurisdiction"]
     return SubjectSnapshot(
         consents=consents, facts=facts, jurisdiction=Jurisdiction(jurisdiction) if jurisdiction else None
     )
@@ -112,9 +110,9 @@ class StateCache:
                 result[subject_id] = found
         if missing:
             generation = self._generation
-            rows = await store.fetch_states(conn, missing)
+            stored = await store.fetch_states(conn, missing)
             for subject_id in missing:
-                snapshot = snapshot_of(rows.get(subject_id, []))
+                snapshot = snapshot_of(stored.get(subject_id))
                 result[subject_id] = snapshot
                 self.remember(subject_id, snapshot, generation)
         return result

@@ -16,42 +16,43 @@ from consent.service.policy_versions import ActivePolicy
 from consent.service.recording.prepare import (
     Action,
     Choice,
-    Idempotency,
     PreparedWrite,
-    Recording,
+    RecordingRequest,
     RecordOut,
     Source,
-    ValidChoice,
     prepare_write,
     validate_choices,
 )
-from consent.service.recording.writer import ConsentWriter, Replay, WriteRequest
-from consent.service.subjects.identifiers import Identifier, Subjects
+from consent.service.recording.writer import ConsentWriter, Replay, WriteRequest, earlier_answer
+from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import DataKeys
 from consent.store import consent_events as events_store
 from consent.store.pool import Pool
 from crypto import SigningKeyRing
-from policies import ConsentStatus, Jurisdiction
+from policies import NO_SIGNALS, ConsentStatus, Decision, Jurisdiction, SubjectState, decide
 
-__all__ = ["ConsentService", "RecordRequest"]
+__all__ = ["ConsentService", "PurposeConsent", "SubjectConsents"]
 
 
-class RecordRequest(msgspec.Struct, kw_only=True, frozen=True):
-    """A consent request as the HTTP layer hands it over (already shape-checked)."""
+class PurposeConsent(msgspec.Struct, kw_only=True, frozen=True):
+    """A subject's current choice for one purpose, and what the decision engine makes of it now."""
 
-    identifier: Identifier | None = None
-    subject_id: UUID | None = None
-    property: str
+    purpose: str
+    status: str
+    notice_version: int
+    recorded_at: datetime
+    decision: Decision
+
+
+class SubjectConsents(msgspec.Struct, kw_only=True, frozen=True):
+    """A subject's consents under the active policy; `history` (every event) only when asked for."""
+
+    subject_id: UUID
+    policy_version: int
     jurisdiction: Jurisdiction
-    language: str | None
-    action: Action
-    choices: list[Choice]
-    gpc: bool
-    client_at: datetime | None
-    proof: dict[str, Any]
-    actor: str
-    idempotency: Idempotency | None = None
-    source: Source = Source.BANNER
+    gpc_opt_out_at: datetime | None
+    consents: list[PurposeConsent]
+    history: list[dict[str, Any]] | None
 
 
 class ConsentService:
@@ -74,11 +75,11 @@ class ConsentService:
         self._writer = writer
         self._signing_keys = signing_keys
 
-    async def record(self, active: ActivePolicy, request: RecordRequest) -> RecordOut | Replay:
+    async def record(self, active: ActivePolicy, request: RecordingRequest) -> RecordOut | Replay:
         """Validate, prepare and commit one request; nothing is returned before the commit."""
         choices = validate_choices(active, request.action, request.choices)
         if request.idempotency is not None:
-            replay = await self._earlier_answer(request.idempotency)
+            replay = await earlier_answer(self._pool, request.idempotency)
             if replay is not None:
                 return replay
         # Only the caches are asked here; whatever they do not know, the batch reads in one go.
@@ -86,18 +87,23 @@ class ConsentService:
         if subject_id is None and request.identifier is not None:
             subject_id = self._subjects.cached(request.identifier)[1]
         snapshot = self._states.cached(subject_id) if subject_id is not None else None
-        recording = _recording(request, choices, request.subject_id)
         now = datetime.now(UTC)
 
         def prepare(for_subject: UUID, seen: SubjectSnapshot) -> PreparedWrite:
             return prepare_write(
-                active, self._signing_keys, recording=recording, snapshot=seen, subject_id=for_subject, now=now
+                active,
+                self._signing_keys,
+                recording=request,
+                choices=choices,
+                snapshot=seen,
+                subject_id=for_subject,
+                now=now,
             )
 
-        if subject_id is not None:
-            recording = msgspec.structs.replace(recording, subject_id=subject_id)
         prepared = prepare(subject_id, snapshot) if subject_id is not None and snapshot is not None else None
-        write = WriteRequest(recording, prepare, planned_id=subject_id or uuid7(), prepared=prepared)
+        write = WriteRequest(
+            request, prepare, subject_id=subject_id, planned_id=subject_id or uuid7(), prepared=prepared
+        )
         result = await self._writer.submit(write)
         return result if isinstance(result, Replay) else result.response
 
@@ -115,7 +121,7 @@ class ConsentService:
         snapshot = await self._states.get(self._pool, subject_id)
         current = snapshot.consents.get(purpose_id)
         notice_version = current.notice_version if current is not None else purpose.notice_version
-        request = RecordRequest(
+        request = RecordingRequest(
             subject_id=subject_id,
             property="api",
             jurisdiction=snapshot.jurisdiction or Jurisdiction.DEFAULT,
@@ -143,6 +149,39 @@ class ConsentService:
             raise NotFound("no subject has this id", field="subject_id")
         return await self._states.get(self._pool, subject_id)
 
+    async def subject_consents(
+        self, active: ActivePolicy, subject_id: UUID, *, history: bool, actor: str
+    ) -> SubjectConsents:
+        """The subject's current choice per purpose of `active`, each with its decision now (no
+        signals); with `history`, every event too (an audited read). NotFound for an unknown subject."""
+        snapshot = await self.snapshot(subject_id)
+        jurisdiction = snapshot.jurisdiction or Jurisdiction.DEFAULT
+        rules = active.policy.jurisdictions[jurisdiction]
+        now = datetime.now(UTC)
+        consents = []
+        for purpose_id, state in sorted(snapshot.consents.items()):
+            purpose = active.policy.purposes.get(purpose_id)
+            if purpose is None:
+                continue
+            decision = decide(purpose, SubjectState(consent=state, facts=snapshot.facts), rules, NO_SIGNALS, now)
+            consents.append(
+                PurposeConsent(
+                    purpose=purpose_id,
+                    status=state.status.value,
+                    notice_version=state.notice_version,
+                    recorded_at=state.recorded_at,
+                    decision=decision,
+                )
+            )
+        return SubjectConsents(
+            subject_id=subject_id,
+            policy_version=active.version,
+            jurisdiction=jurisdiction,
+            gpc_opt_out_at=snapshot.facts.gpc_opt_out_at,
+            consents=consents,
+            history=await self.history(subject_id, actor=actor) if history else None,
+        )
+
     async def history(self, subject_id: UUID, *, actor: str) -> list[dict[str, Any]]:
         """Every event of the subject, oldest first; reading it is audited."""
         rows = await events_store.fetch_history(self._pool, subject_id)
@@ -156,30 +195,4 @@ class ConsentService:
                     detail={"events": len(rows)},
                 ),
             )
-        return [dict(row) for row in rows]
-
-    async def _earlier_answer(self, idempotency: Idempotency) -> Replay | None:
-        stored = await events_store.fetch_idempotency(self._pool, idempotency.api_key_id, idempotency.key)
-        if stored is None:
-            return None
-        if bytes(stored["request_hash"]) != idempotency.request_hash:
-            raise InvalidInput("this Idempotency-Key was used with a different body", field="idempotency-key")
-        return Replay(status=stored["status"], body=stored["response"])
-
-
-def _recording(request: RecordRequest, choices: list[ValidChoice], subject_id: UUID | None) -> Recording:
-    return Recording(
-        identifier=request.identifier,
-        subject_id=subject_id,
-        property=request.property,
-        jurisdiction=request.jurisdiction,
-        language=request.language,
-        action=request.action,
-        source=request.source,
-        choices=choices,
-        gpc=request.gpc,
-        client_at=request.client_at,
-        proof=request.proof,
-        actor=request.actor,
-        idempotency=request.idempotency,
-    )
+        return [msgspec.structs.asdict(row) for row in rows]

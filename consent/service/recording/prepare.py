@@ -26,6 +26,9 @@ from consent.service.checking.state_cache import SubjectSnapshot
 from consent.service.policy_versions import ActivePolicy
 from consent.service.recording.receipts import ReceiptPurpose, sign_receipt
 from consent.service.subjects.identifiers import Identifier
+from consent.store.consent_events import ConsentEventRow
+from consent.store.consent_state import ConsentStateRow, SubjectFactsRow
+from consent.store.outbox import OutboxRow
 from crypto import SigningKeyRing
 from policies import ConsentState, ConsentStatus, Decision, Jurisdiction, Purpose
 
@@ -36,7 +39,7 @@ __all__ = [
     "Idempotency",
     "PreparedWrite",
     "RecordOut",
-    "Recording",
+    "RecordingRequest",
     "Source",
     "ValidChoice",
     "prepare_write",
@@ -82,22 +85,26 @@ class Idempotency(msgspec.Struct, kw_only=True, frozen=True):
     request_hash: bytes
 
 
-class Recording(msgspec.Struct, kw_only=True, frozen=True):
-    """A consent request that passed validation, with everything the write needs to know."""
+class RecordingRequest(msgspec.Struct, kw_only=True, frozen=True):
+    """One consent request, from the HTTP boundary (already shape-checked) to the writer, unchanged.
 
-    identifier: Identifier | None
-    subject_id: UUID | None
+    The subject is named by exactly one of `identifier` and `subject_id`. Its `choices` are checked
+    against the policy by `validate_choices`, which gives the valid choices alongside.
+    """
+
+    identifier: Identifier | None = None
+    subject_id: UUID | None = None
     property: str
     jurisdiction: Jurisdiction
     language: str | None
     action: Action
-    source: Source
-    choices: list[ValidChoice]
+    choices: list[Choice]
     gpc: bool
     client_at: datetime | None
     proof: dict[str, Any]
     actor: str
-    idempotency: Idempotency | None
+    idempotency: Idempotency | None = None
+    source: Source = Source.BANNER
 
 
 class RecordOut(msgspec.Struct, kw_only=True, frozen=True):
@@ -174,19 +181,21 @@ class PreparedWrite(msgspec.Struct, kw_only=True):
     """One request's rows and answer, ready to be committed with others."""
 
     subject_id: UUID
-    events: list[tuple[Any, ...]]
-    states: list[tuple[Any, ...]]
-    facts: tuple[UUID, datetime | None, str]
+    events: list[ConsentEventRow]
+    states: list[ConsentStateRow]
+    facts: SubjectFactsRow
     audit: AuditEntry
-    outbox: list[tuple[Any, ...]]
+    outbox: list[OutboxRow]
     response: RecordOut
 
 
-def _gpc_choices(active: ActivePolicy, recording: Recording, snapshot: SubjectSnapshot) -> list[ValidChoice]:
+def _gpc_choices(
+    active: ActivePolicy, recording: RecordingRequest, choices: list[ValidChoice], snapshot: SubjectSnapshot
+) -> list[ValidChoice]:
     """Sale-or-sharing purposes a GPC signal opts out of here, unless already so or chosen in this request."""
     if not recording.gpc or not active.policy.jurisdictions[recording.jurisdiction].gpc_opt_out:
         return []
-    chosen = {choice.purpose.id for choice in recording.choices}
+    chosen = {choice.purpose.id for choice in choices}
     extra = []
     for purpose in active.policy.purposes.values():
         current = snapshot.consents.get(purpose.id)
@@ -202,25 +211,42 @@ def prepare_write(
     active: ActivePolicy,
     signing_keys: SigningKeyRing,
     *,
-    recording: Recording,
+    recording: RecordingRequest,
+    choices: list[ValidChoice],
     snapshot: SubjectSnapshot,
     subject_id: UUID,
     now: datetime,
 ) -> PreparedWrite:
-    """Build the rows, the decisions and the signed receipt of one recorded request."""
-    gpc_choices = _gpc_choices(active, recording, snapshot)
+    """Build the rows, the decisions and the signed receipt of one recorded request.
+
+    `choices` are the request's choices as `validate_choices` returned them.
+    """
+    gpc_choices = _gpc_choices(active, recording, choices, snapshot)
     receipt_id = uuid7()
-    events, states, consents = [], [], dict(snapshot.consents)
-    for choice, source in [(c, recording.source) for c in recording.choices] + [(c, Source.GPC) for c in gpc_choices]:
-        event_id = uuid7()
-        events.append(
-            (
-                subject_id, event_id, choice.purpose.id, choice.status.value, recording.action.value, source.value,
-                recording.jurisdiction.value, recording.language, recording.property, choice.notice_version,
-                active.version, recording.gpc, recording.client_at, now, receipt_id, recording.proof,
-            )
-        )  # fmt: skip
-        states.append((subject_id, choice.purpose.id, choice.status.value, choice.notice_version, now, event_id))
+    events: list[ConsentEventRow] = []
+    states: list[ConsentStateRow] = []
+    consents = dict(snapshot.consents)
+    for choice, source in [(c, recording.source) for c in choices] + [(c, Source.GPC) for c in gpc_choices]:
+        event = ConsentEventRow(
+            subject_id=subject_id,
+            id=uuid7(),
+            purpose=choice.purpose.id,
+            status=choice.status,
+            action=recording.action,
+            source=source,
+            jurisdiction=recording.jurisdiction,
+            language=recording.language,
+            property=recording.property,
+            notice_version=choice.notice_version,
+            policy_version=active.version,
+            gpc=recording.gpc,
+            client_at=recording.client_at,
+            recorded_at=now,
+            receipt_id=receipt_id,
+            proof=recording.proof,
+        )
+        events.append(event)
+        states.append(_state_of(event))
         consents[choice.purpose.id] = ConsentState(
             status=choice.status, notice_version=choice.notice_version, recorded_at=now
         )
@@ -229,7 +255,7 @@ def prepare_write(
     if gpc_at is not None and facts.gpc_opt_out_at is None:
         facts = msgspec.structs.replace(facts, gpc_opt_out_at=gpc_at)
     after = SubjectSnapshot(consents=consents, facts=facts, jurisdiction=recording.jurisdiction)
-    written = [c.purpose.id for c in recording.choices] + [c.purpose.id for c in gpc_choices]
+    written = [c.purpose.id for c in choices] + [c.purpose.id for c in gpc_choices]
     decisions = decide_all(active, after, written, recording.jurisdiction, gpc=recording.gpc, now=now)
     receipt = sign_receipt(
         signing_keys,
@@ -252,15 +278,14 @@ def prepare_write(
                 data_categories=c.purpose.data_categories,
                 third_party_disclosure=bool(c.purpose.third_party_countries) or c.purpose.sale_or_sharing,
             )
-            for c in [*recording.choices, *gpc_choices]
+            for c in [*choices, *gpc_choices]
         ],
     )
-    event_ids = [row[1] for row in events]
     return PreparedWrite(
         subject_id=subject_id,
         events=events,
         states=states,
-        facts=(subject_id, gpc_at, recording.jurisdiction.value),
+        facts=SubjectFactsRow(subject_id=subject_id, gpc_opt_out_at=gpc_at, jurisdiction=recording.jurisdiction),
         audit=AuditEntry(
             actor=recording.actor,
             action="consent.record",
@@ -270,7 +295,7 @@ def prepare_write(
         outbox=_outbox(active, subject_id, events, now),
         response=RecordOut(
             subject_id=subject_id,
-            event_ids=event_ids,
+            event_ids=[event.id for event in events],
             policy_version=active.version,
             decisions=decisions,
             receipt=receipt,
@@ -285,17 +310,27 @@ def _expiry(choice: ValidChoice, now: datetime) -> datetime | None:
     return now + timedelta(days=days) if choice.status is ConsentStatus.GRANTED and days else None
 
 
-def _outbox(
-    active: ActivePolicy, subject_id: UUID, events: list[tuple[Any, ...]], now: datetime
-) -> list[tuple[Any, ...]]:
+def _state_of(event: ConsentEventRow) -> ConsentStateRow:
+    """The state row an event leaves: the subject's current choice for its purpose."""
+    return ConsentStateRow(
+        subject_id=event.subject_id,
+        purpose=event.purpose,
+        status=event.status,
+        notice_version=event.notice_version,
+        recorded_at=event.recorded_at,
+        event_id=event.id,
+    )
+
+
+def _outbox(active: ActivePolicy, subject_id: UUID, events: list[ConsentEventRow], now: datetime) -> list[OutboxRow]:
     """One message per recipient that serves a purpose this write changed."""
     rows = []
     recorded_at = now.isoformat()
     for recipient in active.policy.recipients.values():
         changes = [
-            {"event_id": str(e[1]), "purpose": e[2], "status": e[3], "recorded_at": recorded_at}
+            {"event_id": str(e.id), "purpose": e.purpose, "status": e.status, "recorded_at": recorded_at}
             for e in events
-            if e[2] in recipient.purposes
+            if e.purpose in recipient.purposes
         ]
         if changes:
             payload = {
@@ -304,5 +339,10 @@ def _outbox(
                 "policy_version": active.version,
                 "changes": changes,
             }
-            rows.append((uuid7(), recipient.id, subject_id, "consent.changed", payload, now))
+            rows.append(
+                OutboxRow(
+                    id=uuid7(), recipient=recipient.id, subject_id=subject_id, kind="consent.changed",
+                    payload=payload, created_at=now,
+                )
+            )  # fmt: skip
     return rows

@@ -47,7 +47,7 @@ async def _confirm(
     subjects: Subjects, identifiers: list[Identifier], resolved: Resolved, generations: tuple[int, int, int]
 ) -> tuple[dict[bytes, UUID], dict[UUID, SubjectSnapshot], dict[tuple[str, bytes], list[UUID]]]:
     """Which resolved candidate really holds each identifier; snapshots; candidate ids per index."""
-    candidates, rows = resolved
+    candidates, stored = resolved
     by_index = holders_by_index(candidates)
     found: dict[bytes, UUID] = {}
     for identifier in identifiers:
@@ -55,9 +55,8 @@ async def _confirm(
         subject_id = await subjects.confirm(identifier, holders, generations)
         if subject_id is not None:
             found[token_of(subjects, identifier)] = subject_id
-            rows.setdefault(subject_id, [])
-    snapshots = {subject_id: snapshot_of(subject_rows) for subject_id, subject_rows in rows.items()}
-    seen = {key: [holder[0] for holder in holders] for key, holders in by_index.items()}
+    snapshots = {subject_id: snapshot_of(stored.get(subject_id)) for subject_id in {*stored, *found.values()}}
+    seen = {key: [holder.subject_id for holder in holders] for key, holders in by_index.items()}
     return found, snapshots, seen
 
 

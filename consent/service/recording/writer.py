@@ -26,21 +26,22 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from consent.errors import ConsentError, InvalidInput
 from consent.service import audit
 from consent.service.checking.cold_reads import ColdReads
 from consent.service.checking.state_cache import EMPTY, StateCache, SubjectSnapshot
-from consent.service.recording.prepare import PreparedWrite, Recording
+from consent.service.recording.prepare import Idempotency, PreparedWrite, RecordingRequest
 from consent.service.recording.subject_settling import plan_subjects, settle_subjects, token_of
 from consent.service.subjects.identifiers import Identifier, Subjects
 from consent.store import consent_events as events_store
 from consent.store.consent_batch import BatchRows, create_and_write_batch, write_batch
-from consent.store.pool import Connection, HeldConnections, Pool
+from consent.store.consent_events import IdempotencyRow
+from consent.store.consent_state import ConsentStateRow, SubjectFactsRow
+from consent.store.pool import Connection, DatabaseError, HeldConnections, Pool
 
-__all__ = ["ConsentWriter", "Replay", "WriteRequest"]
+__all__ = ["ConsentWriter", "Replay", "WriteRequest", "earlier_answer"]
 
 log = logging.getLogger(__name__)
 Prepare = Callable[[UUID, SubjectSnapshot], PreparedWrite]
@@ -56,17 +57,25 @@ class Replay(msgspec.Struct, kw_only=True, frozen=True):
 class WriteRequest:
     """A write waiting for its batch.
 
+    `subject_id` is the subject's id when known (given, or found in the caches);
     `prepared` is filled before queueing when the subject and its state were
     cached; otherwise the batch resolves (or creates) the subject and reads
     its state in one go, then calls `prepare` (planned id for a new subject).
     """
 
-    __slots__ = ("future", "planned_id", "prepare", "prepared", "prepared_early", "recording")
+    __slots__ = ("future", "planned_id", "prepare", "prepared", "prepared_early", "request", "subject_id")
 
     def __init__(
-        self, recording: Recording, prepare: Prepare, *, planned_id: UUID, prepared: PreparedWrite | None = None
+        self,
+        request: RecordingRequest,
+        prepare: Prepare,
+        *,
+        subject_id: UUID | None,
+        planned_id: UUID,
+        prepared: PreparedWrite | None = None,
     ) -> None:
-        self.recording = recording
+        self.request = request
+        self.subject_id = subject_id
         self.prepare = prepare
         self.planned_id = planned_id
         self.prepared = prepared
@@ -154,7 +163,7 @@ class ConsentWriter:
             if not await self._commit_in_one_statement(batch):
                 async with self._connections.lease() as conn, conn.transaction():
                     losers = await self._write(conn, batch)
-        except (ConsentError, asyncpg.PostgresError, OSError) as exc:
+        except (ConsentError, DatabaseError, OSError) as exc:
             await self._after_rollback(batch, exc)
             return
         except BaseException as exc:
@@ -190,7 +199,7 @@ class ConsentWriter:
 
     async def _commit_in_one_statement(self, batch: list[WriteRequest]) -> bool:
         """Commit a batch without Idempotency-Keys as one statement; False if it must take the locking path."""
-        if any(request.recording.idempotency is not None for request in batch):
+        if any(request.request.idempotency is not None for request in batch):
             return False  # claiming keys decides who writes, before anything is written
         try:
             waiting = [r for r in batch if r.prepared is None]
@@ -200,7 +209,7 @@ class ConsentWriter:
             rows = _rows([r.write for r in batch])
             async with self._connections.lease() as conn:
                 await create_and_write_batch(conn, rows, new=planned.new, seen=planned.seen)
-        except (ConsentError, asyncpg.PostgresError, OSError):
+        except (ConsentError, DatabaseError, OSError):
             # A claim lost to another writer, a subject erased meanwhile, a failed statement:
             # the locking path redoes the batch from what is committed, and reports what fails.
             for request in batch:
@@ -230,10 +239,10 @@ class ConsentWriter:
         self, waiting: list[WriteRequest], found: dict[bytes, UUID], snapshots: dict[UUID, SubjectSnapshot]
     ) -> None:
         for request in waiting:
-            subject_id = request.recording.subject_id
+            subject_id = request.subject_id
             if subject_id is None:
-                assert request.recording.identifier is not None
-                subject_id = found[token_of(self._subjects, request.recording.identifier)]
+                assert request.request.identifier is not None
+                subject_id = found[token_of(self._subjects, request.request.identifier)]
             request.prepared = request.prepare(subject_id, snapshots.get(subject_id, EMPTY))
 
     async def _claim_idempotency(self, conn: Connection, batch: list[WriteRequest]) -> set[WriteRequest]:
@@ -241,7 +250,7 @@ class ConsentWriter:
         claimants: dict[tuple[UUID, str], WriteRequest] = {}
         losers: set[WriteRequest] = set()
         for request in batch:
-            idem = request.recording.idempotency
+            idem = request.request.idempotency
             if idem is None:
                 continue
             if (idem.api_key_id, idem.key) in claimants:
@@ -251,13 +260,13 @@ class ConsentWriter:
         if not claimants:
             return losers
         rows = [
-            (
-                api_key_id,
-                key,
-                request.recording.idempotency.request_hash if request.recording.idempotency else b"",
-                201,
-                msgspec.to_builtins(request.write.response),
-                request.write.response.recorded_at,
+            IdempotencyRow(
+                api_key_id=api_key_id,
+                key=key,
+                request_hash=request.request.idempotency.request_hash if request.request.idempotency else b"",
+                status=201,
+                response=msgspec.to_builtins(request.write.response),
+                created_at=request.write.response.recorded_at,
             )
             for (api_key_id, key), request in claimants.items()
         ]
@@ -266,25 +275,42 @@ class ConsentWriter:
         return losers
 
     async def _replay(self, request: WriteRequest) -> None:
-        key = request.recording.idempotency
+        key = request.request.idempotency
         assert key is not None
-        stored = await events_store.fetch_idempotency(self._pool, key.api_key_id, key.key)
-        if stored is None or bytes(stored["request_hash"]) != key.request_hash:
-            request.future.set_exception(
-                InvalidInput("this Idempotency-Key was used with a different body", field="idempotency-key")
-            )
+        try:
+            replay = await earlier_answer(self._pool, key)
+        except InvalidInput as exc:
+            request.future.set_exception(exc)
+            return
+        if replay is None:  # the winner's row is gone (expired meanwhile): the key cannot be honoured
+            request.future.set_exception(_reused())
         else:
-            request.future.set_result(Replay(status=stored["status"], body=stored["response"]))
+            request.future.set_result(replay)
+
+
+def _reused() -> InvalidInput:
+    return InvalidInput("this Idempotency-Key was used with a different body", field="idempotency-key")
+
+
+async def earlier_answer(pool: Pool, idempotency: Idempotency) -> Replay | None:
+    """The stored first answer to this Idempotency-Key, or None; InvalidInput if it was used with
+    another body."""
+    stored = await events_store.fetch_idempotency(pool, idempotency.api_key_id, idempotency.key)
+    if stored is None:
+        return None
+    if stored.request_hash != idempotency.request_hash:
+        raise _reused()
+    return Replay(status=stored.status, body=stored.response)
 
 
 def _subjects_of(waiting: list[WriteRequest]) -> tuple[list[tuple[Identifier, UUID]], set[UUID]]:
     """(identifier, planned id) pairs of the writes naming an identifier; ids the others name."""
     identifiers = [
-        (r.recording.identifier, r.planned_id)
+        (r.request.identifier, r.planned_id)
         for r in waiting
-        if r.recording.subject_id is None and r.recording.identifier is not None
+        if r.subject_id is None and r.request.identifier is not None
     ]
-    known = {r.recording.subject_id for r in waiting if r.recording.subject_id is not None}
+    known = {r.subject_id for r in waiting if r.subject_id is not None}
     return identifiers, known
 
 
@@ -298,23 +324,27 @@ def _rows(writes: list[PreparedWrite]) -> BatchRows:
     )
 
 
-def _newest_states(writes: list[PreparedWrite]) -> list[tuple[Any, ...]]:
+def _newest_states(writes: list[PreparedWrite]) -> list[ConsentStateRow]:
     """One row per (subject, purpose): the latest, since one statement cannot update a row twice."""
-    newest: dict[tuple[UUID, str], tuple[Any, ...]] = {}
+    newest: dict[tuple[UUID, str], ConsentStateRow] = {}
     for write in writes:
         for row in write.states:
-            key = (row[0], row[1])
-            if key not in newest or newest[key][4] <= row[4]:
+            key = (row.subject_id, row.purpose)
+            if key not in newest or newest[key].recorded_at <= row.recorded_at:
                 newest[key] = row
     return list(newest.values())
 
 
-def _merged_facts(writes: list[PreparedWrite]) -> list[tuple[Any, ...]]:
-    merged: dict[UUID, tuple[Any, ...]] = {}
+def _merged_facts(writes: list[PreparedWrite]) -> list[SubjectFactsRow]:
+    """One row per subject: the latest jurisdiction, the earliest GPC opt-out."""
+    merged: dict[UUID, SubjectFactsRow] = {}
     for write in writes:
-        subject_id, gpc_at, jurisdiction = write.facts
-        earlier = merged.get(subject_id)
-        if earlier is not None and earlier[1] is not None:
-            gpc_at = earlier[1] if gpc_at is None else min(earlier[1], gpc_at)
-        merged[subject_id] = (subject_id, gpc_at, jurisdiction)
+        facts = write.facts
+        earlier = merged.get(facts.subject_id)
+        if earlier is not None and earlier.gpc_opt_out_at is not None:
+            gpc_at = earlier.gpc_opt_out_at
+            if facts.gpc_opt_out_at is not None:
+                gpc_at = min(gpc_at, facts.gpc_opt_out_at)
+            facts = msgspec.structs.replace(facts, gpc_opt_out_at=gpc_at)
+        merged[facts.subject_id] = facts
     return list(merged.values())

@@ -16,12 +16,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
-
 from consent.errors import Conflict, InvalidInput
 from consent.ids import uuid7
 from consent.service.vault.data_keys import DataKeys
 from consent.store import vault as store
+from consent.store.consent_state import IdentifierCandidate
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool
 from crypto import (
@@ -35,20 +34,14 @@ from crypto import (
     normalise_identifier,
 )
 
-__all__ = ["Holder", "Identifier", "Subjects", "holders_by_index"]
-
-Holder = tuple[UUID, bytes, int, bytes]
-"""A subject holding a blind index: (subject id, identifier ciphertext, master version, wrapped data key)."""
+__all__ = ["Identifier", "Subjects", "holders_by_index"]
 
 
-def holders_by_index(candidates: Iterable[asyncpg.Record]) -> dict[tuple[str, bytes], list[Holder]]:
-    """Candidate rows (kind, blind_index, subject_id, ciphertext, master_version, wrapped_key) by
-    (kind, blind index), as `Subjects.confirm` takes them."""
-    by_index: dict[tuple[str, bytes], list[Holder]] = {}
-    for row in candidates:
-        by_index.setdefault((row["kind"], bytes(row["blind_index"])), []).append(
-            (row["subject_id"], bytes(row["ciphertext"]), row["master_version"], bytes(row["wrapped_key"]))
-        )
+def holders_by_index(candidates: Iterable[IdentifierCandidate]) -> dict[tuple[str, bytes], list[IdentifierCandidate]]:
+    """Candidates by (kind, blind index), as `Subjects.confirm` takes them."""
+    by_index: dict[tuple[str, bytes], list[IdentifierCandidate]] = {}
+    for candidate in candidates:
+        by_index.setdefault((candidate.kind, candidate.blind_index), []).append(candidate)
     return by_index
 
 
@@ -149,17 +142,18 @@ class Subjects:
     async def confirm(
         self,
         identifier: Identifier,
-        candidates: list[Holder],
+        candidates: list[IdentifierCandidate],
         generations: tuple[int, int, int],
     ) -> UUID | None:
-        """Pick the candidate (subject id, ciphertext, master version, wrapped key) that really holds
-        `identifier`, or None; remember the answer."""
+        """Pick the candidate that really holds `identifier`, or None; remember the answer."""
         memo = self._memo_key(identifier)
-        for subject_id, ciphertext, master_version, wrapped in candidates:
-            key = await self.data_keys.from_wrapped(subject_id, master_version, wrapped, generation=generations[2])
-            if self._matches(key, subject_id, identifier, ciphertext):
-                self._remember(memo, subject_id, generations[0])
-                return subject_id
+        for held in candidates:
+            key = await self.data_keys.from_wrapped(
+                held.subject_id, held.master_version, held.wrapped_key, generation=generations[2]
+            )
+            if self._matches(key, held.subject_id, identifier, held.ciphertext):
+                self._remember(memo, held.subject_id, generations[0])
+                return held.subject_id
         self._remember_miss(memo, generations[1])
         return None
 

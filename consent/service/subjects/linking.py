@@ -18,7 +18,6 @@ import binascii
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -28,9 +27,13 @@ from consent.ids import uuid7
 from consent.service import audit
 from consent.service.checking.state_cache import StateCache, SubjectSnapshot
 from consent.service.policy_versions import ActivePolicy
+from consent.service.recording.prepare import Action, Source
 from consent.service.subjects.identifiers import Identifier, Subjects
 from consent.store.consent_batch import BatchRows, write_batch
+from consent.store.consent_events import ConsentEventRow
+from consent.store.consent_state import ConsentStateRow
 from consent.store.pool import Pool
+from policies import Jurisdiction
 
 __all__ = ["IdentityToken", "LinkResult", "link_device", "sign_identity_token", "verify_identity_token"]
 
@@ -83,23 +86,45 @@ def _carry(
     *,
     actor: str,
     now: datetime,
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
+) -> tuple[list[ConsentEventRow], list[ConsentStateRow], list[str]]:
     """Events and state rows that give `user` the device's choices it has not made more recently."""
-    events, states, carried = [], [], []
+    events: list[ConsentEventRow] = []
+    states: list[ConsentStateRow] = []
+    carried: list[str] = []
+    jurisdiction = device_state.jurisdiction or user_state.jurisdiction or Jurisdiction.DEFAULT
     for purpose_id, choice in device_state.consents.items():
         mine = user_state.consents.get(purpose_id)
         if purpose_id not in active.policy.purposes or (mine is not None and mine.recorded_at >= choice.recorded_at):
             continue
-        event_id = uuid7()
-        proof = {"linked_by": actor}
-        jurisdiction = device_state.jurisdiction or user_state.jurisdiction or "default"
-        events.append(
-            (
-                user, event_id, purpose_id, choice.status.value, "api", "import", str(jurisdiction), None, "link",
-                choice.notice_version, active.version, False, choice.recorded_at, now, None, proof,
+        event = ConsentEventRow(
+            subject_id=user,
+            id=uuid7(),
+            purpose=purpose_id,
+            status=choice.status,
+            action=Action.API,
+            source=Source.IMPORT,
+            jurisdiction=jurisdiction,
+            language=None,
+            property="link",
+            notice_version=choice.notice_version,
+            policy_version=active.version,
+            gpc=False,
+            client_at=choice.recorded_at,  # when the choice was made, so its lifetime is not extended
+            recorded_at=now,
+            receipt_id=None,
+            proof={"linked_by": actor},
+        )
+        events.append(event)
+        states.append(
+            ConsentStateRow(
+                subject_id=user,
+                purpose=purpose_id,
+                status=choice.status,
+                notice_version=choice.notice_version,
+                recorded_at=choice.recorded_at,
+                event_id=event.id,
             )
-        )  # fmt: skip
-        states.append((user, purpose_id, choice.status.value, choice.notice_version, choice.recorded_at, event_id))
+        )
         carried.append(purpose_id)
     return events, states, carried
 

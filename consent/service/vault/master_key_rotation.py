@@ -20,10 +20,18 @@ import msgspec
 from consent.errors import Conflict, NotFound
 from consent.service import audit
 from consent.store import vault as store
+from consent.store.notifications import notify
 from consent.store.pool import Connection
 from crypto import KeyProvider, WrappedDataKey, generate_master_key_entry, parse_master_key_file
 
-__all__ = ["KeyStatus", "add_master_key_version", "key_status", "retire_version", "rewrap_data_keys"]
+__all__ = [
+    "KeyStatus",
+    "add_master_key_version",
+    "announce_current_version",
+    "key_status",
+    "retire_version",
+    "rewrap_data_keys",
+]
 
 MASTER_CHANNEL = "consent_master_keys"
 
@@ -37,7 +45,7 @@ class KeyStatus(msgspec.Struct, kw_only=True, frozen=True):
 
 async def key_status(conn: Connection, provider: KeyProvider) -> KeyStatus:
     counts = await store.count_keys_by_master_version(conn)
-    retired = [row["version"] for row in await store.master_key_versions(conn) if row["retired_at"] is not None]
+    retired = [row.version for row in await store.master_key_versions(conn) if row.retired_at is not None]
     return KeyStatus(
         current_version=provider.current_version,
         configured_versions=sorted(provider.versions),
@@ -71,10 +79,10 @@ async def _rewrap_batch(conn: Connection, provider: KeyProvider, batch: int) -> 
             return 0
         subject_ids, blobs = [], []
         for row in rows:
-            wrapped = WrappedDataKey(master_version=row["master_version"], blob=bytes(row["wrapped_key"]))
-            key = await provider.unwrap_data_key(wrapped, subject_id=row["subject_id"])
-            rewrapped = await provider.wrap_data_key(key, subject_id=row["subject_id"])
-            subject_ids.append(row["subject_id"])
+            wrapped = WrappedDataKey(master_version=row.master_version, blob=row.wrapped_key)
+            key = await provider.unwrap_data_key(wrapped, subject_id=row.subject_id)
+            rewrapped = await provider.wrap_data_key(key, subject_id=row.subject_id)
+            subject_ids.append(row.subject_id)
             blobs.append(rewrapped.blob)
         await store.update_wrapped_keys(conn, subject_ids, current, blobs, datetime.now(UTC))
     return len(rows)
@@ -106,11 +114,17 @@ async def rewrap_data_keys(
     return done
 
 
+async def announce_current_version(conn: Connection, provider: KeyProvider) -> None:
+    """Tell running instances about the current master key version: they re-read the key file, so
+    they can unwrap (and wrap) under it before data keys are rewrapped."""
+    await notify(conn, MASTER_CHANNEL, str(provider.current_version))
+
+
 async def retire_version(conn: Connection, provider: KeyProvider, version: int, *, actor: str) -> None:
     """Mark `version` retired; refused while it is current or any data key is wrapped by it."""
     if version == provider.current_version:
         raise Conflict(f"master key version {version} is current; rotate to a newer version first", field="version")
-    known = {row["version"] for row in await store.master_key_versions(conn)} | set(provider.versions)
+    known = {row.version for row in await store.master_key_versions(conn)} | set(provider.versions)
     if version not in known:
         raise NotFound(f"master key version {version} is neither configured nor recorded", field="version")
     async with conn.transaction():

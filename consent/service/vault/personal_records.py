@@ -17,10 +17,11 @@ from consent.service import audit
 from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import SubjectErased
 from consent.store import vault as store
-from consent.store.pool import Connection
+from consent.store.pool import Connection, Pool, transaction
+from consent.store.vault import RecordFieldRow
 from crypto import DataKey, IdentifierKind, Redacted, decrypt_field_text, encrypt_field
 
-__all__ = ["PersonalRecord", "RecordRead", "erase_subject_keys", "read_record", "write_record"]
+__all__ = ["PersonalRecord", "RecordRead", "erase_subject_keys", "put_personal_record", "read_record", "write_record"]
 
 TABLE = "personal_records"
 _TEXT_FIELDS = ("name", "email", "phone", "address", "user_id")
@@ -63,22 +64,22 @@ def _plain_fields(record: PersonalRecord, subjects: Subjects) -> dict[str, str]:
 
 
 async def write_record(
-    conn: Connection, subjects: Subjects, subject_id: UUID, record: PersonalRecord, *, actor: str
+    db: Connection | Pool, subjects: Subjects, subject_id: UUID, record: PersonalRecord, *, actor: str
 ) -> bool:
     """Replace the subject's record (creating the subject if needed); True if the subject was created."""
     fields = _plain_fields(record, subjects)
     now = datetime.now(UTC)
     try:
-        return await _write(conn, subjects, subject_id, fields, now=now, actor=actor)
+        return await _write(db, subjects, subject_id, fields, now=now, actor=actor)
     except BaseException:
         subjects.clear()  # lookups made inside the rolled-back transaction must not be remembered
         raise
 
 
 async def _write(
-    conn: Connection, subjects: Subjects, subject_id: UUID, fields: dict[str, str], *, now: datetime, actor: str
+    db: Connection | Pool, subjects: Subjects, subject_id: UUID, fields: dict[str, str], *, now: datetime, actor: str
 ) -> bool:
-    async with conn.transaction():
+    async with transaction(db) as conn:
         key = await subjects.data_keys.get(conn, subject_id)
         created = key is None
         if key is None:
@@ -103,21 +104,19 @@ async def _write(
     return created
 
 
-def _decrypt(key: DataKey, subject_id: UUID, rows: list[Any]) -> PersonalRecord:
+def _decrypt(key: DataKey, subject_id: UUID, rows: list[RecordFieldRow]) -> PersonalRecord:
     values: dict[str, Any] = {}
     for row in rows:
-        plain = decrypt_field_text(
-            key, bytes(row["ciphertext"]), subject_id=subject_id, table=TABLE, field=row["field"]
-        )
-        values[row["field"]] = plain.reveal()
+        plain = decrypt_field_text(key, row.ciphertext, subject_id=subject_id, table=TABLE, field=row.field)
+        values[row.field] = plain.reveal()
     if "attributes" in values:
         values["attributes"] = _decode_attributes(values["attributes"])
     return PersonalRecord(**values)
 
 
-async def read_record(conn: Connection, subjects: Subjects, subject_id: UUID, *, actor: str) -> RecordRead:
+async def read_record(db: Connection | Pool, subjects: Subjects, subject_id: UUID, *, actor: str) -> RecordRead:
     """Decrypt the subject's record and audit the read. NotFound if there is none."""
-    async with conn.transaction():
+    async with transaction(db) as conn:
         key = await subjects.data_keys.get(conn, subject_id)
         if key is None:
             if await store.is_tombstoned(conn, subject_id):
@@ -131,11 +130,21 @@ async def read_record(conn: Connection, subjects: Subjects, subject_id: UUID, *,
                 actor=actor,
                 action="personal_record.read",
                 target={"subject_id": str(subject_id)},
-                detail={"fields": sorted(row["field"] for row in rows)},
+                detail={"fields": sorted(row.field for row in rows)},
             ),
         )
-    updated = max((row["updated_at"] for row in rows), default=None)
+    updated = max((row.updated_at for row in rows), default=None)
     return RecordRead(record=Redacted(record), updated_at=updated)
+
+
+async def put_personal_record(
+    pool: Pool, subjects: Subjects, subject_id: UUID, record: PersonalRecord, *, actor: str
+) -> tuple[bool, RecordRead]:
+    """Replace the subject's record (creating the subject if needed), then read it back as stored
+    (identifiers normalised): (whether the subject was created, the record)."""
+    async with pool.acquire() as conn:
+        created = await write_record(conn, subjects, subject_id, record, actor=actor)
+        return created, await read_record(conn, subjects, subject_id, actor=actor)
 
 
 async def erase_subject_keys(conn: Connection, subjects: Subjects, subject_id: UUID, *, actor: str) -> bool:
