@@ -1,6 +1,8 @@
 """The layers of docs/architecture.md, checked on the source: a change that crosses one fails here.
 
 - `consent/api` (HTTP) reaches the database only through `consent/service`, never `consent.store`;
+- `consent/cli` reads no table itself: it calls the services the API calls, and takes from
+  `consent/store` only the machinery (the embedded server, migrations, connections, notifications);
 - `consent/service`, `consent/store` and `consent/jobs` know nothing of HTTP (no litestar), and no
   service module handles driver records (no asyncpg: the store returns typed rows);
 - `policies` and `crypto` are pure libraries: they import nothing of `consent` and do no I/O
@@ -22,6 +24,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("consent", "crypto", "policies")
 MAX_LINES = 400
+# What the CLI may take from the store: starting and reaching a database, not reading tables.
+STORE_MACHINERY = frozenset({"embedded", "migrate", "pool", "notifications"})
 
 # What a pure package may not import, and the calls that would read the clock or do I/O anyway.
 IO_MODULES = frozenset(
@@ -101,6 +105,12 @@ def _label(path: Path) -> str:
 def test_the_http_layer_reaches_the_database_only_through_services(source: Path) -> None:
     assert not _reaches(_imports(source), "consent.store")
     assert not _reaches(_imports(source), "asyncpg")
+
+
+@pytest.mark.parametrize("source", _where("cli"), ids=_label)
+def test_the_cli_reads_tables_only_through_services(source: Path) -> None:
+    from_store = {name.split(".")[2] for name in _imports(source) if name.startswith("consent.store.")}
+    assert from_store <= STORE_MACHINERY
 
 
 @pytest.mark.parametrize("source", _where("service") + _where("store") + _where("jobs"), ids=_label)

@@ -4,7 +4,7 @@ A check resolves the subject from its identifier (blind index, cached), reads
 its consent state (cached, NOTIFY-invalidated), and asks the decision engine
 for every purpose, unless the snapshot's memo still holds the answer (see
 `decision_memo`). Whatever is not cached, for one check or a batch of a
-thousand, is read in a single round trip (`check_subjects`). An unknown
+thousand, is read in a single round trip (`checked_subjects`). An unknown
 subject is not an error: its purposes are decided on an empty state
 (`not_asked` where consent is needed).
 """
