@@ -52,6 +52,11 @@ class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
     detail: Mapping[str, AuditValue] = {}
 
 
+def subject_action(actor: str, action: str, subject_id: UUID, **detail: AuditValue) -> AuditEntry:
+    """The entry of an action on one subject, the commonest target: `subject_action(actor, "x.read", sid, n=3)`."""
+    return AuditEntry(actor=actor, action=action, target={"subject_id": str(subject_id)}, detail=detail)
+
+
 def content_hash(
     entry_id: UUID,
     *,

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 
+from consent.service.cache_bounds import store_bounded
 from consent.service.checking.decision_memo import DecisionMemo
 from consent.store import consent_state as store
 from consent.store.consent_state import StoredState
@@ -126,6 +127,4 @@ class StateCache:
         # Cache only what no invalidation can have overtaken while we were reading.
         if not self._notifications.connected or generation != self._generation or self._max_entries == 0:
             return
-        self._entries[subject_id] = snapshot
-        if len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        store_bounded(self._entries, subject_id, snapshot, self._max_entries)

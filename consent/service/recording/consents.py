@@ -102,7 +102,7 @@ class ConsentService:
 
         prepared = prepare(subject_id, snapshot) if subject_id is not None and snapshot is not None else None
         write = WriteRequest(
-            request, prepare, subject_id=subject_id, planned_id=subject_id or uuid7(), prepared=prepared
+            request=request, prepare=prepare, subject_id=subject_id, planned_id=subject_id or uuid7(), prepared=prepared
         )
         result = await self._writer.submit(write)
         return result if isinstance(result, Replay) else result.response
@@ -186,13 +186,5 @@ class ConsentService:
         """Every event of the subject, oldest first; reading it is audited."""
         rows = await events_store.fetch_history(self._pool, subject_id)
         async with self._pool.acquire() as conn:
-            await audit.record(
-                conn,
-                audit.AuditEntry(
-                    actor=actor,
-                    action="consent.history_read",
-                    target={"subject_id": str(subject_id)},
-                    detail={"events": len(rows)},
-                ),
-            )
+            await audit.record(conn, audit.subject_action(actor, "consent.history_read", subject_id, events=len(rows)))
         return [msgspec.structs.asdict(row) for row in rows]

@@ -68,18 +68,24 @@ AFFIRMATIVE = frozenset({Action.ACCEPT_ALL, Action.SAVE_CHOICES, Action.API})
 
 
 class Choice(msgspec.Struct, kw_only=True, frozen=True):
+    """One decision as the caller sent it: names and numbers not yet checked against the policy."""
+
     purpose: str
     status: str
     notice_version: int
 
 
 class ValidChoice(msgspec.Struct, kw_only=True, frozen=True):
+    """A choice `validate_choices` accepted: the policy's purpose itself and the status it stores."""
+
     purpose: Purpose
     status: ConsentStatus
     notice_version: int
 
 
 class Idempotency(msgspec.Struct, kw_only=True, frozen=True):
+    """An Idempotency-Key, per API key, with the body's hash: a retry replays, another body is refused."""
+
     api_key_id: UUID
     key: str
     request_hash: bytes

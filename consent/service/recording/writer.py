@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -54,8 +55,9 @@ class Replay(msgspec.Struct, kw_only=True, frozen=True):
     body: Any
 
 
+@dataclasses.dataclass(eq=False, slots=True, kw_only=True)
 class WriteRequest:
-    """A write waiting for its batch.
+    """A write waiting for its batch (compared by identity: batches keep sets of them).
 
     `subject_id` is the subject's id when known (given, or found in the caches);
     `prepared` is filled before queueing when the subject and its state were
@@ -63,25 +65,18 @@ class WriteRequest:
     its state in one go, then calls `prepare` (planned id for a new subject).
     """
 
-    __slots__ = ("future", "planned_id", "prepare", "prepared", "prepared_early", "request", "subject_id")
+    request: RecordingRequest
+    prepare: Prepare
+    subject_id: UUID | None
+    planned_id: UUID
+    prepared: PreparedWrite | None = None
+    # Prepared from committed state before queueing; otherwise a rolled-back batch must redo it.
+    prepared_early: bool = dataclasses.field(init=False)
+    future: asyncio.Future[PreparedWrite | Replay] = dataclasses.field(init=False)
 
-    def __init__(
-        self,
-        request: RecordingRequest,
-        prepare: Prepare,
-        *,
-        subject_id: UUID | None,
-        planned_id: UUID,
-        prepared: PreparedWrite | None = None,
-    ) -> None:
-        self.request = request
-        self.subject_id = subject_id
-        self.prepare = prepare
-        self.planned_id = planned_id
-        self.prepared = prepared
-        # Prepared from committed state before queueing; otherwise a rolled-back batch must redo it.
-        self.prepared_early = prepared is not None
-        self.future: asyncio.Future[PreparedWrite | Replay] = asyncio.get_running_loop().create_future()
+    def __post_init__(self) -> None:
+        self.prepared_early = self.prepared is not None
+        self.future = asyncio.get_running_loop().create_future()
 
     @property
     def write(self) -> PreparedWrite:

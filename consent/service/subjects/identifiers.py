@@ -18,6 +18,7 @@ from uuid import UUID
 
 from consent.errors import Conflict, InvalidInput
 from consent.ids import uuid7
+from consent.service.cache_bounds import store_bounded
 from consent.service.vault.data_keys import DataKeys
 from consent.store import vault as store
 from consent.store.consent_state import IdentifierCandidate
@@ -266,13 +267,9 @@ class Subjects:
     def _remember_miss(self, memo: bytes, generation: int) -> None:
         if not self._notifications.connected or generation != self._unknown_generation or self._max_entries == 0:
             return
-        self._unknown[memo] = None
-        while len(self._unknown) > self._max_entries:
-            self._unknown.popitem(last=False)
+        store_bounded(self._unknown, memo, None, self._max_entries)
 
     def _remember(self, memo: bytes, subject_id: UUID, generation: int) -> None:
         if not self._notifications.connected or generation != self._generation or self._max_entries == 0:
             return
-        self._cache[memo] = subject_id
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
+        store_bounded(self._cache, memo, subject_id, self._max_entries)

@@ -165,7 +165,7 @@ async def link_device(
         else:
             await audit.record(
                 conn,
-                audit.AuditEntry(actor=actor, action="subject.link", target={"subject_id": str(user_id)}),
+                audit.subject_action(actor, "subject.link", user_id),
                 now=now,
             )
     subjects.clear()

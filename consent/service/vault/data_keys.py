@@ -17,6 +17,7 @@ from uuid import UUID
 from consent.config import ConfigError
 from consent.errors import Conflict
 from consent.key_material import KeyMaterial, reload_master_keys
+from consent.service.cache_bounds import store_bounded
 from consent.store import vault as store
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool
@@ -157,7 +158,4 @@ class DataKeys:
         # Only cache what no erasure notice can have overtaken while we were reading.
         if not self._notifications.connected or generation != self._generation or self._max_entries == 0:
             return
-        self._cache[subject_id] = (key, time.monotonic())
-        self._cache.move_to_end(subject_id)
-        while len(self._cache) > self._max_entries:
-            self._cache.popitem(last=False)
+        store_bounded(self._cache, subject_id, (key, time.monotonic()), self._max_entries)

@@ -94,11 +94,8 @@ async def _write(
             for name, value in fields.items()
         }
         await store.replace_record_fields(conn, subject_id, ciphertexts, now)
-        entry = audit.AuditEntry(
-            actor=actor,
-            action="personal_record.write",
-            target={"subject_id": str(subject_id)},
-            detail={"fields": sorted(fields), "subject_created": created},
+        entry = audit.subject_action(
+            actor, "personal_record.write", subject_id, fields=sorted(fields), subject_created=created
         )
         await audit.record(conn, entry, now=now)
     return created
@@ -124,15 +121,8 @@ async def read_record(db: Connection | Pool, subjects: Subjects, subject_id: UUI
             raise NotFound("no subject has this id", field="subject_id")
         rows = await store.fetch_record_fields(conn, subject_id)
         record = _decrypt(key, subject_id, rows)
-        await audit.record(
-            conn,
-            audit.AuditEntry(
-                actor=actor,
-                action="personal_record.read",
-                target={"subject_id": str(subject_id)},
-                detail={"fields": sorted(row.field for row in rows)},
-            ),
-        )
+        fields = sorted(row.field for row in rows)
+        await audit.record(conn, audit.subject_action(actor, "personal_record.read", subject_id, fields=fields))
     updated = max((row.updated_at for row in rows), default=None)
     return RecordRead(record=Redacted(record), updated_at=updated)
 
@@ -157,14 +147,9 @@ async def erase_subject_keys(conn: Connection, subjects: Subjects, subject_id: U
     async with conn.transaction():
         removed_identifiers = await store.delete_identifiers(conn, subject_id)
         existed = await subjects.data_keys.destroy(conn, subject_id)
-        await audit.record(
-            conn,
-            audit.AuditEntry(
-                actor=actor,
-                action="subject.keys_erased",
-                target={"subject_id": str(subject_id)},
-                detail={"had_key": existed, "identifiers_removed": removed_identifiers},
-            ),
+        entry = audit.subject_action(
+            actor, "subject.keys_erased", subject_id, had_key=existed, identifiers_removed=removed_identifiers
         )
+        await audit.record(conn, entry)
     subjects.clear()
     return existed
