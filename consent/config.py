@@ -70,6 +70,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     write_batch_wait_us: int = 500  # how long the first write of a batch waits for company
     write_concurrency: int = 4  # batches of consent writes committing at once, per process
     link_token_secret: str | None = None  # HMAC secret a site's backend signs identity tokens with
+    feed_max_wait: float = 30.0  # seconds a change-feed long poll (`wait`) may last at most
 
     def __post_init__(self) -> None:
         checks = (
@@ -84,6 +85,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             ("write_batch_size", self.write_batch_size >= 1),
             ("write_batch_wait_us", self.write_batch_wait_us >= 0),
             ("write_concurrency", self.write_concurrency >= 1),
+            ("feed_max_wait", 0 <= self.feed_max_wait <= 300),
         )
         for name, ok in checks:
             if not ok:

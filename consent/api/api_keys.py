@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -40,10 +40,30 @@ class ApiKeyOut(msgspec.Struct, kw_only=True, frozen=True):
         )
 
 
+# The rules `consent.service.api_keys.issuing` holds a new key to, stated in the schema only: a name of
+# 1 to 100 characters, not blank, without control characters; origins only for, and always for, a
+# publishable key, each scheme://host[:port].
+_NAME = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+_ORIGIN = r"^https?://[A-Za-z0-9.-]*[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,4})?/?$"
+_ORIGINS_BY_SCOPE = {
+    "oneOf": [
+        {"required": ["origins"], "properties": {"scope": {"const": Scope.COLLECT.value}, "origins": {"minItems": 1}}},
+        {
+            "properties": {
+                "scope": {"enum": [scope.value for scope in Scope if scope is not Scope.COLLECT]},
+                "origins": {"maxItems": 0},
+            }
+        },
+    ]
+}
+
+
 class ApiKeyCreate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    name: str
+    json_schema_extra: ClassVar[dict[str, Any]] = _ORIGINS_BY_SCOPE
+
+    name: Annotated[str, msgspec.Meta(extra_json_schema={"maxLength": 100, "pattern": _NAME})]
     scope: Scope
-    origins: list[str] = []
+    origins: list[Annotated[str, msgspec.Meta(extra_json_schema={"pattern": _ORIGIN})]] = []
 
 
 class ApiKeyCreated(msgspec.Struct, kw_only=True, frozen=True):

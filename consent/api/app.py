@@ -16,7 +16,8 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.types import HTTPScope, Receive, Send
+from litestar.routes import HTTPRoute
+from litestar.types import HTTPScope, Message, Receive, Send
 from litestar.types import Scope as AsgiScope
 
 from consent.api.api_keys import ApiKeyController, WhoAmIController
@@ -25,7 +26,7 @@ from consent.api.check import CHECK, CHECK_BATCH, check_routes
 from consent.api.consents import LinkController, SubjectConsentsController
 from consent.api.cors import answer_preflight, cors_headers_for, is_preflight
 from consent.api.express import ExpressRoute, serve_express
-from consent.api.feed import FeedController
+from consent.api.feed import feed_routes
 from consent.api.health import HealthController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
@@ -76,6 +77,13 @@ class ConsentApp(Litestar):
             for handler in getattr(route, "route_handlers", ())
             if Scope.COLLECT in scopes_of(handler)
         )
+        # `Allow` of each route, by path template: Litestar 2's own OPTIONS answer lists only the method
+        # of the first handler registered on a path (litestar-org/litestar#4169, fixed in Litestar 3).
+        self.allowed_methods = {
+            route.path_format: ", ".join(sorted(route.methods)).encode()
+            for route in self.routes
+            if isinstance(route, HTTPRoute)
+        }
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] == ScopeType.HTTP and self.runtime is not None:
@@ -94,7 +102,21 @@ class ConsentApp(Litestar):
         elif is_preflight(scope):
             await answer_preflight(runtime, scope, send, self.collect_paths)
             return
+        elif scope["method"] == "OPTIONS":  # type: ignore[typeddict-item]
+            send = self._with_allow(scope, send)
         await super().__call__(scope, receive, send)
+
+    def _with_allow(self, scope: AsgiScope, send: Send) -> Send:
+        """`send`, with the `Allow` header of the route Litestar matched."""
+
+        async def sending(message: Message) -> None:
+            allowed = self.allowed_methods.get(scope.get("path_template", ""))
+            if message["type"] == "http.response.start" and allowed is not None:
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"allow"]
+                message["headers"] = [*headers, (b"allow", allowed)]
+            await send(message)
+
+        return sending
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> ConsentApp:
@@ -125,7 +147,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             LinkController,
             SubjectConsentsController,
             WellKnownController,
-            FeedController,
+            *feed_routes(settings.feed_max_wait),
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,

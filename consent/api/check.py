@@ -8,6 +8,7 @@ both call the same `_check` / `_check_batch`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -24,13 +25,17 @@ from consent.service.checking.answers import CheckAnswer, CheckQuery, answer_che
 from consent.service.checking.batch import answer_batch
 from consent.service.checking.checked_subjects import subject_checked
 from consent.service.subjects.identifiers import Subjects
+from consent.service.subjects.references import ANY_KIND, SubjectKind
 from policies import Decision, Jurisdiction
 
 __all__ = [
     "CHECK",
     "CHECK_BATCH",
+    "EMAIL",
+    "NO_CONTROL_CHARACTERS",
     "SubjectRef",
     "check_routes",
+    "exactly_one_of",
 ]
 
 MAX_BATCH = 1000
@@ -39,18 +44,45 @@ MAX_BATCH = 1000
 # thousands of them, which would otherwise wake the garbage collector several times per request.
 
 
-class SubjectRef(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
-    """Exactly one way to name the subject."""
+# What `consent.service.subjects` accepts as an email: text on both sides of the last @, once trimmed.
+# Stated in the schema only: the service checks it itself, so decoding pays nothing for it.
+EMAIL = r"^[\s\S]*\S[\s\S]*@[^@]*[^@\s][^@]*$"
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+_EMAIL_SCHEMA = {"pattern": EMAIL, "description": "Trimmed and compared case-insensitively"}
+_PHONE_SCHEMA = {"description": "A number valid for its country, best in E.164 (+14155550123)"}
 
-    device_id: Annotated[str, msgspec.Meta(max_length=256)] | None = None
-    user_id: Annotated[str, msgspec.Meta(max_length=256)] | None = None
-    email: Annotated[str, msgspec.Meta(max_length=320)] | None = None
-    phone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+def exactly_one_of(kinds: Sequence[SubjectKind], among: Sequence[SubjectKind] = ANY_KIND) -> dict[str, Any]:
+    """JSON schema for a subject reference that sets exactly one of `kinds` and none of the rest of `among`
+    (`consent.service.subjects.references.subject_named`); null counts as not set."""
+    return {
+        "oneOf": [
+            {
+                "required": [kind],
+                "properties": {
+                    other: {"type": "string", **({"format": "uuid"} if kind == "subject_id" else {})}
+                    if other == kind
+                    else {"type": "null"}
+                    for other in among
+                },
+            }
+            for kind in kinds
+        ]
+    }
+
+
+class SubjectRef(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
+    """Exactly one way to name the subject (which kinds, the field using it says)."""
+
+    device_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=320, extra_json_schema=_EMAIL_SCHEMA)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=64, extra_json_schema=_PHONE_SCHEMA)] | None = None
     subject_id: UUID | None = None
 
 
 class CheckIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
-    subject: SubjectRef
+    subject: Annotated[SubjectRef, msgspec.Meta(extra_json_schema=exactly_one_of(ANY_KIND))]
     purposes: Annotated[list[str], msgspec.Meta(max_length=100)] | None = None
     jurisdiction: Jurisdiction | None = None
     gpc: bool = False

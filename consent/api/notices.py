@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 
 from consent.api.auth import require_key, scopes
 from consent.errors import InvalidInput
@@ -82,7 +82,7 @@ class NoticesController(Controller):
         self,
         request: Request[Any, Any, Any],
         jurisdiction: FromQuery[Jurisdiction | None] = None,
-        lang: FromQuery[str | None] = None,
+        lang: Annotated[str | None, QueryParameter(schema_extra={"pattern": LANGUAGE_TAG.pattern})] = None,
     ) -> NoticesOut:
         runtime: Runtime = request.app.state.runtime
         active = runtime.policy.current

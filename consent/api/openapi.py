@@ -6,14 +6,25 @@ of each operation (`opt=scopes(...)`, also the `bearer` security requirement),
 the problem documents each may answer (401/403 for keys, 404 for a path
 parameter, 413/415/422 for a body, 409 for a write that can conflict), the
 statuses a handler chooses at run time, and the media type of the JWKS.
+
+Request bodies are described by msgspec, which decodes them, from the same
+types: every constraint of their `msgspec.Meta` (schema-only ones in
+`extra_json_schema`, such as which subject identifiers a field takes), and
+`additionalProperties: false` where unknown fields are refused. A rule about a
+whole body is a `json_schema_extra` class variable of its Struct.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
     Components,
+    OpenAPIFormat,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
@@ -63,6 +74,8 @@ _WHEN = {
 }
 # Statuses a handler picks at run time, beside the one Litestar documents.
 _ALSO = {"putPersonalRecord": {201: "Created the subject and its record"}}
+# Problems a handler answers beyond those its route's shape implies.
+_PROBLEMS_ALSO = {"lookupSubject": [404]}
 _MEDIA_TYPES = {"getJwks": "application/jwk-set+json"}
 
 
@@ -80,6 +93,7 @@ def _problems_of(handler: HTTPRouteHandler, path: str, operation: Operation) -> 
         statuses.append(422)
     if operation.request_body is not None:
         statuses += [400, 409, 413, 415, 422]
+    statuses += _PROBLEMS_ALSO.get(operation.operation_id or "", [])
     return sorted(set(statuses))
 
 
@@ -104,6 +118,46 @@ def _complete(operation: Operation, handler: HTTPRouteHandler, path: str) -> Non
         operation.description = f"{operation.description}\n\n{note}" if operation.description else note
 
 
+_SCHEMA_FIELDS = Schema.field_aliases() | {"not": "schema_not", "if": "schema_if", "else": "schema_else"}
+_ONE_SCHEMA = frozenset({"items", "not", "additionalProperties"})
+_SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf"})
+
+
+def _spec(json_schema: dict[str, Any]) -> Schema | Reference:
+    """A JSON schema (as msgspec writes it) as Litestar's spec object."""
+    ref = json_schema.get("$ref")
+    rest = {key: value for key, value in json_schema.items() if key != "$ref"}
+    if ref is not None:
+        # A reference with constraints beside it: allOf, which every OpenAPI tool reads alike.
+        return Schema(all_of=[Reference(ref=ref), _spec(rest)]) if rest else Reference(ref=ref)
+    fields = {_SCHEMA_FIELDS.get(key, key): _field(key, value) for key, value in rest.items()}
+    return Schema(**fields)
+
+
+def _field(key: str, value: Any) -> Any:
+    if key == "properties":
+        return {name: _spec(item) for name, item in value.items()}
+    if key in _ONE_SCHEMA and isinstance(value, dict):
+        return _spec(value)
+    if key in _SCHEMA_LISTS:
+        return [_spec(item) for item in value]
+    if key == "type":
+        return OpenAPIType(value)
+    if key == "format":
+        return OpenAPIFormat(value)
+    return value
+
+
+def _body_schemas(bodies: Iterable[type[Any]]) -> dict[str, Schema]:
+    """Components for the request bodies of `bodies` and every type they hold, named as Litestar names them."""
+    structs = sorted(set(bodies), key=lambda body: body.__name__)
+    _, components = msgspec.json.schema_components(structs, ref_template="#/components/schemas/{name}")
+    for struct in structs:
+        components[struct.__name__].update(getattr(struct, "json_schema_extra", {}))
+    specs = {name: _spec(json_schema) for name, json_schema in components.items()}
+    return {name: spec for name, spec in specs.items() if isinstance(spec, Schema)}
+
+
 def complete_openapi(app: Litestar) -> None:
     """Add what only the service knows to `app`'s OpenAPI document, before it is first served."""
     handlers = {
@@ -115,6 +169,15 @@ def complete_openapi(app: Litestar) -> None:
     document = app.openapi_schema
     # Litestar's own components replace those of `OpenAPIConfig`; these are added beside them.
     document.components = document.components if isinstance(document.components, Components) else Components()
+    bodies = [
+        field.annotation
+        for handler in handlers.values()
+        if (field := handler.parsed_data_field) is not None and isinstance(field.annotation, type)
+    ]
+    for name, schema in _body_schemas(bodies).items():
+        # Litestar described these types first, under the same names; a new name means two types share one.
+        assert name in document.components.schemas, f"{name}: not a component Litestar named"
+        document.components.schemas[name] = schema
     document.components.schemas["Problem"] = _PROBLEM
     document.components.security_schemes = {**(document.components.security_schemes or {}), "bearer": _BEARER}
     for path, item in (document.paths or {}).items():

@@ -20,7 +20,7 @@ from litestar.params import JSONBody
 from litestar.types import Scope as AsgiScope
 
 from consent.api.auth import api_key_of
-from consent.api.check import SubjectRef
+from consent.api.check import NO_CONTROL_CHARACTERS, SubjectRef, exactly_one_of
 from consent.api.express import Answer, ExpressRoute, decode_body, documented_post
 from consent.api.notices import LANGUAGE_TAG, jurisdiction_of
 from consent.config import IpRetention
@@ -44,17 +44,21 @@ _RECORDABLE: tuple[SubjectKind, ...] = ("device_id", "user_id", "email")
 
 class DecisionIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
     purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    status: Annotated[str, msgspec.Meta(max_length=16)]
+    status: Annotated[str, msgspec.Meta(max_length=16, extra_json_schema={"enum": ["granted", "denied", "withdrawn"]})]
     notice_version: Annotated[int, msgspec.Meta(ge=0)]
 
 
 class ConsentIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
-    subject: SubjectRef
-    property: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    subject: Annotated[SubjectRef, msgspec.Meta(extra_json_schema=exactly_one_of(_RECORDABLE))]
+    property: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=100, extra_json_schema={"pattern": NO_CONTROL_CHARACTERS})
+    ]
     action: Action
     decisions: Annotated[list[DecisionIn], msgspec.Meta(min_length=1, max_length=100)]
     jurisdiction: Jurisdiction | None = None
-    language: Annotated[str, msgspec.Meta(max_length=35)] | None = None
+    language: (
+        Annotated[str, msgspec.Meta(max_length=35, extra_json_schema={"pattern": LANGUAGE_TAG.pattern})] | None
+    ) = None
     tcf: Annotated[str, msgspec.Meta(max_length=65536)] | None = None
     client_at: datetime | None = None
 

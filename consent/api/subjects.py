@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -11,6 +11,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, JSONBody
 
 from consent.api.auth import api_key_of, require_key, scopes
+from consent.api.check import EMAIL, exactly_one_of
 from consent.errors import InvalidInput, NotFound
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
@@ -20,13 +21,20 @@ from consent.service.vault.personal_records import PersonalRecord, put_personal_
 
 __all__ = ["SubjectsController"]
 
+_LIMITS = {"name": 500, "email": 320, "phone": 64, "address": 2000, "user_id": 256}
+
+
+# The limits `_checked` and the identifier rules hold these fields to, stated in the schema only.
+def _limited(field: str, **schema: object) -> msgspec.Meta:
+    return msgspec.Meta(extra_json_schema={"maxLength": _LIMITS[field], **schema})
+
 
 class PersonalRecordIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    address: str | None = None
-    user_id: str | None = None
+    name: Annotated[str, _limited("name")] | None = None
+    email: Annotated[str, _limited("email", pattern=EMAIL)] | None = None
+    phone: Annotated[str, _limited("phone", description="A number valid for its country, best in E.164")] | None = None
+    address: Annotated[str, _limited("address")] | None = None
+    user_id: Annotated[str, _limited("user_id", minLength=1)] | None = None
     attributes: dict[str, Any] = {}
 
 
@@ -42,17 +50,16 @@ class PersonalRecordOut(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class LookupIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    email: str | None = None
+    json_schema_extra: ClassVar[dict[str, Any]] = exactly_one_of(IDENTIFIER_KINDS, among=IDENTIFIER_KINDS)
+
+    email: Annotated[str, msgspec.Meta(extra_json_schema={"pattern": EMAIL})] | None = None
     phone: str | None = None
-    user_id: str | None = None
-    device_id: str | None = None
+    user_id: Annotated[str, msgspec.Meta(extra_json_schema={"minLength": 1})] | None = None
+    device_id: Annotated[str, msgspec.Meta(extra_json_schema={"minLength": 1})] | None = None
 
 
 class LookupOut(msgspec.Struct, kw_only=True, frozen=True):
     subject_id: UUID
-
-
-_LIMITS = {"name": 500, "email": 320, "phone": 64, "address": 2000, "user_id": 256}
 
 
 def _checked(data: PersonalRecordIn) -> PersonalRecord:
