@@ -15,7 +15,7 @@ from consent.errors import Conflict, NotFound
 from consent.ids import uuid7
 from consent.runtime import Runtime
 from consent.service.delivery import Deliveries, RecipientSecrets, acknowledge, retry_failed
-from consent.service.recording.prepare import Action, Choice, RecordingRequest, Source
+from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
 from consent.store.consent_batch import BatchRows, write_batch
 from consent.store.outbox import OutboxRow
 from consent.store.pool import transaction
@@ -81,6 +81,7 @@ async def grant_analytics(runtime: Runtime, device: str = "d_webhook") -> UUID:
             source=Source.API,
         ),
     )
+    assert isinstance(recorded, RecordOut)
     return recorded.subject_id
 
 
@@ -124,6 +125,7 @@ async def test_a_recipient_down_for_a_while_then_up_gets_each_change_once_with_t
     assert body["subject_id"] == str(subject_id)
     assert [(c["purpose"], c["status"]) for c in body["changes"]] == [("analytics", "granted")]
     row = await runtime.pool.fetchrow("SELECT attempts, delivered_at, acknowledged_at, last_error FROM outbox")
+    assert row is not None
     assert row["attempts"] == 4
     assert row["acknowledged_at"] is not None
     assert row["last_error"] is None
@@ -149,6 +151,7 @@ async def test_retries_run_out_then_the_delivery_is_parked_until_a_human_retries
     await deliver_until(deliveries, runtime, "failed")
     assert len(receiver.received) == 2
     row = await runtime.pool.fetchrow("SELECT id, last_error FROM outbox")
+    assert row is not None
     assert row["last_error"] == "HTTP 500"
     assert await deliveries.deliver_due() == 0  # parked: nothing due
     assert "delivery.failed" in await audit_actions(runtime)
