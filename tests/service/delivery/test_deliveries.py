@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from consent.ids import uuid7
 from consent.runtime import Runtime
 from consent.service.delivery import Deliveries, RecipientSecrets, acknowledge, retry_failed
 from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
+from consent.store import outbox
 from consent.store.consent_batch import BatchRows, write_batch
 from consent.store.outbox import OutboxRow
 from consent.store.pool import transaction
@@ -44,14 +46,14 @@ def policy_towards(runtime: Runtime, url: str, **changes: Any) -> Policy:
 async def make_deliveries(runtime: Runtime) -> AsyncIterator[Any]:
     made: list[Deliveries] = []
 
-    def make(policy: Policy, *, max_attempts: int = 5) -> Deliveries:
+    def make(policy: Policy, *, max_attempts: int = 5, timeout: float = 2.0) -> Deliveries:
         deliveries = Deliveries(
             runtime.pool,
             lambda: policy,
             RecipientSecrets({"CONSENT_RECIPIENT_ANALYTICS_SECRET": SECRET}),
             worker="test-deliverer",
             batch=8,
-            timeout=2.0,
+            timeout=timeout,
             max_attempts=max_attempts,
             backoff_base=0.001,
             backoff_cap=0.001,
@@ -239,3 +241,31 @@ async def test_two_deliverers_post_each_message_once(
         await second.deliver_due()
     ids = [request.headers["consent-event-id"] for request in receiver.received]
     assert len(ids) == len(set(ids)) == 20
+
+
+async def test_a_recipient_that_does_not_answer_in_time_is_retried(
+    runtime: Runtime, receiver: Receiver, make_deliveries: Any
+) -> None:
+    await grant_analytics(runtime)
+    deliveries = make_deliveries(policy_towards(runtime, receiver.url), timeout=0.2)
+    receiver.delay = 1.0
+    assert await deliveries.deliver_due() == 1
+    assert await runtime.pool.fetchval("SELECT last_error FROM outbox") == "timed out"
+    receiver.delay = 0.0
+    await deliver_until(deliveries, runtime, "acknowledged")
+
+
+async def test_a_message_leased_by_a_deliverer_that_died_is_delivered_by_another_when_the_lease_lapses(
+    runtime: Runtime, receiver: Receiver, make_deliveries: Any
+) -> None:
+    await grant_analytics(runtime)
+    [held] = await outbox.lease_due(
+        runtime.pool, recipients=[RECIPIENT], worker="dead", limit=1, lease_for=timedelta(seconds=0.3)
+    )
+    deliveries = make_deliveries(policy_towards(runtime, receiver.url))
+    assert await deliveries.deliver_due() == 0  # still leased
+    await asyncio.sleep(0.35)
+    await deliver_until(deliveries, runtime, "acknowledged")
+    assert [r.headers["consent-event-id"] for r in receiver.received] == [str(held.id)]
+    async with transaction(runtime.pool) as conn:  # the dead deliverer coming back changes nothing
+        assert await outbox.mark_delivered(conn, held.id, worker="dead", acknowledged=True) is None
