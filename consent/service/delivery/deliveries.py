@@ -112,6 +112,7 @@ class Deliveries:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._draw = draw
+        self._warned: set[str] = set()
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
 
     async def close(self) -> None:
@@ -121,6 +122,7 @@ class Deliveries:
         """Lease up to `batch` due messages, post them concurrently, record each outcome; how many."""
         policy = self._policy()
         recipients = self._secrets.deliverable(policy)
+        self._warn_once_about(policy.recipients.keys() - recipients)
         if not recipients:
             return 0
         due = await outbox.lease_due(
@@ -128,6 +130,12 @@ class Deliveries:
         )
         await asyncio.gather(*(self._deliver(message, policy) for message in due))
         return len(due)
+
+    def _warn_once_about(self, without_secret: set[str]) -> None:
+        """A recipient added by a policy applied while running may lack its secret: say so, once."""
+        for recipient in sorted(without_secret - self._warned):
+            log.warning("recipient %s has no webhook secret: its messages stay pending", recipient)
+        self._warned |= without_secret
 
     async def _deliver(self, message: DeliveryRow, policy: Policy) -> None:
         recipient = policy.recipients.get(message.recipient)
