@@ -71,6 +71,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     write_concurrency: int = 4  # batches of consent writes committing at once, per process
     link_token_secret: str | None = None  # HMAC secret a site's backend signs identity tokens with
     feed_max_wait: float = 30.0  # seconds a change-feed long poll (`wait`) may last at most
+    job_concurrency: int = 4  # background jobs in flight at once, per process
+    job_poll_interval_ms: int = 1000  # how often an idle runner looks for due work without a notification
+    job_lease_seconds: int = 300  # how long a leased job is held; a handler is cancelled at 3/4 of it
+    job_max_attempts: int = 10  # attempts before a job is parked as failed
+    retry_backoff_base_ms: int = 1000  # the first retry's backoff window; it doubles per attempt
+    retry_backoff_cap_seconds: int = 3600  # the largest backoff window
+    delivery_concurrency: int = 8  # webhooks in flight at once, per process
+    delivery_timeout_ms: int = 10_000  # a recipient's whole answer, connection included
+    delivery_max_attempts: int = 15  # attempts before a delivery is parked as failed
+    outbox_retention_days: int = 7  # acknowledged outbox rows (and finished jobs) kept this long
+    housekeeping_interval_minutes: int = 60  # how often consents are expired and old rows purged
 
     def __post_init__(self) -> None:
         checks = (
@@ -86,6 +97,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             ("write_batch_wait_us", self.write_batch_wait_us >= 0),
             ("write_concurrency", self.write_concurrency >= 1),
             ("feed_max_wait", 0 <= self.feed_max_wait <= 300),
+            ("job_concurrency", self.job_concurrency >= 1),
+            ("job_poll_interval_ms", self.job_poll_interval_ms >= 10),
+            ("job_lease_seconds", self.job_lease_seconds >= 2),
+            ("job_max_attempts", self.job_max_attempts >= 1),
+            ("retry_backoff_base_ms", self.retry_backoff_base_ms >= 1),
+            ("retry_backoff_cap_seconds", self.retry_backoff_cap_seconds * 1000 >= self.retry_backoff_base_ms),
+            ("delivery_concurrency", self.delivery_concurrency >= 1),
+            ("delivery_timeout_ms", self.delivery_timeout_ms >= 10),
+            ("delivery_max_attempts", self.delivery_max_attempts >= 1),
+            ("outbox_retention_days", self.outbox_retention_days >= 0),
+            ("housekeeping_interval_minutes", self.housekeeping_interval_minutes >= 1),
         )
         for name, ok in checks:
             if not ok:

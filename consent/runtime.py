@@ -11,19 +11,26 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from consent.api.observability import run_metrics_flusher
 from consent.config import Settings
 from consent.errors import InvalidInput
+from consent.ids import uuid7
 from consent.jobs.audit_sealer import run_audit_sealer
+from consent.jobs.delivery import DeliveryLoop
+from consent.jobs.housekeeping import HOUSEKEEPING, housekeeping_handler, schedule_housekeeping
 from consent.jobs.idempotency_expiry import run_idempotency_expiry
+from consent.jobs.runner import JobRunner
 from consent.key_material import KeyMaterial, load_key_material
 from consent.service.api_keys.resolver import KeyResolver
 from consent.service.checking.cold_reads import ColdReads
 from consent.service.checking.state_cache import StateCache
+from consent.service.delivery import Deliveries, RecipientSecrets, check_recipient_secrets
 from consent.service.feed import ChangeFeed
 from consent.service.policy_versions import ActivePolicy, PolicyHolder, ensure_policy
 from consent.service.recording.consents import ConsentService
@@ -80,6 +87,43 @@ class Runtime:
             writer=self.writer,
             signing_keys=keys.signing_keys,
         )
+        # Names this process's leases in `jobs` and `outbox`: unique, and telling an operator where it ran.
+        worker = f"{socket.gethostname()}:{os.getpid()}:{uuid7().hex[-8:]}"
+        poll = settings.job_poll_interval_ms / 1000
+        base, cap = settings.retry_backoff_base_ms / 1000, float(settings.retry_backoff_cap_seconds)
+        self.deliveries = Deliveries(
+            pool,
+            lambda: self.policy.current.policy,
+            RecipientSecrets(os.environ),
+            worker=worker,
+            batch=settings.delivery_concurrency,
+            timeout=settings.delivery_timeout_ms / 1000,
+            max_attempts=settings.delivery_max_attempts,
+            backoff_base=base,
+            backoff_cap=cap,
+        )
+        self._delivery_loop = DeliveryLoop(self.deliveries, self.notifications, poll_interval=poll)
+        self.jobs = JobRunner(
+            pool,
+            self.notifications,
+            worker=worker,
+            concurrency=settings.job_concurrency,
+            poll_interval=poll,
+            lease_seconds=settings.job_lease_seconds,
+            backoff_base=base,
+            backoff_cap=cap,
+        )
+        self._housekeeping_every = timedelta(minutes=settings.housekeeping_interval_minutes)
+        self.jobs.handle(
+            HOUSEKEEPING,
+            housekeeping_handler(
+                pool,
+                lambda: self.policy.current,
+                interval=self._housekeeping_every,
+                retention=timedelta(days=settings.outbox_retention_days),
+                max_attempts=settings.job_max_attempts,
+            ),
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def decode_tcf(self, text: str) -> dict[str, Any]:
@@ -101,8 +145,17 @@ class Runtime:
                 name="audit-sealer",
             )
         )
+        await schedule_housekeeping(
+            self.pool,
+            at=datetime.now(UTC),
+            interval=self._housekeeping_every,
+            max_attempts=self.settings.job_max_attempts,
+        )
+        self.jobs.start()
+        self._tasks.append(asyncio.create_task(self._delivery_loop.run(), name="deliveries"))
 
     async def stop(self) -> None:
+        await self.jobs.stop(grace=min(5.0, self.settings.job_lease_seconds / 2))
         await self.writer.stop()
         await self.cold_reads.close()
         for task in self._tasks:
@@ -110,6 +163,7 @@ class Runtime:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.deliveries.close()
         await self.notifications.stop()
         await self.policy.stop()
         await self.pool.close()
@@ -131,6 +185,7 @@ async def running(settings: Settings, database_url: str) -> AsyncIterator[Runtim
     try:
         async with pool.acquire() as conn:
             policy = await ensure_policy(conn, policy_file=settings.policy_file)
+        check_recipient_secrets(policy.policy, RecipientSecrets(os.environ), settings.env)
         runtime = Runtime(settings, database_url, pool, keys, policy)
         await runtime.start()
         # Everything built at start-up lives as long as the process: keep the collector from

@@ -7,6 +7,7 @@ passes key text in and stores what comes out. See docs/security.md for the desig
 - Data keys and field encryption: `new_data_key`, `encrypt_field`, `decrypt_field`.
 - Blind indexes: `parse_index_key`, `blind_index`.
 - Receipts: `parse_signing_keys`, `sign_jws`, `verify_jws`, `jwks`.
+- Webhook signatures: `sign_webhook`, `verify_webhook`.
 - Plaintext hygiene: `Redacted`.
 """
 
@@ -48,11 +49,13 @@ from crypto._signing_keys import (
     parse_signing_key_file,
     parse_signing_keys,
 )
+from crypto._webhook import WEBHOOK_SIGNATURE_SCHEME, sign_webhook, verify_webhook
 
 __all__ = [
     "BLIND_INDEX_LENGTHS",
     "FIELD_OVERHEAD",
     "IDENTIFIER_KINDS",
+    "WEBHOOK_SIGNATURE_SCHEME",
     "CryptoError",
     "DataKey",
     "DecryptionFailed",
@@ -92,5 +95,7 @@ __all__ = [
     "parse_signing_keys",
     "public_keys_from_jwks",
     "sign_jws",
+    "sign_webhook",
     "verify_jws",
+    "verify_webhook",
 ]

@@ -8,7 +8,7 @@ for cheap lookups on the check path; treat them as read-only.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -159,7 +159,8 @@ class Retention(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     """Consent events are proof; they outlive the data so a grant can still be shown later."""
 
 
-class Recipient(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+# `omit_defaults`: a policy that leaves `ack` out keeps the digest it had before the field existed.
+class Recipient(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """A downstream system that receives consent changes and erasure orders."""
 
     id: Identifier
@@ -171,6 +172,10 @@ class Recipient(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     country: CountryCode
     third_party: bool
     """True for an independent third party; False for a processor acting on our instructions."""
+    ack: Literal["explicit", "http_2xx"] = "explicit"
+    """How an order (erasure, rectification, opt-out, objection) is acknowledged: by the ack call
+    once the recipient has acted (`explicit`), or by its 2xx answer to the webhook (`http_2xx`).
+    A consent change is always settled by a 2xx answer: there is nothing to confirm."""
 
 
 class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -27,6 +27,7 @@ EXPECTED = {
     "SubjectId",
     "UnknownKeyVersion",
     "VerificationFailed",
+    "WEBHOOK_SIGNATURE_SCHEME",
     "WrappedDataKey",
     "blind_index",
     "decrypt_field",
@@ -47,7 +48,9 @@ EXPECTED = {
     "parse_signing_keys",
     "public_keys_from_jwks",
     "sign_jws",
+    "sign_webhook",
     "verify_jws",
+    "verify_webhook",
 }
 
 
