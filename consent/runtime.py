@@ -28,6 +28,7 @@ from consent.service.feed import ChangeFeed
 from consent.service.policy_versions import ActivePolicy, PolicyHolder, ensure_policy
 from consent.service.recording.consents import ConsentService
 from consent.service.recording.writer import ConsentWriter
+from consent.service.requests.handling import RequestHandling
 from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import DataKeys
 from consent.store.migrate import MigrationError, pending_migrations
@@ -79,6 +80,9 @@ class Runtime:
             states=self.states,
             writer=self.writer,
             signing_keys=keys.signing_keys,
+        )
+        self.requests = RequestHandling(
+            pool, subjects=self.subjects, policy=self.policy, consents=self.consents, states=self.states
         )
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import NamedTuple
 from uuid import UUID
 
@@ -18,9 +18,11 @@ __all__ = [
     "StoredFacts",
     "StoredState",
     "SubjectFactsRow",
+    "add_objections",
     "count_outdated_grants",
     "fetch_states",
     "resolve",
+    "set_birth_date",
 ]
 
 
@@ -199,3 +201,35 @@ async def resolve(
         elif row["subject_id"] not in states:
             states[row["subject_id"]] = StoredState(purposes=[], facts=None)
     return Resolved(candidates=candidates, states=states)
+
+
+async def add_objections(
+    conn: Connection, subject_id: UUID, *, direct_marketing_at: datetime | None, purposes: list[str]
+) -> None:
+    """Record objections in the subject's facts: to direct marketing (the first time is kept) and to
+    `purposes` (added to those already objected to)."""
+    await conn.execute(
+        """
+        INSERT INTO subject_facts (subject_id, direct_marketing_objected_at, objected_purposes)
+        VALUES ($1, $2, $3)
+        ON CONFLICT (subject_id) DO UPDATE
+           SET direct_marketing_objected_at = coalesce(subject_facts.direct_marketing_objected_at,
+                                                       EXCLUDED.direct_marketing_objected_at),
+               objected_purposes = ARRAY(SELECT DISTINCT p
+                                           FROM unnest(subject_facts.objected_purposes || EXCLUDED.objected_purposes) p
+                                          ORDER BY p)
+        """,
+        subject_id,
+        direct_marketing_at,
+        purposes,
+    )
+
+
+async def set_birth_date(conn: Connection, subject_id: UUID, birth_date: date | None) -> None:
+    """The birth date the decision engine's minor rules read (None: treated as an adult)."""
+    await conn.execute(
+        "INSERT INTO subject_facts (subject_id, birth_date) VALUES ($1, $2)"
+        " ON CONFLICT (subject_id) DO UPDATE SET birth_date = EXCLUDED.birth_date",
+        subject_id,
+        birth_date,
+    )
