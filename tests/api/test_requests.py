@@ -274,7 +274,8 @@ async def test_a_request_shows_its_deliveries_and_a_recipient_acknowledges_one(
 ) -> None:
     body = await file(client, keys.dsr, type="erasure", verification="trusted")
     await conn.execute(
-        "INSERT INTO request_deliveries (request_id, recipient, state, created_at) VALUES ($1, 'mailer', 'sent', now())",
+        "INSERT INTO request_deliveries (request_id, recipient, state, created_at)"
+        " VALUES ($1, 'mailer', 'sent', now())",
         body["id"],
     )
     shown = (await client.get(f"/v1/requests/{body['id']}", headers=bearer(keys.dsr))).json()
