@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "Approval",
     "ConsentStatus",
     "Jurisdiction",
     "LegalBasis",
@@ -16,7 +17,6 @@ __all__ = [
     "PurposeCategory",
     "Reason",
     "Regime",
-    "Approval",
     "RequestType",
 ]
 
