@@ -35,6 +35,7 @@ from consent.service.feed import ChangeFeed
 from consent.service.policy_versions import ActivePolicy, PolicyHolder, ensure_policy
 from consent.service.recording.consents import ConsentService
 from consent.service.recording.writer import ConsentWriter
+from consent.service.requests.handling import RequestHandling
 from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import DataKeys
 from consent.store.migrate import MigrationError, pending_migrations
@@ -123,6 +124,9 @@ class Runtime:
                 retention=timedelta(days=settings.outbox_retention_days),
                 max_attempts=settings.job_max_attempts,
             ),
+        )
+        self.requests = RequestHandling(
+            pool, subjects=self.subjects, policy=self.policy, consents=self.consents, states=self.states
         )
         self._tasks: list[asyncio.Task[None]] = []
 

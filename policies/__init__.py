@@ -10,6 +10,7 @@ resulting `Policy` and the rows it stores (`ConsentState`, `SubjectFacts`).
 """
 
 from policies._codes import (
+    Approval,
     ConsentStatus,
     Jurisdiction,
     LegalBasis,
@@ -36,6 +37,8 @@ from policies._model import (
     Policy,
     Purpose,
     Recipient,
+    RequestRule,
+    RequestSettings,
     Retention,
 )
 from policies._notices import FALLBACK_LANGUAGE, Notice, gpc_honoured, notices_for
@@ -70,6 +73,7 @@ __all__ = [
     "NO_SIGNALS",
     "STATUTORY_DEADLINES",
     "US_STATE_REGIONS",
+    "Approval",
     "BusinessCalendar",
     "ConsentState",
     "ConsentStatus",
@@ -100,6 +104,8 @@ __all__ = [
     "Recipient",
     "ReconsentRequired",
     "Regime",
+    "RequestRule",
+    "RequestSettings",
     "RequestType",
     "RestrictionType",
     "Retention",

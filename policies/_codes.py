@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "Approval",
     "ConsentStatus",
     "Jurisdiction",
     "LegalBasis",
@@ -122,7 +123,17 @@ class RequestType(StrEnum):
     ERASURE = "erasure"
     RECTIFICATION = "rectification"
     OPT_OUT = "opt_out"
+    """Opt-out of sale or sharing (CCPA), which also covers "limit the use of sensitive data"."""
     RESTRICT = "restrict"
+    OBJECT = "object"
+    """Objection to direct marketing (GDPR Art. 21(2)) or to named purposes (Art. 21(1))."""
+
+
+class Approval(StrEnum):
+    """Whether a verified request runs at once or waits for a person to approve it."""
+
+    AUTOMATIC = "automatic"
+    MANUAL = "manual"
 
 
 class PeriodUnit(StrEnum):

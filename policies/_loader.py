@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import msgspec
@@ -22,7 +22,7 @@ from policies._checks import (
 from policies._codes import Jurisdiction
 from policies._decoding import Fields, ProblemList, decode_item, key_path
 from policies._errors import PolicyInvalid, Problem
-from policies._model import Controller, JurisdictionRules, Policy, Purpose, Recipient, Retention
+from policies._model import Controller, JurisdictionRules, Policy, Purpose, Recipient, RequestSettings, Retention
 from policies._statutory import STATUTORY_DEADLINES
 
 __all__ = ["parse_policy"]
@@ -35,7 +35,7 @@ Screen = Callable[[dict[str, Any], str, ProblemList], dict[str, Any]]
 """Looks at an item's raw keys before decoding, reporting and dropping any it refuses."""
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_SECTIONS = ("controller", "purposes", "jurisdictions", "retention", "recipients")
+_SECTIONS = ("controller", "purposes", "jurisdictions", "retention", "recipients", "requests")
 _REQUIRED_SECTIONS = ("controller", "purposes", "jurisdictions", "retention")
 
 
@@ -85,7 +85,8 @@ def _decode_policy(document: dict[str, Any], problems: ProblemList) -> Policy | 
     recipients, _ = _decode_items(
         document, Recipient, "recipients", problems, check_one_recipient, screen=_refuse_secrets
     )
-    if controller is None:
+    requests = _decode_requests(document, recipients.keys(), problems)
+    if controller is None or requests is None:
         return None
     return Policy(
         controller=controller,
@@ -93,7 +94,22 @@ def _decode_policy(document: dict[str, Any], problems: ProblemList) -> Policy | 
         jurisdictions=jurisdictions,
         retention=retention,
         recipients=recipients,
+        requests=requests,
     )
+
+
+def _decode_requests(
+    document: dict[str, Any], recipient_ids: Collection[str], problems: ProblemList
+) -> RequestSettings | None:
+    """The `[requests]` section (all defaults when absent); its verification recipient must be declared."""
+    if "requests" not in document:
+        return RequestSettings()
+    settings, fields = decode_item(document["requests"], RequestSettings, "requests", problems)
+    recipient = fields.get("verification_recipient", str)
+    if recipient is not None and recipient not in recipient_ids:
+        problems.add("requests.verification_recipient", f"{recipient!r} is not a declared recipient")
+        return None
+    return settings
 
 
 def _table(document: dict[str, Any], section: str, problems: ProblemList | None = None) -> dict[str, Any]:

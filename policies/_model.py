@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from policies._codes import Jurisdiction, LegalBasis, PeriodUnit, PurposeCategory, Regime, RequestType
+from policies._codes import Approval, Jurisdiction, LegalBasis, PeriodUnit, PurposeCategory, Regime, RequestType
 
 __all__ = [
     "Controller",
@@ -24,6 +24,8 @@ __all__ = [
     "Policy",
     "Purpose",
     "Recipient",
+    "RequestRule",
+    "RequestSettings",
     "Retention",
 ]
 
@@ -123,6 +125,7 @@ class Deadlines(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     rectification: Deadline | None = None
     opt_out: Deadline | None = None
     restrict: Deadline | None = None
+    object: Deadline | None = None
 
     def for_request(self, request_type: RequestType) -> Deadline:
         """The deadline for `request_type`: its override if declared, else the default."""
@@ -178,6 +181,35 @@ class Recipient(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     A consent change is always settled by a 2xx answer: there is nothing to confirm."""
 
 
+class RequestRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How the service handles one type of data subject request."""
+
+    approval: Approval = Approval.AUTOMATIC
+    """`manual`: a verified request waits for a person to approve it before it runs."""
+
+
+_AUTOMATIC = RequestRule()
+
+
+class RequestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The `[requests]` section: who delivers verification codes, and per-type handling."""
+
+    verification_recipient: Identifier | None = None
+    """The recipient that delivers one-time verification codes to people (a declared recipient)."""
+    access: RequestRule | None = None
+    portability: RequestRule | None = None
+    erasure: RequestRule | None = None
+    rectification: RequestRule | None = None
+    opt_out: RequestRule | None = None
+    restrict: RequestRule | None = None
+    object: RequestRule | None = None
+
+    def rule_for(self, request_type: RequestType) -> RequestRule:
+        """The handling of `request_type`: its table if declared, else automatic approval."""
+        rule: RequestRule | None = getattr(self, request_type.value)
+        return _AUTOMATIC if rule is None else rule
+
+
 class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """A validated policy: the catalogue of purposes and the rules around them."""
 
@@ -186,3 +218,4 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     jurisdictions: dict[Jurisdiction, JurisdictionRules]
     retention: dict[Identifier, Retention]
     recipients: dict[Identifier, Recipient] = {}
+    requests: RequestSettings = RequestSettings()

@@ -33,6 +33,8 @@ from consent.api.observability import observe
 from consent.api.openapi import complete_openapi
 from consent.api.problems import exception_handlers
 from consent.api.recording import RECORD, recording_routes
+from consent.api.reports import ReportsController
+from consent.api.requests import RequestsController
 from consent.api.subjects import SubjectsController
 from consent.api.well_known import WellKnownController
 from consent.config import Settings, load_settings
@@ -142,6 +144,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             WhoAmIController,
             NoticesController,
             SubjectsController,
+            RequestsController,
+            ReportsController,
             *check_routes(settings.max_body_bytes),
             *recording_routes(settings.max_body_bytes),
             LinkController,

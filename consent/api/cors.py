@@ -53,7 +53,7 @@ async def answer_preflight(runtime: Runtime, scope: Scope, send: Send, collect_p
     """204 with the CORS grants, or a 403 problem document; `collect_paths` accept publishable keys."""
     origin = header(scope, b"origin") or ""
     path: str = scope["path"]
-    if path.rstrip("/") not in collect_paths or origin not in await runtime.api_keys.collect_origins():
+    if not _accepts_publishable(path, collect_paths) or origin not in await runtime.api_keys.collect_origins():
         refused = PermissionDeniedException("no publishable key may call this endpoint from this origin")
         await send_problem(send, problem_for(refused, "OPTIONS", path), [(b"vary", b"Origin")])
         return
@@ -67,3 +67,18 @@ async def answer_preflight(runtime: Runtime, scope: Scope, send: Send, collect_p
     ]
     await send({"type": "http.response.start", "status": 204, "headers": headers})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _accepts_publishable(path: str, collect_paths: frozenset[str]) -> bool:
+    """Whether `path` is one of `collect_paths`, whose `{parameter}` segments match any one segment."""
+    path = path.rstrip("/")
+    if path in collect_paths:
+        return True
+    parts = path.split("/")
+    for route in collect_paths:
+        pattern = route.split("/")
+        if "{" not in route or len(pattern) != len(parts):
+            continue
+        if all(part == want or (want.startswith("{") and part) for part, want in zip(parts, pattern, strict=True)):
+            return True
+    return False

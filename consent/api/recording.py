@@ -61,6 +61,8 @@ class ConsentIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     ) = None
     tcf: Annotated[str, msgspec.Meta(max_length=65536)] | None = None
     client_at: datetime | None = None
+    by_guardian: bool = False
+    """A holder of parental responsibility made or authorised these choices (GDPR Art. 8, COPPA)."""
 
 
 def request_headers(scope: AsgiScope) -> dict[str, str]:
@@ -134,6 +136,7 @@ def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes
         choices=[Choice(purpose=d.purpose, status=d.status, notice_version=d.notice_version) for d in data.decisions],
         gpc=headers.get("sec-gpc") == "1",  # exactly "1", as the GPC specification says
         client_at=data.client_at,
+        by_guardian=data.by_guardian,
         proof=proof,
         actor=key.actor,
         idempotency=_idempotency(headers, key, body),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
@@ -35,6 +35,8 @@ class PersonalRecordIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     phone: Annotated[str, _limited("phone", description="A number valid for its country, best in E.164")] | None = None
     address: Annotated[str, _limited("address")] | None = None
     user_id: Annotated[str, _limited("user_id", minLength=1)] | None = None
+    birth_date: date | None = None
+    """Copied, unencrypted, to what the consent check reads: the jurisdiction's minor rules apply."""
     attributes: dict[str, Any] = {}
 
 
@@ -45,6 +47,7 @@ class PersonalRecordOut(msgspec.Struct, kw_only=True, frozen=True):
     phone: str | None
     address: str | None
     user_id: str | None
+    birth_date: date | None
     attributes: dict[str, Any]
     updated_at: datetime | None
 
@@ -123,6 +126,7 @@ def _out(subject_id: UUID, record: PersonalRecord, updated_at: datetime | None) 
         phone=record.phone,
         address=record.address,
         user_id=record.user_id,
+        birth_date=record.birth_date,
         attributes=record.attributes,
         updated_at=updated_at,
     )

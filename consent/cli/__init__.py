@@ -13,6 +13,7 @@ from consent.cli._audit import audit
 from consent.cli._erasures import erasures
 from consent.cli._keys import keys
 from consent.cli._policies import policies
+from consent.cli._requests import requests
 from consent.cli._serve import migrate, serve
 
 __all__ = ["main"]
@@ -36,3 +37,4 @@ main.add_command(audit)
 main.add_command(erasures)
 main.add_command(keys)
 main.add_command(policies)
+main.add_command(requests)

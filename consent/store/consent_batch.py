@@ -33,7 +33,7 @@ __all__ = ["BatchRows", "create_and_write_batch", "write_batch"]
 _TYPES = {"subject_id": "uuid", "id": "uuid", "event_id": "uuid", "receipt_id": "uuid", "notice_version": "int",
           "policy_version": "int", "gpc": "bool", "client_at": "timestamptz", "recorded_at": "timestamptz",
           "created_at": "timestamptz", "gpc_opt_out_at": "timestamptz", "proof": "jsonb", "target": "jsonb",
-          "detail": "jsonb", "payload": "jsonb"}  # fmt: skip
+          "detail": "jsonb", "payload": "jsonb", "by_guardian": "bool"}  # fmt: skip
 
 
 def _typed(row: type[msgspec.Struct]) -> tuple[tuple[str, str], ...]:
@@ -64,7 +64,7 @@ events AS (
     SELECT * FROM {_recordset(2, _STATE_COLUMNS)}
     ON CONFLICT (subject_id, purpose) DO UPDATE
        SET status = EXCLUDED.status, notice_version = EXCLUDED.notice_version,
-           recorded_at = EXCLUDED.recorded_at, event_id = EXCLUDED.event_id
+           recorded_at = EXCLUDED.recorded_at, event_id = EXCLUDED.event_id, by_guardian = EXCLUDED.by_guardian
      WHERE consent_state.recorded_at <= EXCLUDED.recorded_at
 ), facts AS (
     INSERT INTO subject_facts ({_names(_FACT_COLUMNS)})

@@ -43,6 +43,7 @@ class ConsentEventRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     recorded_at: datetime
     receipt_id: UUID | None
     proof: dict[str, Any]
+    by_guardian: bool = False
 
 
 _EVENT_COLUMNS = ", ".join(ConsentEventRow.__struct_fields__)

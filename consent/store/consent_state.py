@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import NamedTuple
 from uuid import UUID
 
@@ -18,9 +18,11 @@ __all__ = [
     "StoredFacts",
     "StoredState",
     "SubjectFactsRow",
+    "add_objections",
     "count_outdated_grants",
     "fetch_states",
     "resolve",
+    "set_birth_date",
 ]
 
 
@@ -33,6 +35,7 @@ class ConsentStateRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     notice_version: int
     recorded_at: datetime
     event_id: UUID
+    by_guardian: bool = False
 
 
 class SubjectFactsRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
@@ -60,6 +63,7 @@ class StoredFacts(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     direct_marketing_objected_at: datetime | None
     objected_purposes: list[str]
     jurisdiction: str | None
+    birth_date: date | None = None
 
 
 class StoredState(msgspec.Struct, kw_only=True, frozen=True, gc=False):
@@ -86,7 +90,7 @@ class IdentifierCandidate(msgspec.Struct, kw_only=True, frozen=True, gc=False):
 _FETCH = """
 SELECT s.subject_id AS state_subject, s.purpose, s.status, s.notice_version, s.recorded_at, s.by_guardian,
        f.subject_id AS facts_subject, f.gpc_opt_out_at, f.direct_marketing_objected_at,
-       f.objected_purposes, f.jurisdiction
+       f.objected_purposes, f.jurisdiction, f.birth_date
   FROM unnest($1::uuid[]) AS wanted(subject_id)
   LEFT JOIN subject_facts f ON f.subject_id = wanted.subject_id
   LEFT JOIN consent_state s ON s.subject_id = wanted.subject_id
@@ -104,6 +108,7 @@ def _add(found: dict[UUID, StoredState], subject: UUID, row: Record) -> None:
                 direct_marketing_objected_at=row["direct_marketing_objected_at"],
                 objected_purposes=row["objected_purposes"],
                 jurisdiction=row["jurisdiction"],
+                birth_date=row["birth_date"],
             )
         stored = found[subject] = StoredState(purposes=[], facts=facts)
     if row["purpose"] is not None:
@@ -154,12 +159,13 @@ SELECT 'c' AS part, c.kind, c.blind_index, c.subject_id, c.ciphertext, c.master_
        NULL::uuid AS state_subject, NULL::text AS purpose, NULL::text AS status, NULL::int AS notice_version,
        NULL::timestamptz AS recorded_at, NULL::bool AS by_guardian, NULL::uuid AS facts_subject,
        NULL::timestamptz AS gpc_opt_out_at, NULL::timestamptz AS direct_marketing_objected_at,
-       NULL::text[] AS objected_purposes, NULL::text AS jurisdiction
+       NULL::text[] AS objected_purposes, NULL::text AS jurisdiction, NULL::date AS birth_date
   FROM candidates c
 UNION ALL
 SELECT 's', NULL, NULL, x.subject_id, NULL, NULL, NULL,
        s.subject_id, s.purpose, s.status, s.notice_version, s.recorded_at, s.by_guardian,
-       f.subject_id, f.gpc_opt_out_at, f.direct_marketing_objected_at, f.objected_purposes, f.jurisdiction
+       f.subject_id, f.gpc_opt_out_at, f.direct_marketing_objected_at, f.objected_purposes, f.jurisdiction,
+       f.birth_date
   FROM concerned x
   JOIN subject_keys k ON k.subject_id = x.subject_id  -- only subjects that exist and are not erased
   LEFT JOIN subject_facts f ON f.subject_id = x.subject_id
@@ -199,3 +205,40 @@ async def resolve(
         elif row["subject_id"] not in states:
             states[row["subject_id"]] = StoredState(purposes=[], facts=None)
     return Resolved(candidates=candidates, states=states)
+
+
+async def add_objections(
+    conn: Connection, subject_id: UUID, *, direct_marketing_at: datetime | None, purposes: list[str]
+) -> None:
+    """Record objections in the subject's facts: to direct marketing (the first time is kept) and to
+    `purposes` (added to those already objected to)."""
+    await conn.execute(
+        """
+        INSERT INTO subject_facts (subject_id, direct_marketing_objected_at, objected_purposes)
+        VALUES ($1, $2, $3)
+        ON CONFLICT (subject_id) DO UPDATE
+           SET direct_marketing_objected_at = coalesce(subject_facts.direct_marketing_objected_at,
+                                                       EXCLUDED.direct_marketing_objected_at),
+               objected_purposes = ARRAY(SELECT DISTINCT p
+                                           FROM unnest(subject_facts.objected_purposes || EXCLUDED.objected_purposes) p
+                                          ORDER BY p)
+        """,
+        subject_id,
+        direct_marketing_at,
+        purposes,
+    )
+
+
+async def set_birth_date(conn: Connection, subject_id: UUID, birth_date: date | None) -> None:
+    """The birth date the decision engine's minor rules read (None: treated as an adult)."""
+    if birth_date is None:
+        await conn.execute(
+            "UPDATE subject_facts SET birth_date = NULL WHERE subject_id = $1 AND birth_date IS NOT NULL", subject_id
+        )
+        return
+    await conn.execute(
+        "INSERT INTO subject_facts (subject_id, birth_date) VALUES ($1, $2)"
+        " ON CONFLICT (subject_id) DO UPDATE SET birth_date = EXCLUDED.birth_date",
+        subject_id,
+        birth_date,
+    )

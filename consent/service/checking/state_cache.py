@@ -50,6 +50,7 @@ def snapshot_of(stored: StoredState | None) -> SubjectSnapshot:
             gpc_opt_out_at=stored.facts.gpc_opt_out_at,
             direct_marketing_objected_at=stored.facts.direct_marketing_objected_at,
             objected_purposes=frozenset(stored.facts.objected_purposes),
+            birth_date=stored.facts.birth_date,
         )
         jurisdiction = stored.facts.jurisdiction
     consents = {

@@ -109,6 +109,8 @@ class RecordingRequest(msgspec.Struct, kw_only=True, frozen=True):
     client_at: datetime | None
     proof: dict[str, Any]
     actor: str
+    by_guardian: bool = False
+    """A guardian gave the choices: a grant then counts below the parental-consent age."""
     idempotency: Idempotency | None = None
     source: Source = Source.BANNER
 
@@ -250,11 +252,15 @@ def prepare_write(
             recorded_at=now,
             receipt_id=receipt_id,
             proof=recording.proof,
+            by_guardian=recording.by_guardian,
         )
         events.append(event)
         states.append(_state_of(event))
         consents[choice.purpose.id] = ConsentState(
-            status=choice.status, notice_version=choice.notice_version, recorded_at=now
+            status=choice.status,
+            notice_version=choice.notice_version,
+            recorded_at=now,
+            by_guardian=recording.by_guardian,
         )
     gpc_at = now if recording.gpc and active.policy.jurisdictions[recording.jurisdiction].gpc_opt_out else None
     facts = snapshot.facts
@@ -325,6 +331,7 @@ def _state_of(event: ConsentEventRow) -> ConsentStateRow:
         notice_version=event.notice_version,
         recorded_at=event.recorded_at,
         event_id=event.id,
+        by_guardian=event.by_guardian,
     )
 
 

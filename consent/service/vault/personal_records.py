@@ -1,12 +1,14 @@
 """Personal records: a subject's personal fields, each encrypted under the subject's data key.
 
-Writing a record also makes its email, phone and user id lookup identifiers.
+Writing a record also makes its email, phone and user id lookup identifiers, and copies its birth
+date to the subject's facts, where the check reads it with the rest of the subject's state (the
+decision engine's minor rules); erasure clears that copy.
 Reading one is personal-data access, so it is audited (field names only).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +18,7 @@ from consent.errors import NotFound
 from consent.service import audit
 from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import SubjectErased
+from consent.store import consent_state
 from consent.store import vault as store
 from consent.store.pool import Connection, Pool, transaction
 from consent.store.vault import RecordFieldRow
@@ -37,6 +40,7 @@ class PersonalRecord(msgspec.Struct, kw_only=True, frozen=True):
     phone: str | None = None
     address: str | None = None
     user_id: str | None = None
+    birth_date: date | None = None
     attributes: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -58,6 +62,8 @@ def _plain_fields(record: PersonalRecord, subjects: Subjects) -> dict[str, str]:
         if name in _IDENTIFYING:
             value = subjects.identifier(name, value, field=name).value
         fields[name] = value
+    if record.birth_date is not None:
+        fields["birth_date"] = record.birth_date.isoformat()
     if record.attributes:
         fields["attributes"] = msgspec.json.encode(record.attributes).decode()
     return fields
@@ -70,14 +76,21 @@ async def write_record(
     fields = _plain_fields(record, subjects)
     now = datetime.now(UTC)
     try:
-        return await _write(db, subjects, subject_id, fields, now=now, actor=actor)
+        return await _write(db, subjects, subject_id, fields, record.birth_date, now=now, actor=actor)
     except BaseException:
         subjects.clear()  # lookups made inside the rolled-back transaction must not be remembered
         raise
 
 
 async def _write(
-    db: Connection | Pool, subjects: Subjects, subject_id: UUID, fields: dict[str, str], *, now: datetime, actor: str
+    db: Connection | Pool,
+    subjects: Subjects,
+    subject_id: UUID,
+    fields: dict[str, str],
+    record_birth_date: date | None,
+    *,
+    now: datetime,
+    actor: str,
 ) -> bool:
     async with transaction(db) as conn:
         key = await subjects.data_keys.get(conn, subject_id)
@@ -94,6 +107,10 @@ async def _write(
             for name, value in fields.items()
         }
         await store.replace_record_fields(conn, subject_id, ciphertexts, now)
+        birth_date = fields.get("birth_date")
+        await consent_state.set_birth_date(
+            conn, subject_id, None if birth_date is None else date.fromisoformat(birth_date)
+        )
         entry = audit.subject_action(
             actor, "personal_record.write", subject_id, fields=sorted(fields), subject_created=created
         )
@@ -108,6 +125,8 @@ def _decrypt(key: DataKey, subject_id: UUID, rows: list[RecordFieldRow]) -> Pers
         values[row.field] = plain.reveal()
     if "attributes" in values:
         values["attributes"] = _decode_attributes(values["attributes"])
+    if "birth_date" in values:
+        values["birth_date"] = date.fromisoformat(values["birth_date"])
     return PersonalRecord(**values)
 
 
@@ -147,6 +166,7 @@ async def erase_subject_keys(conn: Connection, subjects: Subjects, subject_id: U
     async with conn.transaction():
         removed_identifiers = await store.delete_identifiers(conn, subject_id)
         existed = await subjects.data_keys.destroy(conn, subject_id)
+        await consent_state.set_birth_date(conn, subject_id, None)
         entry = audit.subject_action(
             actor, "subject.keys_erased", subject_id, had_key=existed, identifiers_removed=removed_identifiers
         )

@@ -1,0 +1,80 @@
+"""The request state machine, as pure rules: which action each state allows, and where a
+verified request goes next.
+
+    received ──verify──▶ verified ──(approve, if manual)──▶ in_progress ──▶ completed
+        │                   │                                   │
+        └───────────────────┴──────────── reject ───────────────┴──▶ rejected
+
+`opt_out`, `object` and `restrict` take effect in the use case that verifies (or approves)
+them, so they go from verified straight to completed. Executing access, portability, erasure
+and rectification is not built yet: they stay in progress.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from consent.errors import Conflict
+from policies import Approval, RequestType
+
+__all__ = [
+    "IMMEDIATE",
+    "OPEN",
+    "UNVERIFIED",
+    "RequestAction",
+    "RequestState",
+    "check_allowed",
+    "next_state",
+]
+
+
+class RequestState(enum.StrEnum):
+    RECEIVED = "received"
+    VERIFIED = "verified"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+
+class RequestAction(enum.StrEnum):
+    VERIFY = "verify"
+    APPROVE = "approve"
+    REJECT = "reject"
+    EXTEND = "extend"
+    RETRY = "retry"
+
+
+OPEN = frozenset({RequestState.RECEIVED, RequestState.VERIFIED, RequestState.IN_PROGRESS})
+IMMEDIATE = frozenset({RequestType.OPT_OUT, RequestType.OBJECT, RequestType.RESTRICT})
+"""Types whose effect is a change of consent facts, made at once and completed."""
+UNVERIFIED = frozenset({RequestType.OPT_OUT, RequestType.OBJECT})
+"""Types honoured without verifying the person (CCPA regs §7026(d); GDPR Art. 21 asks no proof)."""
+
+_ALLOWED = {
+    RequestAction.VERIFY: frozenset({RequestState.RECEIVED}),
+    RequestAction.APPROVE: frozenset({RequestState.VERIFIED}),
+    RequestAction.REJECT: OPEN,
+    RequestAction.EXTEND: OPEN,
+    RequestAction.RETRY: frozenset({RequestState.VERIFIED}),
+}
+
+_PAST = {
+    RequestAction.VERIFY: "verified",
+    RequestAction.APPROVE: "approved",
+    RequestAction.REJECT: "rejected",
+    RequestAction.EXTEND: "extended",
+    RequestAction.RETRY: "retried",
+}
+
+
+def check_allowed(state: RequestState, action: RequestAction) -> None:
+    """Conflict (409) unless a request in `state` may take `action`."""
+    if state not in _ALLOWED[action]:
+        raise Conflict(f"a {state.value} request cannot be {_PAST[action]}", field="state")
+
+
+def next_state(request_type: RequestType, approval: Approval, *, approved: bool) -> RequestState:
+    """Where a verified request goes: it waits for approval, completes at once, or runs."""
+    if approval is Approval.MANUAL and not approved:
+        return RequestState.VERIFIED
+    return RequestState.COMPLETED if request_type in IMMEDIATE else RequestState.IN_PROGRESS

@@ -1,0 +1,293 @@
+"""SQL for `requests`, `request_verifications` and `request_deliveries` (migration 0008)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+import msgspec
+
+from consent.store.outbox import OutboxRow
+from consent.store.pool import Connection, Pool, Record
+
+__all__ = [
+    "DeliveryRow",
+    "ListFilter",
+    "NewRequest",
+    "RequestRow",
+    "VerificationRow",
+    "acknowledge_delivery",
+    "count_attempt",
+    "enqueue",
+    "fetch_deliveries",
+    "fetch_open",
+    "fetch_request",
+    "insert_request",
+    "insert_verification",
+    "list_requests",
+    "lock_verification",
+    "mark_verification_used",
+    "requests_received_between",
+    "update_request",
+]
+
+
+class NewRequest(msgspec.Struct, kw_only=True, frozen=True):
+    """A request as first written."""
+
+    id: UUID
+    subject_id: UUID
+    type: str
+    state: str
+    jurisdiction: str
+    channel: str
+    verification: str
+    approval: str
+    purposes: list[str]
+    received_at: datetime
+    acknowledge_by: date | None
+    due_at: date
+    note_ciphertext: bytes | None
+    corrections_ciphertext: bytes | None
+    created_by: str
+
+
+class RequestRow(msgspec.Struct, kw_only=True, frozen=True):
+    """One row of `requests`, without its ciphertexts."""
+
+    id: UUID
+    subject_id: UUID
+    type: str
+    state: str
+    jurisdiction: str
+    channel: str
+    verification: str
+    approval: str
+    purposes: list[str]
+    received_at: datetime
+    acknowledge_by: date | None
+    due_at: date
+    extended: bool
+    extension_reason: str | None
+    verified_at: datetime | None
+    approved_at: datetime | None
+    approved_by: str | None
+    completed_at: datetime | None
+    rejected_at: datetime | None
+    rejection_reason: str | None
+    created_by: str
+    updated_at: datetime
+
+
+class VerificationRow(msgspec.Struct, kw_only=True, frozen=True):
+    request_id: UUID
+    salt: bytes
+    code_hash: bytes
+    attempts: int
+    expires_at: datetime
+    used_at: datetime | None
+
+
+class DeliveryRow(msgspec.Struct, kw_only=True, frozen=True):
+    request_id: UUID
+    recipient: str
+    state: str
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+
+
+class ListFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """The queue's filters; every one is optional. `after` pages by id (the order of receipt)."""
+
+    state: str | None = None
+    type: str | None = None
+    jurisdiction: str | None = None
+    due_before: date | None = None
+    overdue_on: date | None = None
+    """Only open requests whose due date is before this day."""
+    after: UUID | None = None
+    limit: int = 100
+
+
+_COLUMNS = ", ".join(RequestRow.__struct_fields__)
+_NEW_COLUMNS = NewRequest.__struct_fields__
+_OPEN = "('received', 'verified', 'in_progress')"
+_UPDATABLE = frozenset(
+    {
+        "state",
+        "due_at",
+        "extended",
+        "extension_reason",
+        "verified_at",
+        "approved_at",
+        "approved_by",
+        "completed_at",
+        "rejected_at",
+        "rejection_reason",
+    }
+)
+
+
+def _request(record: Record | None) -> RequestRow | None:
+    return None if record is None else RequestRow(**dict(record.items()))
+
+
+async def insert_request(conn: Connection, new: NewRequest) -> RequestRow | None:
+    """Insert `new`; None if the subject already has an open request of this type."""
+    placeholders = ", ".join(f"${n}" for n in range(1, len(_NEW_COLUMNS) + 1))
+    received = _NEW_COLUMNS.index("received_at") + 1
+    record = await conn.fetchrow(
+        f"INSERT INTO requests ({', '.join(_NEW_COLUMNS)}, updated_at) VALUES ({placeholders}, ${received})"
+        f" ON CONFLICT (subject_id, type) WHERE state IN {_OPEN} DO NOTHING RETURNING {_COLUMNS}",
+        *(getattr(new, name) for name in _NEW_COLUMNS),
+    )
+    return _request(record)
+
+
+async def fetch_open(conn: Connection, subject_id: UUID, request_type: str) -> RequestRow | None:
+    """The subject's open request of this type, if any."""
+    return _request(
+        await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM requests WHERE subject_id = $1 AND type = $2 AND state IN {_OPEN}",
+            subject_id,
+            request_type,
+        )
+    )
+
+
+async def fetch_request(conn: Connection | Pool, request_id: UUID, *, lock: bool = False) -> RequestRow | None:
+    """One request; with `lock`, held until the caller's transaction ends."""
+    suffix = " FOR UPDATE" if lock else ""
+    return _request(await conn.fetchrow(f"SELECT {_COLUMNS} FROM requests WHERE id = $1{suffix}", request_id))
+
+
+async def update_request(conn: Connection, request_id: UUID, at: datetime, **changes: object) -> RequestRow:
+    """Set the named columns (a transition's); returns the row as it now is."""
+    unknown = set(changes) - _UPDATABLE
+    assert not unknown, f"not updatable: {unknown}"
+    names = list(changes)
+    assignments = ", ".join(f"{name} = ${position}" for position, name in enumerate(names, start=3))
+    record = await conn.fetchrow(
+        f"UPDATE requests SET updated_at = $2, {assignments} WHERE id = $1 RETURNING {_COLUMNS}",
+        request_id,
+        at,
+        *(changes[name] for name in names),
+    )
+    row = _request(record)
+    assert row is not None, "the caller locked the request"
+    return row
+
+
+async def list_requests(conn: Connection | Pool, where: ListFilter) -> list[RequestRow]:
+    """A page of requests in the order of receipt, filtered."""
+    clauses, args = ["true"], list[object]()
+
+    def match(clause: str, value: object) -> None:
+        args.append(value)
+        clauses.append(clause.replace("?", f"${len(args)}"))
+
+    if where.state is not None:
+        match("state = ?", where.state)
+    if where.type is not None:
+        match("type = ?", where.type)
+    if where.jurisdiction is not None:
+        match("jurisdiction = ?", where.jurisdiction)
+    if where.due_before is not None:
+        match("due_at < ?", where.due_before)
+    if where.overdue_on is not None:
+        match(f"due_at < ? AND state IN {_OPEN}", where.overdue_on)
+    if where.after is not None:
+        match("id > ?", where.after)
+    args.append(where.limit)
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM requests WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ${len(args)}", *args
+    )
+    return [RequestRow(**dict(record.items())) for record in records]
+
+
+async def requests_received_between(conn: Connection | Pool, start: datetime, end: datetime) -> list[RequestRow]:
+    """Every request received in [start, end), oldest first (the §7101 record)."""
+    records = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM requests WHERE received_at >= $1 AND received_at < $2 ORDER BY received_at, id",
+        start,
+        end,
+    )
+    return [RequestRow(**dict(record.items())) for record in records]
+
+
+async def insert_verification(
+    conn: Connection, request_id: UUID, *, salt: bytes, code_hash: bytes, expires_at: datetime, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO request_verifications (request_id, salt, code_hash, expires_at, created_at)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        request_id,
+        salt,
+        code_hash,
+        expires_at,
+        at,
+    )
+
+
+async def lock_verification(conn: Connection, request_id: UUID) -> VerificationRow | None:
+    record = await conn.fetchrow(
+        "SELECT request_id, salt, code_hash, attempts, expires_at, used_at"
+        " FROM request_verifications WHERE request_id = $1 FOR UPDATE",
+        request_id,
+    )
+    return None if record is None else VerificationRow(**dict(record.items()))
+
+
+async def count_attempt(conn: Connection, request_id: UUID) -> int:
+    """Count one more attempt; returns the attempts so far."""
+    attempts: int = await conn.fetchval(
+        "UPDATE request_verifications SET attempts = attempts + 1 WHERE request_id = $1 RETURNING attempts",
+        request_id,
+    )
+    return attempts
+
+
+async def mark_verification_used(conn: Connection, request_id: UUID, at: datetime) -> None:
+    await conn.execute("UPDATE request_verifications SET used_at = $2 WHERE request_id = $1", request_id, at)
+
+
+_DELIVERY_COLUMNS = ", ".join(DeliveryRow.__struct_fields__)
+
+
+async def fetch_deliveries(conn: Connection | Pool, request_id: UUID) -> list[DeliveryRow]:
+    records = await conn.fetch(
+        f"SELECT {_DELIVERY_COLUMNS} FROM request_deliveries WHERE request_id = $1 ORDER BY recipient", request_id
+    )
+    return [DeliveryRow(**dict(record.items())) for record in records]
+
+
+async def acknowledge_delivery(
+    conn: Connection, request_id: UUID, recipient: str, *, at: datetime, actor: str
+) -> DeliveryRow | None:
+    """Mark the delivery acknowledged (once: a repeat keeps the first time); None if there is none."""
+    record = await conn.fetchrow(
+        "UPDATE request_deliveries"
+        " SET state = 'acknowledged', acknowledged_at = coalesce(acknowledged_at, $3),"
+        " acknowledged_by = coalesce(acknowledged_by, $4)"
+        f" WHERE request_id = $1 AND recipient = $2 RETURNING {_DELIVERY_COLUMNS}",
+        request_id,
+        recipient,
+        at,
+        actor,
+    )
+    return None if record is None else DeliveryRow(**dict(record.items()))
+
+
+async def enqueue(conn: Connection, message: OutboxRow) -> None:
+    """Add one message to the outbox, due at once."""
+    await conn.execute(
+        "INSERT INTO outbox (id, recipient, subject_id, kind, payload, created_at, next_attempt_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        message.id,
+        message.recipient,
+        message.subject_id,
+        message.kind,
+        message.payload,
+        message.created_at,
+    )

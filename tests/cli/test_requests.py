@@ -1,0 +1,98 @@
+"""`consent requests`: the compliance team's queue from the command line, through the same services."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from click.testing import CliRunner
+
+from consent.cli import main
+from consent.config import Settings
+from consent.runtime import running
+from consent.service.requests.intake import NewRequestIn, Verification
+from consent.store.requests import RequestRow
+from policies import Jurisdiction, RequestType
+
+
+@pytest.fixture
+def cli(database_url: str) -> CliRunner:
+    return CliRunner(env={"DATABASE_URL": database_url})
+
+
+@pytest.fixture
+def file(settings: Settings, database_url: str) -> Callable[[RequestType], RequestRow]:
+    """File a trusted request through the service, as the API would: `file(RequestType.ACCESS)`."""
+
+    async def receive(request_type: RequestType) -> RequestRow:
+        async with running(settings, database_url) as runtime:
+            received = await runtime.requests.receive(
+                NewRequestIn(
+                    type=request_type,
+                    subject=runtime.subjects.identifier("email", "a@example.com"),
+                    jurisdiction=Jurisdiction.GDPR,
+                    verification=Verification.TRUSTED,
+                    actor="test",
+                    trusted_caller=True,
+                )
+            )
+            return received.request
+
+    return lambda request_type: asyncio.run(receive(request_type))
+
+
+Filer = Callable[[RequestType], RequestRow]
+
+
+def test_list_shows_the_queue_filtered_by_state(cli: CliRunner, file: Filer) -> None:
+    access = file(RequestType.ACCESS)
+    erasure = file(RequestType.ERASURE)
+    result = cli.invoke(main, ["requests", "list", "--state", "verified"])
+    assert result.exit_code == 0, result.output
+    assert str(erasure.id) in result.stdout
+    assert str(access.id) not in result.stdout
+
+
+def test_approve_then_show(cli: CliRunner, file: Filer) -> None:
+    erasure = file(RequestType.ERASURE)
+    result = cli.invoke(main, ["requests", "approve", str(erasure.id)])
+    assert result.exit_code == 0, result.output
+    assert "in_progress" in result.stdout
+    shown = json.loads(cli.invoke(main, ["requests", "show", str(erasure.id)]).stdout)
+    assert shown["request"]["approved_by"] == "cli"
+    assert shown["deliveries"] == []
+
+
+def test_reject_needs_a_reason_and_a_second_extension_fails(cli: CliRunner, file: Filer) -> None:
+    access = file(RequestType.ACCESS)
+    assert cli.invoke(main, ["requests", "reject", str(access.id)]).exit_code == 2
+    extended = cli.invoke(main, ["requests", "extend", str(access.id), "--reason", "three systems to search"])
+    assert extended.exit_code == 0, extended.output
+    again = cli.invoke(main, ["requests", "extend", str(access.id), "--reason", "still busy"])
+    assert again.exit_code == 1
+    assert "extended once only" in again.stderr
+    rejected = cli.invoke(main, ["requests", "reject", str(access.id), "--reason", "duplicate of a letter"])
+    assert "rejected" in rejected.stdout
+
+
+def test_retry_refuses_a_request_that_is_not_stuck(cli: CliRunner, file: Filer) -> None:
+    access = file(RequestType.ACCESS)
+    result = cli.invoke(main, ["requests", "retry", str(access.id)])
+    assert result.exit_code == 1
+    assert "in_progress request cannot be retried" in result.stderr
+
+
+def test_report_as_csv_has_one_line_per_request(cli: CliRunner, file: Filer) -> None:
+    file(RequestType.ACCESS)
+    file(RequestType.OBJECT)
+    today = datetime.now(UTC).date().isoformat()
+    result = cli.invoke(main, ["requests", "report", "--from", today, "--to", today, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted((row["type"], row["outcome"]) for row in rows) == [("access", "open"), ("object", "completed")]
+    assert "example.com" not in result.stdout
