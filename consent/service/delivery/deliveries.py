@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 ACTOR = "system:delivery"
 CONSENT_CHANGED = "consent.changed"
+# Notices rather than orders: the recipient has nothing to confirm beyond receiving them.
+SETTLED_BY_ANSWER = frozenset({CONSENT_CHANGED, "verification.code"})
 
 
 class Delivery(msgspec.Struct, kw_only=True, frozen=True):
@@ -80,7 +82,7 @@ def _entry(actor: str, action: str, row: DeliveryRow, **detail: audit.AuditValue
 
 def acknowledged_by_answer(kind: str, recipient: Recipient) -> bool:
     """Whether a 2xx answer to a message of `kind` is its acknowledgement."""
-    return kind == CONSENT_CHANGED or recipient.ack == "http_2xx"
+    return kind in SETTLED_BY_ANSWER or recipient.ack == "http_2xx"
 
 
 class Deliveries:
