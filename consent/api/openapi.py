@@ -77,6 +77,8 @@ _ALSO = {"putPersonalRecord": {201: "Created the subject and its record"}}
 # Problems a handler answers beyond those its route's shape implies.
 _PROBLEMS_ALSO = {"lookupSubject": [404]}
 _MEDIA_TYPES = {"getJwks": "application/jwk-set+json"}
+# Further media types an operation may answer with, beside its JSON.
+_ALSO_MEDIA_TYPES = {"getRequestsReport": ("text/csv", Schema(type=OpenAPIType.STRING))}
 
 
 def _problem(status: int) -> OpenAPIResponse:
@@ -110,6 +112,10 @@ def _complete(operation: Operation, handler: HTTPRouteHandler, path: str) -> Non
         success = responses["200"]
         assert isinstance(success, OpenAPIResponse)
         success.content = {media_type: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}
+    if (also := _ALSO_MEDIA_TYPES.get(operation.operation_id or "")) is not None:
+        success = responses["200"]
+        assert isinstance(success, OpenAPIResponse)
+        success.content = {**(success.content or {}), also[0]: OpenAPIMediaType(schema=also[1])}
     operation.responses = responses
     if require_key in handler.resolve_guards():
         accepted = sorted(scope.value for scope in scopes_of(handler))
@@ -119,7 +125,7 @@ def _complete(operation: Operation, handler: HTTPRouteHandler, path: str) -> Non
 
 
 _SCHEMA_FIELDS = Schema.field_aliases() | {"not": "schema_not", "if": "schema_if", "else": "schema_else"}
-_ONE_SCHEMA = frozenset({"items", "not", "additionalProperties"})
+_ONE_SCHEMA = frozenset({"items", "not", "additionalProperties", "if", "then", "else"})
 _SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf"})
 
 

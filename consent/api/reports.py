@@ -38,5 +38,5 @@ class ReportsController(Controller):
         runtime: Runtime = request.app.state.runtime
         rows = await requests_report(runtime.pool, start, end)
         if format == "csv":
-            return Response(render_csv(rows), media_type="text/csv; charset=utf-8")
+            return Response(render_csv(rows), media_type="text/csv")
         return Response(rows)

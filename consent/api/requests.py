@@ -7,7 +7,7 @@ but never assert that it verified the person itself.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -27,7 +27,7 @@ from consent.service.requests.queue import (
     list_requests,
     request_detail,
 )
-from consent.service.requests.states import RequestState
+from consent.service.requests.states import UNVERIFIED, RequestState
 from consent.service.subjects.references import ANY_KIND, IDENTIFIER_KINDS, subject_named
 from policies import Jurisdiction, RequestType
 
@@ -48,6 +48,15 @@ class RequestSubjectIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
 
 
 class RequestIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    # Only opt-out and objection apply unverified; every other type says how the person was verified.
+    json_schema_extra: ClassVar[dict[str, Any]] = {
+        "if": {"properties": {"type": {"enum": sorted(t.value for t in UNVERIFIED)}}},
+        "else": {
+            "required": ["verification"],
+            "properties": {"verification": {"enum": [Verification.TRUSTED.value, Verification.CODE.value]}},
+        },
+    }
+
     type: RequestType
     subject: RequestSubjectIn
     jurisdiction: Jurisdiction
@@ -69,7 +78,8 @@ class CodeIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
 
 
 class ReasonIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    reason: Reason | None = None
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000, pattern=r"\S")]
+    """Required: kept for the request record (a rejection's is the §7101 denial reason)."""
 
 
 class RequestOut(msgspec.Struct, kw_only=True, frozen=True):
