@@ -73,9 +73,17 @@ _WHEN = {
     422: "Invalid input, named in `field`",
 }
 # Statuses a handler picks at run time, beside the one Litestar documents.
-_ALSO = {"putPersonalRecord": {201: "Created the subject and its record"}}
+_ALSO = {
+    "putPersonalRecord": {201: "Created the subject and its record"},
+    "createRequest": {200: "The person already has an open request of this type: that one, unchanged"},
+}
 # Problems a handler answers beyond those its route's shape implies.
-_PROBLEMS_ALSO = {"lookupSubject": [404]}
+_PROBLEMS_ALSO = {
+    "lookupSubject": [404],
+    "createRequest": [404],  # a subject_id no subject has
+    "approveRequest": [409],  # not awaiting approval
+    "acknowledgeRequestDelivery": [409],  # nothing was sent to that recipient yet
+}
 _MEDIA_TYPES = {"getJwks": "application/jwk-set+json"}
 # Further media types an operation may answer with, beside its JSON.
 _ALSO_MEDIA_TYPES = {"getRequestsReport": ("text/csv", Schema(type=OpenAPIType.STRING))}
