@@ -15,7 +15,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import RapidocRenderPlugin
 from litestar.types import HTTPScope, Receive, Send
 from litestar.types import Scope as AsgiScope
 
@@ -33,11 +33,13 @@ from consent.api.openapi import complete_openapi
 from consent.api.problems import exception_handlers
 from consent.api.recording import RECORD, recording_routes
 from consent.api.subjects import SubjectsController
+from consent.api.web import DemoController, SdkController, ViewerController
 from consent.api.well_known import WellKnownController
 from consent.config import Settings, load_settings
 from consent.logs import configure_logging
 from consent.runtime import Runtime, running
 from consent.service.api_keys.issuing import Scope
+from consent.web import VIEWER
 
 __all__ = ["ConsentApp", "asgi_app", "create_app"]
 
@@ -56,9 +58,23 @@ EXPRESS: Mapping[str, ExpressRoute] = {
 }
 
 
+# Strict for every answer, JSON or page: the demo shop, the API viewer and the snippet need nothing
+# inline and nothing from another origin. A site embedding the snippet sets its own policy (docs/website.md).
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+        b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
 def answer_headers(scope: HTTPScope) -> list[tuple[bytes, bytes]]:
     """Headers every answer carries besides its request id, on every route: the place to add one."""
-    return cors_headers_for(authenticated_key(scope), header(scope, b"origin"))
+    cors = cors_headers_for(authenticated_key(scope), header(scope, b"origin"), scope["path"])
+    return [*SECURITY_HEADERS, *cors] if cors else SECURITY_HEADERS
 
 
 class ConsentApp(Litestar):
@@ -126,6 +142,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             SubjectConsentsController,
             WellKnownController,
             FeedController,
+            SdkController,
+            DemoController,
+            ViewerController,
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
@@ -135,7 +154,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             version="0.1.0",
             description=_DESCRIPTION,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            # The viewer's script is served by the service itself: /schema works offline and under the CSP.
+            render_plugins=[RapidocRenderPlugin(js_url=f"/viewer/{VIEWER}", path="/rapidoc", favicon="", style="")],
         ),
         debug=False,
     )
