@@ -1,0 +1,176 @@
+"""The banner on the demo shop, in Chromium, against a running service; what the check API then says."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import BrowserContext, Locator, Page, expect
+
+from tests.web.service import Service
+
+SHOP_POLICY = Path(__file__).resolve().parents[2] / "policies" / "examples" / "shop.toml"
+
+
+def visit(page: Page, path: str = "/demo") -> Locator:
+    """Open a page of the demo shop once the banner is rendered; the banner."""
+    page.goto(path)
+    page.wait_for_selector(".cs-root", state="attached")
+    return page.locator(".cs-banner")
+
+
+def device(page: Page) -> str:
+    found: str = page.wait_for_function("() => Consent.deviceId()").json_value()
+    return found
+
+
+def ran(page: Page, script: str) -> Any:
+    return page.evaluate(f"window.{script}")
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.05)
+
+
+def cookies(context: BrowserContext) -> set[str]:
+    return {c["name"] for c in context.cookies()}
+
+
+def test_accept_all_allows_every_purpose_and_runs_each_gated_script_once(page: Page, service: Service) -> None:
+    banner = visit(page)
+    expect(banner).to_be_visible()
+    assert ran(page, "shopAnalyticsRuns") is None
+    banner.get_by_role("button", name="Accept all").click()
+    expect(banner).to_be_hidden()
+    page.wait_for_function("() => window.shopAnalyticsRuns === 1 && window.shopAdsRuns === 1")
+    assert service.check(device(page), "analytics", "advertising") == {"analytics": "granted", "advertising": "granted"}
+    assert page.evaluate("Consent.receipt()").count(".") == 2
+    page.reload()
+    page.wait_for_function("() => window.shopAnalyticsRuns === 1")
+    expect(page.locator(".cs-banner")).to_be_hidden()
+
+
+def test_reject_all_denies_and_no_gated_script_ever_runs(page: Page, context: BrowserContext, service: Service) -> None:
+    banner = visit(page)
+    banner.get_by_role("button", name="Reject all").click()
+    expect(banner).to_be_hidden()
+    reasons = service.check(device(page), "analytics", "advertising", "fraud_prevention")
+    assert reasons == {"analytics": "denied", "advertising": "denied", "fraud_prevention": "legitimate_interest"}
+    page.reload()
+    page.wait_for_function("() => Consent.deviceId() && document.querySelector('.cs-root')")
+    assert (ran(page, "shopAnalyticsRuns"), ran(page, "shopAdsRuns")) == (None, None)
+    assert not cookies(context) & {"shop_analytics", "shop_ads"}
+
+
+def test_custom_choices_allow_only_the_purposes_switched_on(page: Page, service: Service) -> None:
+    banner = visit(page)
+    banner.get_by_role("button", name="Choose purposes").click()
+    dialog = page.get_by_role("dialog", name="Privacy preferences")
+    expect(dialog).to_be_visible()
+    switches = dialog.get_by_role("switch")
+    # Nothing pre-ticked for opt-in purposes; the legitimate interest is an "object" switch, off.
+    assert [s.is_checked() for s in switches.all()] == [False] * switches.count()
+    expect(dialog.locator("input[data-purpose=fraud_prevention]")).to_have_accessible_name(re.compile("Object"))
+    dialog.locator("input[data-purpose=analytics]").check()
+    dialog.get_by_role("button", name="Save choices").click()
+    expect(dialog).to_be_hidden()
+    page.wait_for_function("() => window.shopAnalyticsRuns === 1")
+    assert ran(page, "shopAdsRuns") is None
+    reasons = service.check(device(page), "analytics", "advertising", "personalisation")
+    assert reasons == {"analytics": "granted", "advertising": "denied", "personalisation": "denied"}
+
+
+def test_gpc_turns_sale_and_sharing_off_says_so_and_is_recorded(gpc_page: Page, service: Service) -> None:
+    banner = visit(gpc_page)
+    expect(banner.get_by_text("Opt-out preference signal honored")).to_be_visible()
+    gpc_page.wait_for_function("() => Consent.receipt()")
+    # Recorded on the first page view, without any choice: the service adds the opt-outs.
+    reasons = service.check(device(gpc_page), "advertising", "partner_sharing", "analytics")
+    assert reasons == {"advertising": "gpc_opt_out", "partner_sharing": "gpc_opt_out", "analytics": "not_asked"}
+    banner.get_by_role("button", name="Choose purposes").click()
+    advertising = gpc_page.locator("dialog input[data-purpose=advertising]")
+    expect(advertising).to_be_disabled()
+    expect(advertising).not_to_be_checked()
+    gpc_page.get_by_role("button", name="Accept all").last.click()
+    gpc_page.wait_for_function("() => window.shopAnalyticsRuns === 1")
+    assert ran(gpc_page, "shopAdsRuns") is None
+    assert service.check(device(gpc_page), "advertising", "analytics") == {
+        "advertising": "gpc_opt_out",
+        "analytics": "granted",
+    }
+
+
+def test_a_raised_notice_version_shows_the_banner_again(page: Page, service: Service, tmp_path: Path) -> None:
+    banner = visit(page)
+    banner.get_by_role("button", name="Accept all").click()
+    expect(banner).to_be_hidden()
+    raised = SHOP_POLICY.read_text().replace(
+        "notice_version = 2\nmin_notice_version = 1                       # version 2",
+        "notice_version = 3\nmin_notice_version = 3                       # version 2",
+    )
+    assert raised != SHOP_POLICY.read_text()
+    (tmp_path / "raised.toml").write_text(raised)
+    service.apply_policy(tmp_path / "raised.toml")
+    try:
+        eventually(lambda: service.check(device(page), "analytics") == {"analytics": "notice_outdated"})
+        banner = visit(page)
+        expect(banner).to_be_visible()
+        banner.get_by_role("button", name="Accept all").click()
+        expect(banner).to_be_hidden()
+        assert service.check(device(page), "analytics") == {"analytics": "granted"}
+    finally:
+        service.apply_policy(SHOP_POLICY)
+
+
+def test_withdrawing_through_consent_open_is_recorded_and_deletes_the_purposes_cookies(
+    page: Page, context: BrowserContext, service: Service
+) -> None:
+    banner = visit(page)
+    banner.get_by_role("button", name="Accept all").click()
+    page.wait_for_function("() => window.shopAnalyticsRuns === 1")
+    assert {"shop_analytics", "_ga_DEMO", "shop_ads"} <= cookies(context)
+    page.evaluate("Consent.open()")
+    dialog = page.get_by_role("dialog")
+    dialog.locator("input[data-purpose=analytics]").uncheck()
+    dialog.get_by_role("button", name="Save choices").click()
+    expect(dialog).to_be_hidden()
+    assert service.check(device(page), "analytics", "advertising") == {
+        "analytics": "withdrawn",
+        "advertising": "granted",
+    }
+    left = cookies(context)
+    assert not left & {"shop_analytics", "_ga_DEMO"}
+    assert "shop_ads" in left
+    page.reload()
+    page.wait_for_function("() => window.shopAdsRuns === 1")
+    assert ran(page, "shopAnalyticsRuns") is None
+
+
+def test_the_japanese_page_shows_japanese_texts(page: Page) -> None:
+    banner = visit(page, "/demo/ja")
+    expect(banner.get_by_role("heading")).to_have_text("プライバシーの選択")
+    expect(banner.get_by_role("button", name="すべて拒否")).to_be_visible()
+    banner.get_by_role("button", name="目的を選ぶ").click()
+    expect(page.get_by_role("dialog").get_by_role("heading", name="アクセス解析")).to_be_visible()
+
+
+def test_an_opt_out_jurisdiction_offers_do_not_sell_or_share_instead_of_a_wall(
+    california: Page, service: Service
+) -> None:
+    banner = visit(california)
+    expect(banner.get_by_role("heading")).to_have_text("Do Not Sell or Share My Personal Information")
+    california.wait_for_function("() => window.shopAnalyticsRuns === 1 && window.shopAdsRuns === 1")
+    banner.get_by_role("button", name="Do Not Sell or Share My Personal Information").click()
+    dialog = california.get_by_role("dialog", name="Do Not Sell or Share My Personal Information")
+    for purpose in ("advertising", "partner_sharing"):
+        dialog.locator(f"input[data-purpose={purpose}]").uncheck()
+    dialog.get_by_role("button", name="Save choices").click()
+    expect(dialog).to_be_hidden()
+    reasons = service.check(device(california), "advertising", "partner_sharing", "analytics")
+    assert reasons == {"advertising": "denied", "partner_sharing": "denied", "analytics": "not_opted_out"}
