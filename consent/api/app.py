@@ -58,23 +58,27 @@ EXPRESS: Mapping[str, ExpressRoute] = {
 }
 
 
-# Strict for every answer, JSON or page: the demo shop, the API viewer and the snippet need nothing
-# inline and nothing from another origin. A site embedding the snippet sets its own policy (docs/website.md).
-SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-        b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    ),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-content-type-options", b"nosniff"),
+# Strict for every answer, JSON or page: the demo shop and the snippet need nothing inline and nothing
+# from another origin. A site embedding the snippet sets its own policy (docs/website.md).
+_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+_OTHER_SECURITY_HEADERS = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
+SECURITY_HEADERS = [(b"content-security-policy", _CSP), *_OTHER_SECURITY_HEADERS]
+# The API viewer (RapiDoc) sets style attributes as it renders; its scripts stay as strict as the rest.
+VIEWER_SECURITY_HEADERS = [
+    (b"content-security-policy", _CSP.replace(b"style-src 'self'", b"style-src 'self' 'unsafe-inline'")),
+    *_OTHER_SECURITY_HEADERS,
 ]
 
 
 def answer_headers(scope: HTTPScope) -> list[tuple[bytes, bytes]]:
     """Headers every answer carries besides its request id, on every route: the place to add one."""
-    cors = cors_headers_for(authenticated_key(scope), header(scope, b"origin"), scope["path"])
-    return [*SECURITY_HEADERS, *cors] if cors else SECURITY_HEADERS
+    path = scope["path"]
+    cors = cors_headers_for(authenticated_key(scope), header(scope, b"origin"), path)
+    security = VIEWER_SECURITY_HEADERS if path.startswith("/schema") else SECURITY_HEADERS
+    return [*security, *cors] if cors else security
 
 
 class ConsentApp(Litestar):

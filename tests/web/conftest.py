@@ -8,13 +8,13 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.conftest import TEMPLATE
-from tests.web.service import CHROMIUM, CHROMIUM_ARGS, Service, running_service
+from tests.web.service import CHROMIUM, CHROMIUM_ARGS, Service, fresh_database, running_service
 
 
 # Package scope: the browser's event loop (Playwright's sync API) must not outlive these tests.
 @pytest.fixture(scope="package")
 def service(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    with running_service(admin_url, TEMPLATE, tmp_path_factory.mktemp("web")) as running:
+    with running_service(fresh_database(admin_url, TEMPLATE), tmp_path_factory.mktemp("web")) as running:
         yield running
 
 

@@ -20,7 +20,7 @@ import msgspec
 from tests.helpers import with_database
 from tests.processes import free_port, group_alive
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "Service", "running_service"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "Service", "fresh_database", "running_service"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps calling home, which a closed network answers slowly.
@@ -59,7 +59,8 @@ class Service:
         )  # fmt: skip
 
 
-def _fresh_database(admin_url: str, template: str) -> str:
+def fresh_database(admin_url: str, template: str) -> str:
+    """A new database copied from the migrated template; its URL."""
     name = f"web_{os.getpid()}_{next(_names)}"
 
     async def create() -> None:
@@ -91,11 +92,15 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_service(admin_url: str, template: str, scratch: Path) -> Iterator[Service]:
-    """`consent serve --demo` on a free loopback port, ready, with its demo keys; stopped afterwards."""
+def running_service(database_url: str | None, scratch: Path) -> Iterator[Service]:
+    """`consent serve --demo` on a free loopback port, ready, with its demo keys; stopped afterwards.
+
+    Without a database URL the service starts its own embedded PostgreSQL in `scratch`.
+    """
     port = free_port()
-    env = os.environ | {
-        "DATABASE_URL": _fresh_database(admin_url, template),
+    env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
+    env |= {"DATABASE_URL": database_url} if database_url else {}
+    env |= {
         "CONSENT_HOME": str(scratch / "home"),
         "CONSENT_ENV": "development",
         "CONSENT_HOST": "127.0.0.1",

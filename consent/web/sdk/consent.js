@@ -17,6 +17,8 @@
   var STORE = "consent_choices";
   var RECEIPT = "consent_receipt";
   var DAY = 864e5;
+  // consent.css beside this file; with the tag's own integrity hash, the stylesheet is pinned too.
+  var CSS_INTEGRITY = "sha384-Zkw0qD5P/R3vS4EmSFBvlEKdUb960GpgHWbqfZ3fbBqOFxzSyLYx6VaP2+hyxEZd";
   var lang = (document.documentElement.lang || navigator.language || "en").toLowerCase().indexOf("ja") === 0 ? "ja" : "en";
   var gpc = navigator.globalPrivacyControl === true;
 
@@ -400,7 +402,7 @@
   var pending = false;
   function start() {
     consentMode("default");
-    var css = el("link", { rel: "stylesheet", href: new URL("consent.css", base).href });
+    var css = el("link", { rel: "stylesheet", href: new URL("consent.css", base).href, integrity: CSS_INTEGRITY, crossorigin: "anonymous" });
     document.head.appendChild(css);
     fetchNotices().then(function () {
       var ready = function () {
