@@ -52,6 +52,22 @@ class Service:
         response.raise_for_status()
         return {p: d["reason"] for p, d in response.json()["decisions"].items()}
 
+    def subject_of(self, device_id: str) -> str:
+        response = httpx.post(
+            f"{self.url}/v1/check",
+            json={"subject": {"device_id": device_id}, "purposes": []},
+            headers={"Authorization": f"Bearer {self.check_key}"},
+        )
+        response.raise_for_status()
+        subject: str = response.json()["subject_id"]
+        return subject
+
+    def changed_subjects(self, purpose: str) -> set[str]:
+        """The subjects whose choice for `purpose` the change feed shows a downstream system."""
+        headers = {"Authorization": f"Bearer {self.check_key}"}
+        changes = httpx.get(f"{self.url}/v1/changes", params={"limit": 1000}, headers=headers).json()["changes"]
+        return {c["subject_id"] for c in changes if c["purpose"] == purpose}
+
     def apply_policy(self, path: Path) -> None:
         subprocess.run(
             [sys.executable, "-m", "consent", "policies", "apply", str(path)],

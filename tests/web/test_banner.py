@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.web.service import Service
 
@@ -51,6 +51,8 @@ def test_accept_all_allows_every_purpose_and_runs_each_gated_script_once(page: P
     page.wait_for_function("() => window.shopAnalyticsRuns === 1 && window.shopAdsRuns === 1")
     assert service.check(device(page), "analytics", "advertising") == {"analytics": "granted", "advertising": "granted"}
     assert page.evaluate("Consent.receipt()").count(".") == 2
+    assert page.evaluate("[Consent.get('analytics'), Consent.get('no_such_purpose')]") == [True, False]
+    assert service.subject_of(device(page)) in service.changed_subjects("analytics")
     page.reload()
     page.wait_for_function("() => window.shopAnalyticsRuns === 1")
     expect(page.locator(".cs-banner")).to_be_hidden()
@@ -70,6 +72,7 @@ def test_reject_all_denies_and_no_gated_script_ever_runs(page: Page, context: Br
 
 def test_custom_choices_allow_only_the_purposes_switched_on(page: Page, service: Service) -> None:
     banner = visit(page)
+    page.evaluate("window.seen = []; Consent.on('change', d => seen.push(d))")
     banner.get_by_role("button", name="Choose purposes").click()
     dialog = page.get_by_role("dialog", name="Privacy preferences")
     expect(dialog).to_be_visible()
@@ -84,6 +87,49 @@ def test_custom_choices_allow_only_the_purposes_switched_on(page: Page, service:
     assert ran(page, "shopAdsRuns") is None
     reasons = service.check(device(page), "analytics", "advertising", "personalisation")
     assert reasons == {"analytics": "granted", "advertising": "denied", "personalisation": "denied"}
+    seen = page.evaluate("seen")
+    assert [(d["action"], d["purposes"]["analytics"], d["purposes"]["advertising"]) for d in seen] == [
+        ("save_choices", True, False)
+    ]
+
+
+def test_a_grant_older_than_its_consent_lifetime_is_asked_again(page: Page) -> None:
+    banner = visit(page)
+    banner.get_by_role("button", name="Accept all").click()
+    expect(banner).to_be_hidden()
+    # As if chosen 400 days ago: analytics lasts 395 days in the shop's policy.
+    page.evaluate("""() => {
+        const state = JSON.parse(localStorage.getItem('consent_choices'));
+        for (const kept of Object.values(state.c)) kept[2] -= 400 * 864e5;
+        document.cookie = 'consent_choices=' + encodeURIComponent(JSON.stringify(state)) + '; Path=/';
+    }""")
+    banner = visit(page)
+    expect(banner).to_be_visible()
+    assert ran(page, "shopAnalyticsRuns") is None
+
+
+def test_inline_and_later_added_gated_scripts_run_once_when_allowed(browser: Browser, service: Service) -> None:
+    """Inline gated code runs under a CSP that allows it (a nonce, on a real site; here the CSP is bypassed)."""
+    context = browser.new_context(base_url=service.url, bypass_csp=True)
+    try:
+        page = context.new_page()
+        banner = visit(page)
+        page.evaluate("""() => {
+            const inert = document.createElement('script');
+            inert.type = 'text/plain';
+            inert.dataset.purpose = 'personalisation';
+            inert.text = 'window.inlineRuns = (window.inlineRuns || 0) + 1';
+            document.body.appendChild(inert);
+        }""")
+        assert ran(page, "inlineRuns") is None
+        banner.get_by_role("button", name="Accept all").click()
+        page.wait_for_function("() => window.inlineRuns === 1")
+        page.evaluate("Consent.open()")
+        page.get_by_role("button", name="Save choices").click()
+        expect(page.get_by_role("dialog")).to_be_hidden()
+        assert ran(page, "inlineRuns") == 1
+    finally:
+        context.close()
 
 
 def test_gpc_turns_sale_and_sharing_off_says_so_and_is_recorded(gpc_page: Page, service: Service) -> None:
@@ -133,7 +179,7 @@ def test_withdrawing_through_consent_open_is_recorded_and_deletes_the_purposes_c
 ) -> None:
     banner = visit(page)
     banner.get_by_role("button", name="Accept all").click()
-    page.wait_for_function("() => window.shopAnalyticsRuns === 1")
+    page.wait_for_function("() => window.shopAnalyticsRuns === 1 && window.shopAdsRuns === 1")
     assert {"shop_analytics", "_ga_DEMO", "shop_ads"} <= cookies(context)
     page.evaluate("Consent.open()")
     dialog = page.get_by_role("dialog")
