@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.web.pages import device, visit
 from tests.web.service import Service
-from tests.web.test_banner import device, visit
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.11.0 from the npm registry (MPL-2.0)
 

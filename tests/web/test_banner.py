@@ -3,43 +3,14 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.web.pages import cookies, device, eventually, ran, visit
 from tests.web.service import Service
 
 SHOP_POLICY = Path(__file__).resolve().parents[2] / "policies" / "examples" / "shop.toml"
-
-
-def visit(page: Page, path: str = "/demo") -> Locator:
-    """Open a page of the demo shop once the banner is rendered; the banner."""
-    page.goto(path)
-    page.wait_for_selector(".cs-root", state="attached")
-    return page.locator(".cs-banner")
-
-
-def device(page: Page) -> str:
-    found: str = page.wait_for_function("() => Consent.deviceId()").json_value()
-    return found
-
-
-def ran(page: Page, script: str) -> Any:
-    return page.evaluate(f"window.{script}")
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "not within the time allowed"
-        time.sleep(0.05)
-
-
-def cookies(context: BrowserContext) -> set[str]:
-    return {c["name"] for c in context.cookies()}
 
 
 def test_accept_all_allows_every_purpose_and_runs_each_gated_script_once(page: Page, service: Service) -> None:
