@@ -81,7 +81,8 @@
 
   // --- what is allowed, from the notices and the stored choices
   var notices = null;
-  var state = load() || { v: 1, c: {} };
+  var state = load() || {};
+  state.c = state.c && typeof state.c === "object" ? state.c : {};
   var allowedNow = {};
   var listeners = [];
   var lastReceipt = local(RECEIPT);
@@ -165,7 +166,9 @@
   var MODE = data("consent-mode", "");
   function gtag() { window.dataLayer = window.dataLayer || []; window.dataLayer.push(arguments); }
   function modeMap() {
-    if (MODE && MODE !== "off") return JSON.parse(MODE);
+    if (MODE && MODE !== "off") {
+      try { return JSON.parse(MODE); } catch (e) { console.warn("consent.js: data-consent-mode is not JSON; using the default mapping"); }
+    }
     var of = function (category) {
       return notices.purposes.filter(function (n) { return n.category === category; }).map(function (n) { return n.purpose; });
     };
