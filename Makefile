@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 # Linux x86_64 and CPython 3.11: make run, make test and CI install exactly these versions.
 LOCK := requirements.lock
 
-.PHONY: run test lint format bench lock clean
+.PHONY: run test lint format bench lock clean screenshots
 
 # A changed lock (or pyproject.toml) reinstalls. The project itself goes in without dependencies and
 # without build isolation, so nothing unpinned is fetched; `pip check` then fails if pyproject.toml
@@ -44,7 +44,11 @@ run: $(INSTALLED)
 	$(BIN)/consent serve --demo
 
 ## Lint, type-check and run the whole test suite against a real PostgreSQL
+# The browser tests (tests/web) drive Debian's chromium, installed here when missing (as root); Playwright
+# never downloads a browser of its own.
 test: $(INSTALLED) lint
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "make test needs Debian's chromium: sudo apt-get install chromium"; exit 1; }
 	$(BIN)/pytest
 
 lint: $(INSTALLED)
@@ -62,6 +66,10 @@ bench: $(INSTALLED)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "make bench needs wrk: sudo apt-get install wrk"; exit 1; }
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
+
+## Retake the banner screenshots in docs/images/ (Debian's chromium, a throwaway service)
+screenshots: $(INSTALLED)
+	$(BIN)/python -m tests.web.screenshots
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -43,6 +43,9 @@ Days = Annotated[int, msgspec.Meta(ge=1, le=36500)]
 # every expiry computation far from datetime's range.
 LifetimeDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
 NoticeVersion = Annotated[int, msgspec.Meta(ge=1)]
+# A first-party cookie name (RFC 6265 token characters a site actually uses), optionally ending in `*`
+# to match every cookie with that prefix, as analytics tools name theirs (`_ga_*`).
+CookieName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,128}\*?$")]
 # IAB TCF v2.2 defines purposes 1 to 11.
 TcfPurposeId = Annotated[int, msgspec.Meta(ge=1, le=11)]
 
@@ -88,6 +91,8 @@ class Purpose(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
     tcf_purposes: tuple[TcfPurposeId, ...] = ()
     third_party_countries: frozenset[CountryCode] = frozenset()
     """Where the third parties receiving this purpose's data are (APPI Art. 28, GDPR Art. 30(1)(e))."""
+    cookies: tuple[CookieName, ...] = ()
+    """First-party cookies the purpose sets: the banner deletes them when the purpose is refused."""
 
     @property
     def exempt(self) -> bool:

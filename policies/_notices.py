@@ -32,6 +32,13 @@ class Notice(msgspec.Struct, kw_only=True, frozen=True):
     gpc_opt_out: bool
     """Global Privacy Control switches this purpose off here."""
     tcf_purposes: tuple[int, ...]
+    min_notice_version: int
+    """A choice made under an older notice no longer counts: the banner asks again."""
+    consent_lifetime_days: int | None
+    """How long a grant lasts; the banner asks again after it (`None`: no expiry)."""
+    sale_or_sharing: bool
+    cookies: tuple[str, ...]
+    """First-party cookies the purpose sets, deleted by the banner when it is refused (`name*`: a prefix)."""
 
 
 def notices_for(policy: Policy, jurisdiction: Jurisdiction, lang: str) -> list[Notice]:
@@ -55,6 +62,10 @@ def notices_for(policy: Policy, jurisdiction: Jurisdiction, lang: str) -> list[N
                 category=purpose.category,
                 gpc_opt_out=rules.gpc_opt_out and purpose.sale_or_sharing,
                 tcf_purposes=purpose.tcf_purposes,
+                min_notice_version=purpose.min_notice_version,
+                consent_lifetime_days=purpose.consent_lifetime_days,
+                sale_or_sharing=purpose.sale_or_sharing,
+                cookies=purpose.cookies,
             )
         )
     return notices

@@ -3,8 +3,8 @@
 - `consent/api` (HTTP) reaches the database only through `consent/service`, never `consent.store`;
 - `consent/cli` reads no table itself: it calls the services the API calls, and takes from
   `consent/store` only the machinery (the embedded server, migrations, connections, notifications);
-- `consent/service`, `consent/store` and `consent/jobs` know nothing of HTTP (no litestar), and no
-  service module handles driver records (no asyncpg: the store returns typed rows);
+- `consent/service`, `consent/store`, `consent/jobs` and `consent/web` know nothing of HTTP (no
+  litestar), and no service module handles driver records (no asyncpg: the store returns typed rows);
 - `policies` and `crypto` are pure libraries: they import nothing of `consent` and do no I/O
   (no files, environment, network, clock, logging or printing);
 - no import cycle among the project's modules, and no module over 400 lines.
@@ -113,8 +113,8 @@ def test_the_cli_reads_tables_only_through_services(source: Path) -> None:
     assert from_store <= STORE_MACHINERY
 
 
-@pytest.mark.parametrize("source", _where("service") + _where("store") + _where("jobs"), ids=_label)
-def test_services_store_and_jobs_know_nothing_of_http(source: Path) -> None:
+@pytest.mark.parametrize("source", _where("service") + _where("store") + _where("jobs") + _where("web"), ids=_label)
+def test_services_store_jobs_and_static_files_know_nothing_of_http(source: Path) -> None:
     assert not _reaches(_imports(source), "litestar")
     assert not _reaches(_imports(source), "consent.api")
 

@@ -15,7 +15,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import RapidocRenderPlugin
 from litestar.routes import HTTPRoute
 from litestar.types import HTTPScope, Message, Receive, Send
 from litestar.types import Scope as AsgiScope
@@ -36,11 +36,13 @@ from consent.api.recording import RECORD, recording_routes
 from consent.api.reports import ReportsController
 from consent.api.requests import RequestsController
 from consent.api.subjects import SubjectsController
+from consent.api.web import DemoController, SdkController, ViewerController
 from consent.api.well_known import WellKnownController
 from consent.config import Settings, load_settings
 from consent.logs import configure_logging
 from consent.runtime import Runtime, running
 from consent.service.api_keys.issuing import Scope
+from consent.web import VIEWER
 
 __all__ = ["ConsentApp", "asgi_app", "create_app"]
 
@@ -59,9 +61,27 @@ EXPRESS: Mapping[str, ExpressRoute] = {
 }
 
 
+# Strict for every answer, JSON or page: the demo shop and the snippet need nothing inline and nothing
+# from another origin. A site embedding the snippet sets its own policy (docs/website.md).
+_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    b"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+_OTHER_SECURITY_HEADERS = [(b"referrer-policy", b"no-referrer"), (b"x-content-type-options", b"nosniff")]
+SECURITY_HEADERS = [(b"content-security-policy", _CSP), *_OTHER_SECURITY_HEADERS]
+# The API viewer (RapiDoc) sets style attributes as it renders; its scripts stay as strict as the rest.
+VIEWER_SECURITY_HEADERS = [
+    (b"content-security-policy", _CSP.replace(b"style-src 'self'", b"style-src 'self' 'unsafe-inline'")),
+    *_OTHER_SECURITY_HEADERS,
+]
+
+
 def answer_headers(scope: HTTPScope) -> list[tuple[bytes, bytes]]:
     """Headers every answer carries besides its request id, on every route: the place to add one."""
-    return cors_headers_for(authenticated_key(scope), header(scope, b"origin"))
+    path = scope["path"]
+    cors = cors_headers_for(authenticated_key(scope), header(scope, b"origin"), path)
+    security = VIEWER_SECURITY_HEADERS if path.startswith("/schema") else SECURITY_HEADERS
+    return [*security, *cors] if cors else security
 
 
 class ConsentApp(Litestar):
@@ -152,6 +172,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             SubjectConsentsController,
             WellKnownController,
             *feed_routes(settings.feed_max_wait),
+            SdkController,
+            DemoController,
+            ViewerController,
         ],
         lifespan=[lifespan],
         exception_handlers=exception_handlers,
@@ -161,7 +184,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             version="0.1.0",
             description=_DESCRIPTION,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            # The viewer's script is served by the service itself: /schema works offline and under the CSP.
+            render_plugins=[RapidocRenderPlugin(js_url=f"/viewer/{VIEWER}", path="/rapidoc", favicon="", style="")],
         ),
         debug=False,
     )

@@ -57,6 +57,19 @@ def _token(scope: AsgiScope) -> str:
     return token.strip()
 
 
+def _browser_origin(scope: AsgiScope) -> str | None:
+    """The page's origin: `Origin`, or for a same-origin GET (sent without one) the service's own.
+
+    Browsers send `Origin` on cross-origin requests and on every POST, but not on a same-origin
+    GET, such as the demo shop's request for its notices; `Sec-Fetch-Site`, which no page script
+    can set, says it is same-origin, and `Host` then names the origin.
+    """
+    origin = header(scope, b"origin")
+    if origin is None and header(scope, b"sec-fetch-site") == "same-origin" and (host := header(scope, b"host")):
+        return f"{scope.get('scheme', 'http')}://{host}"
+    return origin
+
+
 async def authenticate(runtime: Runtime, scope: AsgiScope, accepted: frozenset[Scope]) -> ApiKey:
     """The key this request is made with, admitted for a route accepting `accepted`, else 401 or 403."""
     key = await runtime.api_keys.resolve(_token(scope))
@@ -64,7 +77,7 @@ async def authenticate(runtime: Runtime, scope: AsgiScope, accepted: frozenset[S
         raise NotAuthorizedException("unknown or revoked API key")
     if key.scope not in accepted:
         raise PermissionDeniedException(f"a {key.scope.value} key may not call this endpoint")
-    if key.publishable and header(scope, b"origin") not in key.origins:
+    if key.publishable and _browser_origin(scope) not in key.origins:
         raise PermissionDeniedException("this publishable key may only be used from its allowed origins")
     scope[_STATE_KEY] = key  # type: ignore[literal-required]
     return key

@@ -4,7 +4,7 @@ Actual requests: :func:`cors_headers_for` is applied to every answer *after*
 authentication (`consent.api.auth.authenticate` leaves the admitted key in the
 scope). Only a publishable (`collect`) key, sent from one of its own origins,
 gets CORS headers, so a page can never use a secret key, whatever origins
-other keys allow.
+other keys allow. The snippet's static files are readable from any origin.
 
 Preflights carry no credentials, so :func:`answer_preflight` allows one for a
 route that accepts collect keys, from an origin some active publishable key
@@ -28,10 +28,17 @@ _ALLOW_METHODS = b"GET, POST, DELETE, OPTIONS"
 _ALLOW_HEADERS = b"authorization, content-type, idempotency-key, sec-gpc"
 _EXPOSE_HEADERS = b"content-type, x-request-id"
 _NONE: list[tuple[bytes, bytes]] = []
+_PUBLIC_FILE = [(b"access-control-allow-origin", b"*")]
 
 
-def cors_headers_for(key: ApiKey | None, origin: str | None) -> list[tuple[bytes, bytes]]:
-    """What an answer to a request authenticated with `key`, sent from `origin`, carries for CORS."""
+def cors_headers_for(key: ApiKey | None, origin: str | None, path: str) -> list[tuple[bytes, bytes]]:
+    """What an answer to a request authenticated with `key`, sent from `origin`, carries for CORS.
+
+    The snippet's files (`/sdk/...`) are public and readable from any origin, which subresource
+    integrity (`<script integrity=... crossorigin>`) needs; they carry no credentials.
+    """
+    if key is None and path.startswith("/sdk/"):
+        return _PUBLIC_FILE
     if key is None or not key.publishable or origin is None or origin not in key.origins:
         return _NONE
     return [

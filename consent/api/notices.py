@@ -34,6 +34,14 @@ class PurposeNotice(msgspec.Struct, kw_only=True, frozen=True):
     category: str
     gpc_opt_out: bool
     tcf_purposes: list[int]
+    min_notice_version: int
+    """A choice recorded under an older notice no longer counts: ask again."""
+    consent_lifetime_days: int | None
+    """How long a grant lasts, in days; null: it does not expire."""
+    sale_or_sharing: bool
+    """Sale, sharing or targeted advertising (the "Do Not Sell or Share" choice)."""
+    cookies: list[str]
+    """First-party cookies the purpose sets, to delete when it is refused; `name*` matches a prefix."""
 
 
 class NoticesOut(msgspec.Struct, kw_only=True, frozen=True):
@@ -100,6 +108,10 @@ class NoticesController(Controller):
                 category=n.category.value,
                 gpc_opt_out=n.gpc_opt_out,
                 tcf_purposes=list(n.tcf_purposes),
+                min_notice_version=n.min_notice_version,
+                consent_lifetime_days=n.consent_lifetime_days,
+                sale_or_sharing=n.sale_or_sharing,
+                cookies=list(n.cookies),
             )
             for n in notices_for(active.policy, resolved, asked)
         ]

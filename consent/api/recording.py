@@ -54,7 +54,8 @@ class ConsentIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
         str, msgspec.Meta(min_length=1, max_length=100, extra_json_schema={"pattern": NO_CONTROL_CHARACTERS})
     ]
     action: Action
-    decisions: Annotated[list[DecisionIn], msgspec.Meta(min_length=1, max_length=100)]
+    # Empty only to record a Global Privacy Control signal alone (`validate_choices` says when).
+    decisions: Annotated[list[DecisionIn], msgspec.Meta(max_length=100)]
     jurisdiction: Jurisdiction | None = None
     language: (
         Annotated[str, msgspec.Meta(max_length=35, extra_json_schema={"pattern": LANGUAGE_TAG.pattern})] | None

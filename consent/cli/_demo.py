@@ -1,6 +1,7 @@
 """Demo API keys for a development start: one per scope, kept in `$CONSENT_HOME/demo-keys.json`.
 
-Tokens are stored in the database only as hashes, so to show them again on the
+The publishable (`collect`) key is bound to the service's own origins, for the demo shop at
+`/demo`. Tokens are stored in the database only as hashes, so to show them again on the
 next `make run` the development home keeps them in a file readable by its
 owner only. Never used outside development mode.
 """
@@ -13,7 +14,7 @@ import msgspec
 
 from consent.cli._context import CLI_ACTOR
 from consent.config import Settings
-from consent.service.api_keys.issuing import Scope, create_key, still_valid
+from consent.service.api_keys.issuing import Scope, active_key, create_key, still_valid
 from consent.store.pool import Connection
 
 __all__ = ["ensure_demo_keys"]
@@ -28,7 +29,10 @@ async def ensure_demo_keys(conn: Connection, settings: Settings) -> dict[str, st
     if path.exists():
         tokens = msgspec.json.decode(path.read_bytes(), type=dict[str, str])
         if set(tokens) == {scope.value for scope in Scope} and await still_valid(conn, tokens.values()):
-            return tokens
+            collect = await active_key(conn, tokens[Scope.COLLECT.value])
+            # The demo shop posts from the service's own origin: a start on another port needs a new key.
+            if collect is not None and set(collect.origins) == set(_demo_origins(settings)):
+                return tokens
     tokens = {}
     for scope in Scope:
         origins = _demo_origins(settings) if scope is Scope.COLLECT else []

@@ -74,6 +74,7 @@ def _banner(settings: Settings, demo_keys: dict[str, str]) -> str:
         lines.append("    demo API keys (development only; stored in " + str(settings.home / "demo-keys.json") + "):")
         lines += [f"      {scope:<8} {token}" for scope, token in demo_keys.items()]
         lines.append(f"    try: curl -H 'Authorization: Bearer {demo_keys.get('admin', '')}' {base}/v1/whoami")
+        lines.append(f"    demo shop    {base}/demo   (日本語: {base}/demo/ja)")
     lines += [
         "  Ctrl-C stops the service" + (" and the embedded database." if settings.embedded_database else "."),
         "",

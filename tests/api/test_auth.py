@@ -138,6 +138,21 @@ async def test_a_collect_key_works_only_from_its_origins(client: Client, make_ke
     assert no_origin.status_code == 403
 
 
+@pytest.mark.parametrize(
+    ("fetch_site", "allowed_origin", "status"),
+    [("same-origin", "http://testserver.local", 200), ("cross-site", "http://testserver.local", 403),
+     ("same-origin", ORIGIN, 403)],
+    ids=["own page", "another site", "the key's origins lack the service"],
+)  # fmt: skip
+async def test_a_same_origin_get_without_origin_is_from_the_services_own_origin(
+    client: Client, make_key: MakeKey, fetch_site: str, allowed_origin: str, status: int
+) -> None:
+    """Browsers send no Origin on a same-origin GET (the demo shop's notices); Sec-Fetch-Site says so."""
+    key = await make_key(Scope.COLLECT, origins=[allowed_origin])
+    response = await client.get("/v1/notices", headers=bearer(key.token, **{"Sec-Fetch-Site": fetch_site}))
+    assert response.status_code == status, response.text
+
+
 async def test_preflight_is_answered_only_for_allowed_origins(client: Client, make_key: MakeKey) -> None:
     await make_key(Scope.COLLECT, origins=[ORIGIN])
     preflight = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}

@@ -133,7 +133,7 @@ REJECTIONS = {
         "decisions[1].status",
     ),
     "unknown status": Rejection({"decisions": [decision("analytics", "maybe", 2)]}, 422, "decisions[0].status"),
-    "no decisions": Rejection({"decisions": []}, 422, "decisions"),
+    "no decisions (and no GPC signal)": Rejection({"decisions": []}, 422, "decisions"),
     "unknown field": Rejection({"colour": "blue"}, 422, "colour"),
     "bad language": Rejection({"language": "en_GB!"}, 422, "language"),
     "malformed TC string": Rejection({"tcf": "not-a-tc-string"}, 422, "tcf"),

@@ -30,6 +30,7 @@ __all__ = [
     "ApiKey",
     "CreatedKey",
     "Scope",
+    "active_key",
     "create_key",
     "hash_token",
     "key_from_row",
@@ -160,6 +161,12 @@ async def revoke_key(db: Connection | Pool, key_id: UUID, *, actor: str) -> ApiK
             now=now,
         )
     return key_from_row(row)
+
+
+async def active_key(conn: Connection | Pool, token: str) -> ApiKey | None:
+    """The existing, unrevoked key of `token`, or None."""
+    row = await store.fetch_by_hash(conn, hash_token(token))
+    return None if row is None or row.revoked_at is not None else key_from_row(row)
 
 
 async def still_valid(conn: Connection | Pool, tokens: Iterable[str]) -> bool:

@@ -77,7 +77,7 @@ class ConsentService:
 
     async def record(self, active: ActivePolicy, request: RecordingRequest) -> RecordOut | Replay:
         """Validate, prepare and commit one request; nothing is returned before the commit."""
-        choices = validate_choices(active, request.action, request.choices)
+        choices = validate_choices(active, request)
         if request.idempotency is not None:
             replay = await earlier_answer(self._pool, request.idempotency)
             if replay is not None:

@@ -11,7 +11,6 @@ together. Nothing is acknowledged before it is committed.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -145,12 +144,20 @@ def _status(action: Action, raw: str, field: str) -> ConsentStatus:
     return status
 
 
-def validate_choices(active: ActivePolicy, action: Action, choices: Sequence[Choice]) -> list[ValidChoice]:
+def validate_choices(active: ActivePolicy, recording: RecordingRequest) -> list[ValidChoice]:
     """The request's choices checked against the policy; the first problem is raised, naming its field.
 
-    Notices below a purpose's `min_notice_version` are all collected into one
-    409 carrying the current versions, so a banner can re-render in one go.
+    A request without choices is only a Global Privacy Control signal being recorded (a page
+    seeing `Sec-GPC: 1` need not invent choices), so it is refused unless it carries the signal
+    where the jurisdiction honours it. Notices below a purpose's `min_notice_version` are all
+    collected into one 409 carrying the current versions, so a banner can re-render in one go.
     """
+    action, choices = recording.action, recording.choices
+    if not choices and not (recording.gpc and active.policy.jurisdictions[recording.jurisdiction].gpc_opt_out):
+        raise InvalidInput(
+            "at least one decision, unless the request carries Sec-GPC: 1 where the jurisdiction honours it",
+            field="decisions",
+        )
     purposes = active.policy.purposes
     seen: set[str] = set()
     valid: list[ValidChoice] = []
