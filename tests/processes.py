@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
-__all__ = ["alive", "free_port", "group_alive"]
+__all__ = ["alive", "free_port", "group_alive", "group_cpu_seconds"]
 
 
 def free_port() -> int:
@@ -23,6 +24,21 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process (e.g. PostgreSQL run as its own user): it exists
     return True
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User plus system CPU time of the live processes in process group `pgid` (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        # After "pid (comm)": state ppid pgrp ... utime (12th) stime (13th).
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def group_alive(pgid: int) -> bool:

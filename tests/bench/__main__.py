@@ -109,11 +109,23 @@ def _prepared(base_url: str, scenario: Scenario, tokens: Tokens, counts: tuple[i
     return request
 
 
-def _timed(label: str, request: WrkRequest, count: int, duration: int, beside: str = "") -> WrkResult:
+def _timed(
+    label: str,
+    request: WrkRequest,
+    count: int,
+    duration: int,
+    *,
+    beside: str = "",
+    server: ConsentService | None = None,
+) -> tuple[WrkResult, float | None]:
+    """One wrk run; with `server`, also the CPU its processes spent per request, in microseconds."""
+    before = server.server.cpu_seconds() if server is not None else 0.0
     result = run_wrk(request, connections=count, duration=duration)
+    cpu = (server.server.cpu_seconds() - before) / result.requests * 1e6 if server and result.requests else None
     errors = f", {result.errors} errors" if result.errors else ""
-    _say(f"  {label} at {count}: {result.rps:,.0f} rps, p99 {result.p99_ms:.2f} ms{errors}{beside}")
-    return result
+    spent = f", {cpu:.0f} µs CPU/request" if cpu is not None else ""
+    _say(f"  {label} at {count}: {result.rps:,.0f} rps, p99 {result.p99_ms:.2f} ms{spent}{errors}{beside}")
+    return result, cpu
 
 
 def _measure(
@@ -124,10 +136,12 @@ def _measure(
     connections: tuple[int, ...],
     duration: int,
     bare_url: str | None = None,
+    service: ConsentService | None = None,
     against: ConsentService | None = None,
 ) -> Measured:
     """`scenario` at each connection count; with `bare_url`, B is measured just before each count too,
-    and with `against`, the same scenario on that service right after.
+    and with `against`, the same scenario on that service beside it (each service's CPU per request
+    is taken with its throughput: unlike throughput, it hardly moves with the machine's load).
 
     The machine's speed drifts by tens of percent within minutes; B measured next to the scenario,
     at the same connection count, is what the scenario's ratio can honestly be compared with.
@@ -137,21 +151,32 @@ def _measure(
         request = _prepared(base_url, scenario, tokens, counts)
         earlier = _prepared(against.base_url, scenario, against.tokens, counts) if against else None
         bare = BASELINE_POST if scenario.baseline == "echo" else BASELINE_GET
-        results, baseline, previous = {}, {}, {}
+        results, baseline, previous, cpu, previous_cpu = {}, {}, {}, {}, {}
         for position, count in enumerate(counts):
             if bare_url is not None:
                 baseline[count] = run_wrk(bare.request(bare_url, {}), connections=count, duration=duration)
             beside = f" (B beside it: {baseline[count].rps:,.0f} rps)" if count in baseline else ""
             # The two services take turns going first, so neither always meets the machine warmer.
             if earlier is not None and position % 2 == 1:
-                previous[count] = _timed(f"{scenario.name} (--against)", earlier, count, duration)
-            results[count] = _timed(scenario.name, request, count, duration, beside)
+                previous[count], previous_cpu[count] = _timed(
+                    f"{scenario.name} (--against)", earlier, count, duration, server=against
+                )
+            results[count], cpu[count] = _timed(scenario.name, request, count, duration, beside=beside, server=service)
             if earlier is not None and position % 2 == 0:
-                previous[count] = _timed(f"{scenario.name} (--against)", earlier, count, duration)
+                previous[count], previous_cpu[count] = _timed(
+                    f"{scenario.name} (--against)", earlier, count, duration, server=against
+                )
     except (BenchError, HttpError, WrkError, OSError) as exc:
         _say(f"  {scenario.name}: NOT MEASURED: {exc}")
         return Measured(scenario=scenario, results={}, error=str(exc))
-    return Measured(scenario=scenario, results=results, baseline=baseline, previous=previous)
+    return Measured(
+        scenario=scenario,
+        results=results,
+        baseline=baseline,
+        previous=previous,
+        cpu_us={c: v for c, v in cpu.items() if v is not None},
+        previous_cpu_us={c: v for c, v in previous_cpu.items() if v is not None},
+    )
 
 
 def _crypto_table() -> tuple[str | None, str | None]:
@@ -211,6 +236,7 @@ class _Bench:
                     connections=self.connections,
                     duration=self.duration,
                     bare_url=bare_url,
+                    service=service,
                     against=earlier,
                 )
                 for s in self.scenarios

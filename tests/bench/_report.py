@@ -49,7 +49,9 @@ class Measured(msgspec.Struct, kw_only=True, frozen=True):
     results: dict[int, WrkResult]
     error: str | None = None
     baseline: dict[int, WrkResult] = {}  # B measured just before the scenario, by connection count
-    previous: dict[int, WrkResult] = {}  # the service at `--against REV`, measured right after it
+    previous: dict[int, WrkResult] = {}  # the service at `--against REV`, measured beside it
+    cpu_us: dict[int, float] = {}  # the service's CPU time per request (its process group), microseconds
+    previous_cpu_us: dict[int, float] = {}  # the same for the service at `--against REV`
 
 
 class Report(msgspec.Struct, kw_only=True, frozen=True):
@@ -266,7 +268,24 @@ def _header(report: Report) -> list[str]:
     ]
 
 
-_AGAINST_HEADERS = ["scenario", "conns", "rps", "rps before", "change", "p99 ms", "p99 before"]
+_AGAINST_HEADERS = [
+    "scenario",
+    "conns",
+    "rps",
+    "rps before",
+    "change",
+    "p99 ms",
+    "p99 before",
+    "CPU µs/req",
+    "before",
+    "CPU change",
+]
+
+
+def _cpu_cells(now: float | None, before: float | None) -> list[str]:
+    if now is None or before is None:
+        return ["-", "-", "-"]
+    return [f"{now:.0f}", f"{before:.0f}", f"{now / before - 1:+.1%}"]
 
 
 def _against_rows(report: Report) -> list[list[str]]:
@@ -280,6 +299,7 @@ def _against_rows(report: Report) -> list[list[str]]:
             f"{result.rps / before.rps - 1:+.1%}",
             _ms(result.p99_ms),
             _ms(before.p99_ms),
+            *_cpu_cells(m.cpu_us.get(count), m.previous_cpu_us.get(count)),
         ]
         for m in report.scenarios
         for count, result in sorted(m.results.items())

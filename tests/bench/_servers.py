@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.bench._http import call
 from tests.bench._scenarios import BENCH_ORIGIN, Tokens
-from tests.processes import alive, free_port, group_alive
+from tests.processes import alive, free_port, group_alive, group_cpu_seconds
 
 __all__ = [
     "BenchError",
@@ -64,6 +64,10 @@ class ServerProcess:
             self._process = subprocess.Popen(
                 command, cwd=_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and its workers (its process group)."""
+        return group_cpu_seconds(self._process.pid)
 
     def log_tail(self, lines: int = 20) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
