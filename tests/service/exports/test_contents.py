@@ -30,7 +30,8 @@ from tests.service.exports.conftest import (
 
 async def exported(runtime: Runtime, request_id: object) -> Download:
     url = await runtime.exports.export_url(request_id)  # type: ignore[arg-type]
-    assert url is not None and url.startswith("/v1/exports/")
+    assert url is not None
+    assert url.startswith("/v1/exports/")
     return await runtime.exports.download(url.removeprefix("/v1/exports/"))
 
 
@@ -54,7 +55,8 @@ async def test_the_export_holds_the_record_identifiers_events_receipts_and_reque
         RECORD.name, EMAIL, RECORD.address, RECORD.birth_date,
     )  # fmt: skip
     assert record.attributes == {"loyalty_tier": "gold"}
-    assert record.phone is not None and record.phone.startswith("+81")
+    assert record.phone is not None
+    assert record.phone.startswith("+81")
     assert {(i.kind, i.value) for i in document.identifiers} >= {("email", EMAIL)}
     assert document.consent_events == await fetch_history(runtime.pool, subject.id)
     assert [r.receipt_id for r in document.receipts] == [r.receipt_id for r in subject.receipts]
@@ -103,7 +105,8 @@ async def test_the_csv_files_parse_and_agree_with_the_json(runtime: Runtime, sub
     assert {row["field"]: row["value"] for row in rows_of(files["personal_record.csv"])}["email"] == EMAIL
     assert [row["id"] for row in rows_of(files["requests.csv"])] == [str(request.id)]
     assert [row["id"] for row in rows_of(files["purposes.csv"])] == [p.id for p in document.processing.purposes]
-    assert rows_of(files["recipients.csv"]) and rows_of(files["retention.csv"])
+    assert rows_of(files["recipients.csv"])
+    assert rows_of(files["retention.csv"])
     assert "How to complain" in files["README.txt"].decode()
 
 
@@ -144,7 +147,8 @@ async def test_ccpa_covers_the_last_12_months_and_everything_since_2022_on_reque
     full = document_of(unzip((await exported(runtime, everything.id)).archive))
 
     assert recent.coverage.rule == "last_12_months"
-    assert recent.coverage.since is not None and recent.coverage.since < default.received_at - timedelta(days=364)
+    assert recent.coverage.since is not None
+    assert recent.coverage.since < default.received_at - timedelta(days=364)
     assert [r.receipt_id for r in recent.receipts] == [subject.receipts[1].receipt_id]
     assert full.coverage.rule == "since_2022"
     assert [r.receipt_id for r in full.receipts] == [subject.receipts[0].receipt_id, subject.receipts[1].receipt_id]
