@@ -9,11 +9,11 @@ optional field does not. docs/exports.md describes each field for people.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
 
 import msgspec
 
+from consent.service.vault.personal_records import PersonalRecord
 from consent.store.consent_events import ConsentEventRow
 
 __all__ = [
@@ -57,16 +57,9 @@ class Coverage(_Out, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """`everything`, `last_12_months` (CCPA's default) or `since_2022` (CCPA, on request)."""
 
 
-class PersonalRecordOut(_Out, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """The personal record, decrypted; fields never given are absent or null."""
+class PersonalRecordOut(PersonalRecord, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The personal record, decrypted (the fields of `PersonalRecord`); fields never given are null."""
 
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    address: str | None = None
-    user_id: str | None = None
-    birth_date: date | None = None
-    attributes: dict[str, Any] = {}
     updated_at: datetime | None = None
 
 
