@@ -28,6 +28,7 @@ from consent.api.cors import answer_preflight, cors_headers_for, is_preflight
 from consent.api.express import ExpressRoute, serve_express
 from consent.api.feed import feed_routes
 from consent.api.health import HealthController
+from consent.api.holds import HoldsController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
 from consent.api.openapi import complete_openapi
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             WhoAmIController,
             NoticesController,
             SubjectsController,
+            HoldsController,
             RequestsController,
             ReportsController,
             *check_routes(settings.max_body_bytes),
