@@ -128,7 +128,8 @@ async def acknowledge_order(pool: Pool, request_id: UUID, recipient: str, *, act
         assert row is not None, "a delivery belongs to a request"
         acknowledged = await store.acknowledge_delivery(conn, request_id, recipient, at=now, actor=actor)
         assert acknowledged is not None, "the delivery was read in this transaction"
-        await audit.record(conn, request_entry(actor, "request.delivery_acknowledged", row, recipient=recipient))
+        entry = request_entry(actor, "request.delivery_acknowledged", row, recipient=recipient)
+        await audit.record(conn, entry, now=now)
         await complete_if_settled(conn, row, actor=actor, now=now)
     return acknowledged
 
