@@ -63,6 +63,7 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     recheck: tuple[Measured, ...]  # B measured again after the service, to show drift
     scenarios: list[Measured]
     crypto: str | None = None  # bench_crypto.py's own table
+    erasure: str | None = None  # bench_erasure.py's own table
     withdrawal: Withdrawal | None = None  # visibility of a withdrawal to a second instance
     notes: list[str] = []  # errors seen on the way (service log, crypto script)
     failed: bool = False  # a note is an error
@@ -363,6 +364,8 @@ def render_text(report: Report) -> str:
         lines += ["Withdrawal visibility across instances:", table, *notes, ""]
     if report.crypto:
         lines += ["Crypto micro-benchmark (tests/bench/bench_crypto.py):", report.crypto.rstrip(), ""]
+    if report.erasure:
+        lines += ["Erasure (tests/bench/bench_erasure.py):", report.erasure.rstrip(), ""]
     if report.notes:
         lines += ["Problems:", *(f"  {note}" for note in report.notes), ""]
     return "\n".join(lines)
@@ -387,6 +390,8 @@ def render_markdown(report: Report) -> str:
         lines += ["#### Withdrawal visibility across instances", "", table, "", *notes, ""]
     if report.crypto:
         lines += ["#### Crypto micro-benchmark", "", "```text", report.crypto.rstrip(), "```", ""]
+    if report.erasure:
+        lines += ["#### Erasure", "", "```text", report.erasure.rstrip(), "```", ""]
     if report.notes:
         lines += ["#### Problems", "", *(f"- {note}" for note in report.notes), ""]
     return "\n".join(lines)
