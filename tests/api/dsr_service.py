@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from consent.config import Settings, load_settings
 from consent.store.pool import Connection
 from crypto import verify_webhook
 from tests.helpers import bearer, eventually
@@ -40,6 +42,16 @@ RECORD = {
     "attributes": {"loyalty": "gold"},
 }
 QUICK = {"job_poll_interval_ms": 20, "retry_backoff_base_ms": 20, "retry_backoff_cap_seconds": 1}
+
+
+def service_settings(
+    database_url: str, scratch: Path, webhook_url: str, monkeypatch: pytest.MonkeyPatch, *, legal_obligation: bool
+) -> Settings:
+    """Settings of the service under test, the recipients' secrets in the environment."""
+    for variable, secret in SECRET_ENV.items():
+        monkeypatch.setenv(variable, secret)
+    policy = policy_file(scratch, webhook_url, legal_obligation=legal_obligation)
+    return load_settings({}, database_url=database_url, home=str(scratch / "home"), policy_file=policy, **QUICK)
 
 
 def policy_file(directory: Path, webhook_url: str, *, legal_obligation: bool = True, manual: bool = True) -> Path:

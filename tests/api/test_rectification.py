@@ -10,17 +10,15 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from consent.api.app import create_app
-from consent.config import Settings, load_settings
+from consent.config import Settings
 from consent.service.api_keys.issuing import Scope
 from consent.store.pool import Connection
 from tests.api.dsr_service import (
-    QUICK,
     RECORD,
-    SECRET_ENV,
     Client,
     file_request,
     orders_received,
-    policy_file,
+    service_settings,
     shown,
     subject_with_record,
     until_executed,
@@ -38,10 +36,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for variable, secret in SECRET_ENV.items():
-        monkeypatch.setenv(variable, secret)
-    policy = policy_file(tmp_path, receiver.url)
-    return load_settings({}, database_url=database_url, home=str(tmp_path / "home"), policy_file=policy, **QUICK)
+    return service_settings(database_url, tmp_path, receiver.url, monkeypatch, legal_obligation=True)
 
 
 @pytest.fixture
