@@ -29,6 +29,7 @@ from consent.api.exports import ExportsController
 from consent.api.express import ExpressRoute, serve_express
 from consent.api.feed import feed_routes
 from consent.api.health import HealthController
+from consent.api.holds import HoldsController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
 from consent.api.openapi import complete_openapi
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             WhoAmIController,
             NoticesController,
             SubjectsController,
+            HoldsController,
             RequestsController,
             ExportsController,
             ReportsController,

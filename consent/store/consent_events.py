@@ -25,6 +25,8 @@ __all__ = [
     "fetch_history",
     "fetch_history_since",
     "fetch_idempotency",
+    "fetch_plain_user_agents",
+    "replace_plain_user_agents",
 ]
 
 
@@ -81,6 +83,8 @@ class IdempotencyRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     status: int
     response: Any
     created_at: datetime
+    subject_id: UUID | None = None
+    """Whose choices the answer carries, so erasing the subject deletes the record."""
 
 
 class StoredAnswer(msgspec.Struct, kw_only=True, frozen=True):
@@ -100,8 +104,10 @@ async def claim_idempotency_keys(conn: Connection, rows: list[IdempotencyRow]) -
         return set()
     won = await conn.fetch(
         """
-        INSERT INTO idempotency_keys (api_key_id, key, request_hash, status, response, created_at)
-        SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::int[], $5::jsonb[], $6::timestamptz[])
+        INSERT INTO idempotency_keys (api_key_id, key, request_hash, status, response, created_at, subject_id)
+        SELECT * FROM unnest(
+            $1::uuid[], $2::text[], $3::bytea[], $4::int[], $5::jsonb[], $6::timestamptz[], $7::uuid[]
+        )
         ON CONFLICT DO NOTHING RETURNING api_key_id, key
         """,
         [row.api_key_id for row in rows],
@@ -110,6 +116,7 @@ async def claim_idempotency_keys(conn: Connection, rows: list[IdempotencyRow]) -
         [row.status for row in rows],
         [row.response for row in rows],
         [row.created_at for row in rows],
+        [row.subject_id for row in rows],
     )
     return {(row["api_key_id"], row["key"]) for row in won}
 
@@ -222,3 +229,28 @@ async def _copy_csv(conn: Connection, query: str, *args: object) -> bytes:
 
     await conn.copy_from_query(query, *args, output=collect, format="csv", header=True)
     return b"".join(chunks)
+async def fetch_plain_user_agents(conn: Connection, limit: int) -> list[tuple[UUID, UUID, str]]:
+    """(subject id, event id, SHA-256 hex) of proofs still holding a plain user-agent digest, locked."""
+    rows = await conn.fetch(
+        "SELECT subject_id, id, proof->>'user_agent_sha256' AS digest FROM consent_events"
+        " WHERE proof ? 'user_agent_sha256' LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
+    return [(row["subject_id"], row["id"], row["digest"]) for row in rows]
+
+
+async def replace_plain_user_agents(
+    conn: Connection, subject_ids: list[UUID], event_ids: list[UUID], keyed: list[str]
+) -> None:
+    """Swap each proof's plain user-agent digest for its keyed one."""
+    await conn.execute(
+        """
+        UPDATE consent_events e
+           SET proof = (e.proof - 'user_agent_sha256') || jsonb_build_object('user_agent_hmac', k.keyed)
+          FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(subject_id, id, keyed)
+         WHERE e.subject_id = k.subject_id AND e.id = k.id
+        """,
+        subject_ids,
+        event_ids,
+        keyed,
+    )

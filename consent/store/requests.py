@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -18,18 +19,24 @@ __all__ = [
     "SubjectRequestRow",
     "VerificationRow",
     "acknowledge_delivery",
+    "all_acknowledged",
+    "clear_ciphertexts",
     "count_attempt",
     "enqueue",
+    "fetch_corrections",
     "fetch_deliveries",
+    "fetch_delivery",
     "fetch_open",
     "fetch_request",
     "fetch_subject_requests",
+    "insert_delivery",
     "insert_request",
     "insert_verification",
     "list_requests",
     "lock_verification",
     "mark_verification_used",
     "requests_received_between",
+    "update_delivery_of_event",
     "update_request",
 ]
 
@@ -82,6 +89,10 @@ class RequestRow(msgspec.Struct, kw_only=True, frozen=True):
     updated_at: datetime
     full_history: bool = False
     """An access or portability request under CCPA asks for everything since 2022, not the last 12 months."""
+    executed_at: datetime | None = None
+    """When its work (an erasure, a rectification, an export) was done; None before, or for types done at once."""
+    outcome: dict[str, Any] | None = None
+    """What the work did, kept and why: ids, names and counts, never a personal value."""
 
 
 class SubjectRequestRow(RequestRow, kw_only=True, frozen=True):
@@ -107,6 +118,8 @@ class DeliveryRow(msgspec.Struct, kw_only=True, frozen=True):
     created_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    event_id: UUID | None = None
+    """The outbox message carrying the order (the recipient's `Consent-Event-Id`)."""
 
 
 class ListFilter(msgspec.Struct, kw_only=True, frozen=True):
@@ -137,6 +150,8 @@ _UPDATABLE = frozenset(
         "completed_at",
         "rejected_at",
         "rejection_reason",
+        "executed_at",
+        "outcome",
     }
 )
 
@@ -316,3 +331,66 @@ async def enqueue(conn: Connection, message: OutboxRow) -> None:
         message.payload,
         message.created_at,
     )
+
+
+async def insert_delivery(conn: Connection, request_id: UUID, recipient: str, *, event_id: UUID, at: datetime) -> None:
+    """The order to `recipient`, carried by outbox message `event_id`, pending (once: a repeat is a no-op)."""
+    await conn.execute(
+        "INSERT INTO request_deliveries (request_id, recipient, state, created_at, event_id)"
+        " VALUES ($1, $2, 'pending', $3, $4) ON CONFLICT (request_id, recipient) DO NOTHING",
+        request_id,
+        recipient,
+        at,
+        event_id,
+    )
+
+
+async def fetch_delivery(conn: Connection, request_id: UUID, recipient: str) -> DeliveryRow | None:
+    record = await conn.fetchrow(
+        f"SELECT {_DELIVERY_COLUMNS} FROM request_deliveries WHERE request_id = $1 AND recipient = $2",
+        request_id,
+        recipient,
+    )
+    return None if record is None else DeliveryRow(**dict(record.items()))
+
+
+async def update_delivery_of_event(
+    conn: Connection, event_id: UUID, state: str, *, at: datetime, actor: str
+) -> DeliveryRow | None:
+    """Set the state of the delivery carried by `event_id` (the first acknowledgement is kept);
+    None when no request's order travels in that message."""
+    record = await conn.fetchrow(
+        "UPDATE request_deliveries"
+        " SET state = $2,"
+        " acknowledged_at = CASE WHEN $2 = 'acknowledged' THEN coalesce(acknowledged_at, $3) END,"
+        " acknowledged_by = CASE WHEN $2 = 'acknowledged' THEN coalesce(acknowledged_by, $4) END"
+        f" WHERE event_id = $1 RETURNING {_DELIVERY_COLUMNS}",
+        event_id,
+        state,
+        at,
+        actor,
+    )
+    return None if record is None else DeliveryRow(**dict(record.items()))
+
+
+async def all_acknowledged(conn: Connection, request_id: UUID) -> bool:
+    """Whether every delivery of the request is acknowledged (True when it has none)."""
+    return not await conn.fetchval(
+        "SELECT true FROM request_deliveries WHERE request_id = $1 AND state <> 'acknowledged' LIMIT 1", request_id
+    )
+
+
+async def fetch_corrections(conn: Connection, request_id: UUID) -> bytes | None:
+    """The rectification's corrected fields, as the ciphertext stored with the request."""
+    value: bytes | None = await conn.fetchval("SELECT corrections_ciphertext FROM requests WHERE id = $1", request_id)
+    return value
+
+
+async def clear_ciphertexts(conn: Connection, subject_id: UUID) -> int:
+    """Drop the notes and corrections of every request of the subject (an erasure); how many rows held some."""
+    result = await conn.execute(
+        "UPDATE requests SET note_ciphertext = NULL, corrections_ciphertext = NULL"
+        " WHERE subject_id = $1 AND (note_ciphertext IS NOT NULL OR corrections_ciphertext IS NOT NULL)",
+        subject_id,
+    )
+    return int(result.split()[-1])

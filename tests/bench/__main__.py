@@ -12,8 +12,10 @@ noise); with `--against REV`, the service as it was at that git revision too,
 on its own database, measured right after this one at each scenario and
 count (so a change is compared with its parent in the same run, under the
 same load of the machine); withdrawal visibility across two instances
-on one database (`_withdrawal.py`); the crypto micro-benchmark if
-`bench_crypto.py` exists; the access export (`bench_export.py`). Progress goes to stderr, the report to stdout.
+on one database (`_withdrawal.py`); the in-process benchmarks of `SCRIPTS`
+(crypto, the access export, the erasure of a subject with 10,000 events),
+each printing its own table beside its own baseline. Progress goes to stderr,
+the report to stdout.
 
 The exit status is 1 when a scenario could not be measured or answered with
 errors, the service logged an error, or a server did not stop cleanly; a
@@ -42,10 +44,14 @@ from tests.bench._withdrawal import Withdrawal, measure_withdrawal
 from tests.bench._wrk import WrkError, WrkRequest, WrkResult, run_wrk
 
 _WARMUP_SECONDS = 1
-_CRYPTO_SCRIPT = Path(__file__).with_name("bench_crypto.py")
-_EXPORT_SCRIPT = Path(__file__).with_name("bench_export.py")
+SCRIPTS = {
+    "crypto": ("Crypto micro-benchmark", Path(__file__).with_name("bench_crypto.py")),
+    "export": ("Access export", Path(__file__).with_name("bench_export.py")),
+    "erasure": ("Erasure", Path(__file__).with_name("bench_erasure.py")),
+}
+"""In-process benchmarks: `--only` name -> (title in the report, script printing its own table)."""
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "withdrawal", "crypto", "export")
+_EXTRAS = ("uvicorn", "withdrawal", *SCRIPTS)
 _WITHDRAWAL_ROUNDS = 200
 
 
@@ -287,8 +293,14 @@ class _Bench:
             notes += list(withdrawal.notes)
             if withdrawal.error:
                 notes.append(f"withdrawal: {withdrawal.error}")
-        crypto, crypto_error = _script_table(_CRYPTO_SCRIPT) if "crypto" in self.only else (None, None)
-        export, export_error = _script_table(_EXPORT_SCRIPT) if "export" in self.only else (None, None)
+        tables: dict[str, str] = {}
+        errors: list[str] = []
+        for name, (title, script) in SCRIPTS.items():
+            table, error = _script_table(script) if name in self.only else (None, None)
+            if table:
+                tables[f"{title} (tests/bench/{script.name})"] = table
+            if error:
+                errors.append(f"{name}: {error}")
         return Report(
             machine=describe_machine(),
             load_average=load_average,
@@ -297,14 +309,11 @@ class _Bench:
             baselines=dict(sorted(baselines.items())),  # granian (B) first
             recheck=recheck,
             scenarios=measured,
-            crypto=crypto,
-            export=export,
+            tables=tables,
             withdrawal=withdrawal,
-            notes=notes
-            + ([f"crypto: {crypto_error}"] if crypto_error else [])
-            + ([f"export: {export_error}"] if export_error else []),
+            notes=notes + errors,
             against=self.against,
-            failed=bool(notes or crypto_error or export_error),
+            failed=bool(notes or errors),
         )
 
 

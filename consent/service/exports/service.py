@@ -19,6 +19,7 @@ import enum
 import logging
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -30,11 +31,12 @@ from consent.service.exports.archive import build_archive
 from consent.service.exports.contents import gather
 from consent.service.exports.schema import ExportDocument
 from consent.service.policy_versions import PolicyHolder
+from consent.service.requests.execution import Executed
 from consent.service.vault.data_keys import DataKeys
 from consent.store import exports as store
 from consent.store import vault as vault_store
 from consent.store.exports import ExportRow, NewExport
-from consent.store.pool import Pool, transaction
+from consent.store.pool import Connection, Pool, transaction
 from consent.store.requests import RequestRow
 from crypto import SigningKeyRing, decrypt_field, encrypt_field, link_token, link_token_hash, new_link_nonce
 from policies import RequestType
@@ -207,6 +209,21 @@ class ExportService:
             )
         log.info("export %s built for request %s: %d bytes", export_id, request.id, len(archive))
         return ExportResult(outcome=ExportOutcome.BUILT, export_id=export_id, expires_at=new.expires_at)
+
+    async def execute(self, conn: Connection, request: RequestRow, now: datetime) -> Executed:
+        """The executor of access and portability requests (`consent.service.requests.execution`).
+
+        The export is built and stored in transactions of its own (`export_executor`, idempotent),
+        while `conn` holds the request's lock; the request then completes with it, as it has no
+        recipient to order. A run repeated after a crash finds the export built and completes.
+        """
+        result = await self.export_executor(request)
+        outcome: dict[str, Any] = {"export": result.outcome.value}
+        if result.export_id is not None:
+            outcome["export_id"] = str(result.export_id)
+        if result.expires_at is not None:
+            outcome["expires_at"] = result.expires_at.isoformat()
+        return Executed(outcome=outcome, audit={"export": result.outcome.value})
 
     async def _erased(self, request: RequestRow) -> ExportResult:
         async with transaction(self._pool) as conn:
