@@ -12,7 +12,16 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from policies._codes import Approval, Jurisdiction, LegalBasis, PeriodUnit, PurposeCategory, Regime, RequestType
+from policies._codes import (
+    Approval,
+    Jurisdiction,
+    LegalBasis,
+    PeriodUnit,
+    PersonalField,
+    PurposeCategory,
+    Regime,
+    RequestType,
+)
 
 __all__ = [
     "Controller",
@@ -159,12 +168,16 @@ class JurisdictionRules(msgspec.Struct, kw_only=True, frozen=True, forbid_unknow
     """Non-business days, besides weekends, for deadlines counted in business days."""
 
 
-class Retention(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+# `omit_defaults`: a policy that leaves `personal_fields` out keeps the digest it had before the field existed.
+class Retention(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """How long one data category is kept."""
 
     personal_data_days: Days
     consent_proof_days: Days
     """Consent events are proof; they outlive the data so a grant can still be shown later."""
+    personal_fields: tuple[PersonalField, ...] = ()
+    """The personal-record fields of this category: housekeeping deletes each once it has gone
+    `personal_data_days` without being written. A field in no category is kept until erasure."""
 
 
 # `omit_defaults`: a policy that leaves `ack` out keeps the digest it had before the field existed.

@@ -11,6 +11,7 @@ from consent.store.outbox import OutboxRow
 from consent.store.pool import Connection, Pool, Record
 
 __all__ = [
+    "ClosedRequestRow",
     "DeliveryRow",
     "ListFilter",
     "NewRequest",
@@ -18,6 +19,7 @@ __all__ = [
     "VerificationRow",
     "acknowledge_delivery",
     "count_attempt",
+    "delete_closed_before",
     "enqueue",
     "fetch_deliveries",
     "fetch_open",
@@ -214,6 +216,41 @@ async def requests_received_between(conn: Connection | Pool, start: datetime, en
         end,
     )
     return [RequestRow(**dict(record.items())) for record in records]
+
+
+class ClosedRequestRow(msgspec.Struct, kw_only=True, frozen=True):
+    """What the audit trail keeps of a deleted request record: nothing that names the subject."""
+
+    id: UUID
+    type: str
+    state: str
+    jurisdiction: str
+    received_at: datetime
+    closed_at: datetime
+
+
+async def delete_closed_before(
+    conn: Connection, *, before: datetime, months: int, limit: int
+) -> list[ClosedRequestRow]:
+    """Delete up to `limit` requests completed or rejected more than `months` calendar months
+    before `before` (with their verification and deliveries); what went, oldest first."""
+    records = await conn.fetch(
+        """
+        WITH gone AS (
+            DELETE FROM requests WHERE id IN (
+                SELECT id FROM requests
+                 WHERE state IN ('completed', 'rejected')
+                   AND coalesce(completed_at, rejected_at) < $1::timestamptz - make_interval(months => $2)
+                 ORDER BY coalesce(completed_at, rejected_at) LIMIT $3 FOR UPDATE SKIP LOCKED
+            ) RETURNING id, type, state, jurisdiction, received_at, coalesce(completed_at, rejected_at) AS closed_at
+        )
+        SELECT * FROM gone ORDER BY closed_at, id
+        """,
+        before,
+        months,
+        limit,
+    )
+    return [ClosedRequestRow(**dict(record.items())) for record in records]
 
 
 async def insert_verification(
