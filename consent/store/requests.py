@@ -115,6 +115,7 @@ class ListFilter(msgspec.Struct, kw_only=True, frozen=True):
 _COLUMNS = ", ".join(RequestRow.__struct_fields__)
 _NEW_COLUMNS = NewRequest.__struct_fields__
 _OPEN = "('received', 'verified', 'in_progress')"
+_OPEN_STATES = frozenset({"received", "verified", "in_progress"})
 _UPDATABLE = frozenset(
     {
         "state",
@@ -191,6 +192,11 @@ async def list_requests(conn: Connection | Pool, where: ListFilter) -> list[Requ
 
     if where.state is not None:
         match("state = ?", where.state)
+        if where.state in _OPEN_STATES:
+            # The pool plans statements once, blind to the state asked for (`store.pool`), and such a
+            # plan walks the whole id order; open requests are the newest few, at its far end. Said
+            # in words PostgreSQL can see, their own small index (migration 0015) serves them.
+            clauses.append(f"state IN {_OPEN}")
     if where.type is not None:
         match("type = ?", where.type)
     if where.jurisdiction is not None:

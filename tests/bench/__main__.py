@@ -12,8 +12,10 @@ noise); with `--against REV`, the service as it was at that git revision too,
 on its own database, measured right after this one at each scenario and
 count (so a change is compared with its parent in the same run, under the
 same load of the machine); withdrawal visibility across two instances
-on one database (`_withdrawal.py`); the crypto micro-benchmark if
-`bench_crypto.py` exists. Progress goes to stderr, the report to stdout.
+on one database (`_withdrawal.py`); the request queue over 100,000
+requests, beside the same SELECT sent raw (`_request_list.py`); the crypto
+micro-benchmark if `bench_crypto.py` exists. Progress goes to stderr, the
+report to stdout.
 
 The exit status is 1 when a scenario could not be measured or answered with
 errors, the service logged an error, or a server did not stop cleanly; a
@@ -36,6 +38,7 @@ from pathlib import Path
 
 from tests.bench._http import HttpError, call
 from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
+from tests.bench._request_list import REQUESTS, measure_request_list
 from tests.bench._scenarios import BASELINE_GET, BASELINE_POST, SCENARIOS, Scenario, Tokens
 from tests.bench._servers import BenchError, ConsentService, baseline_server, checkout, consent_service
 from tests.bench._withdrawal import Withdrawal, measure_withdrawal
@@ -44,7 +47,7 @@ from tests.bench._wrk import WrkError, WrkRequest, WrkResult, run_wrk
 _WARMUP_SECONDS = 1
 _CRYPTO_SCRIPT = Path(__file__).with_name("bench_crypto.py")
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "withdrawal", "crypto")
+_EXTRAS = ("uvicorn", "withdrawal", "request-list", "crypto")
 _WITHDRAWAL_ROUNDS = 200
 
 
@@ -258,6 +261,18 @@ class _Bench:
             )
         return found
 
+    def _request_list(self) -> tuple[str | None, str | None]:
+        """The request queue's table, or why it could not be measured."""
+        _say(f"request list: consent serve ({self.workers} workers), {REQUESTS:,} requests seeded")
+        try:
+            table = measure_request_list(self.scratch / "request-list", workers=self.workers)
+        except (BenchError, HttpError, OSError) as exc:
+            detail = "; ".join([str(exc), *getattr(exc, "__notes__", ())])
+            _say(f"  request list: NOT MEASURED: {detail}")
+            return None, f"request list: {detail}"
+        _say(table)
+        return table, None
+
     def run(self) -> Report:
         load_average = os.getloadavg()[0]
         baselines: dict[str, tuple[Measured, ...]] = {}
@@ -286,7 +301,16 @@ class _Bench:
             notes += list(withdrawal.notes)
             if withdrawal.error:
                 notes.append(f"withdrawal: {withdrawal.error}")
+        tables: dict[str, str] = {}
+        if "request-list" in self.only:
+            listed, list_error = self._request_list()
+            if listed is not None:
+                tables[f"Request list over {REQUESTS:,} requests, filtered by state and due date"] = listed
+            if list_error is not None:
+                notes.append(list_error)
         crypto, crypto_error = _crypto_table() if "crypto" in self.only else (None, None)
+        if crypto is not None:
+            tables["Crypto micro-benchmark (tests/bench/bench_crypto.py)"] = crypto
         return Report(
             machine=describe_machine(),
             load_average=load_average,
@@ -295,7 +319,7 @@ class _Bench:
             baselines=dict(sorted(baselines.items())),  # granian (B) first
             recheck=recheck,
             scenarios=measured,
-            crypto=crypto,
+            tables=tables,
             withdrawal=withdrawal,
             notes=notes + ([f"crypto: {crypto_error}"] if crypto_error else []),
             against=self.against,
