@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from consent.config import load_settings
-from consent.key_material import load_key_material
 from tests.api.test_two_instances import create_key, instances
 from tests.helpers import bearer
+from tests.processes import service_env
 
 CLIENTS = 16
 FILING = {
@@ -33,14 +31,7 @@ FILING = {
 async def test_sixteen_concurrent_duplicates_through_separate_connections_make_one_request(
     database_url: str, tmp_path: Path
 ) -> None:
-    home = tmp_path / "home"
-    load_key_material(load_settings({}, home=str(home)), announce=lambda _message: None)
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "CONSENT_HOME": str(home),
-        "CONSENT_ENV": "development",
-        "CONSENT_HOST": "127.0.0.1",
-    }
+    env = service_env(database_url, tmp_path / "home")
     async with contextlib.AsyncExitStack() as stack:
         servers = await stack.enter_async_context(instances(env, tmp_path, 2))
         token = await create_key(env, "dsr")

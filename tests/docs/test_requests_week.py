@@ -115,7 +115,7 @@ def curl(http: TestClient[Litestar], words: list[str], token: str) -> str:
 
 
 def expected_lines(output: list[str], ids: dict[str, str]) -> list[tuple[str, ...]]:
-    found = []
+    found: list[tuple[str, ...]] = []
     for line in output:
         matched = LINE.match(line)
         if matched is None:
@@ -127,7 +127,7 @@ def expected_lines(output: list[str], ids: dict[str, str]) -> list[tuple[str, ..
 
 
 def printed_lines(output: str, ids: dict[str, str]) -> list[tuple[str, ...]]:
-    found = []
+    found: list[tuple[str, ...]] = []
     for line in output.splitlines():
         words = line.split()
         if len(words) == 7 and words[0] in ids.values():
