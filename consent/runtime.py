@@ -31,6 +31,7 @@ from consent.service.api_keys.resolver import KeyResolver
 from consent.service.checking.cold_reads import ColdReads
 from consent.service.checking.state_cache import StateCache
 from consent.service.delivery import Deliveries, RecipientSecrets, check_recipient_secrets
+from consent.service.exports import ExportService
 from consent.service.feed import ChangeFeed
 from consent.service.policy_versions import ActivePolicy, PolicyHolder, ensure_policy
 from consent.service.recording.consents import ConsentService
@@ -127,6 +128,13 @@ class Runtime:
         )
         self.requests = RequestHandling(
             pool, subjects=self.subjects, policy=self.policy, consents=self.consents, states=self.states
+        )
+        self.exports = ExportService(
+            pool,
+            data_keys=self.data_keys,
+            policy=self.policy,
+            signing_keys=keys.signing_keys,
+            lifetime=timedelta(hours=settings.export_lifetime_hours),
         )
         self._tasks: list[asyncio.Task[None]] = []
 

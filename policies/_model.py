@@ -59,7 +59,8 @@ CookieName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,128}\*?$")
 TcfPurposeId = Annotated[int, msgspec.Meta(ge=1, le=11)]
 
 
-class Controller(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+# `omit_defaults`: a policy that leaves `complaint_authority` out keeps the digest it had before the field existed.
+class Controller(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Who is responsible for the processing (GDPR Art. 30(1)(a)) and where the policy lives."""
 
     name: Text
@@ -69,6 +70,9 @@ class Controller(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     """A general description of technical and organisational measures (Art. 30(1)(g))."""
     dpo: Text | None = None
     """Contact of the data protection officer, where one is designated."""
+    complaint_authority: Text | None = None
+    """Where a person may lodge a complaint: the supervisory authority, with its address or web page
+    (GDPR Art. 13(2)(d), 15(1)(f)); shown in access exports."""
 
 
 class NoticeText(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -25,6 +25,7 @@ from consent.api.auth import authenticated_key, header, scopes_of
 from consent.api.check import CHECK, CHECK_BATCH, check_routes
 from consent.api.consents import LinkController, SubjectConsentsController
 from consent.api.cors import answer_preflight, cors_headers_for, is_preflight
+from consent.api.exports import ExportsController
 from consent.api.express import ExpressRoute, serve_express
 from consent.api.feed import feed_routes
 from consent.api.health import HealthController
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             NoticesController,
             SubjectsController,
             RequestsController,
+            ExportsController,
             ReportsController,
             *check_routes(settings.max_body_bytes),
             *recording_routes(settings.max_body_bytes),

@@ -71,6 +71,9 @@ class RequestIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     """Encrypted under the subject's data key."""
     corrections: Annotated[dict[str, Reason], msgspec.Meta(max_length=50)] | None = None
     """For `rectification`: the corrected fields; encrypted under the subject's data key."""
+    full_history: bool = False
+    """For `access` and `portability`: everything since 2022-01-01 instead of the last 12 months (CCPA;
+    other jurisdictions always get everything)."""
 
 
 class CodeIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -102,6 +105,7 @@ class RequestOut(msgspec.Struct, kw_only=True, frozen=True):
     completed_at: datetime | None
     rejected_at: datetime | None
     rejection_reason: str | None
+    full_history: bool
 
 
 class DeliveryOut(msgspec.Struct, kw_only=True, frozen=True):
@@ -114,7 +118,8 @@ class DeliveryOut(msgspec.Struct, kw_only=True, frozen=True):
 class RequestDetailOut(RequestOut, kw_only=True, frozen=True):
     deliveries: list[DeliveryOut]
     export_url: str | None
-    """Where the access or portability export can be fetched once ready (exports are not built yet)."""
+    """Where the person downloads the access or portability export, once, until it expires: a path on
+    this service (`/v1/exports/{token}`); null until the export is built and after it is used or expired."""
 
 
 class RequestPage(msgspec.Struct, kw_only=True, frozen=True):
@@ -161,6 +166,7 @@ class RequestsController(Controller):
                 note=data.note,
                 corrections=data.corrections,
                 received_at=data.received_at,
+                full_history=data.full_history,
                 actor=key.actor,
                 trusted_caller=trusted,
             )
@@ -200,7 +206,7 @@ class RequestsController(Controller):
         return RequestDetailOut(
             **msgspec.structs.asdict(_out(detail.request)),
             deliveries=[_delivery(row) for row in detail.deliveries],
-            export_url=detail.export_url,
+            export_url=await runtime.exports.export_url(request_id),
         )
 
     @post(

@@ -12,6 +12,8 @@ a jurisdiction forces consent, which the engine decides per check.
 
 **Purging.** Outbox messages acknowledged longer ago than the retention, and jobs done as long
 ago, are deleted; open and failed ones always stay. Each purge that deleted something is audited.
+Access exports past their lifetime lose their archive (each audited, `consent.service.exports`);
+their rows go after the retention too, when a used or expired link stops answering 410.
 
 **Retention.** Personal data past its data category's retention in the policy, and request
 records past the 24 months they are kept, are deleted and audited (`consent.service.retention`).
@@ -25,6 +27,7 @@ import msgspec
 
 from consent.ids import uuid7
 from consent.service import audit
+from consent.service.exports import purge_exports
 from consent.service.policy_versions import ActivePolicy
 from consent.service.retention import delete_expired_personal_data, delete_old_request_records
 from consent.store import jobs as jobs_store
@@ -49,6 +52,7 @@ class Housekeeping(msgspec.Struct, kw_only=True, frozen=True):
     jobs_purged: int
     personal_fields_deleted: int
     requests_deleted: int
+    exports_purged: int = 0
 
 
 async def expire_consents(pool: Pool, active: ActivePolicy, *, now: datetime, batch: int = 500) -> int:
@@ -145,12 +149,14 @@ async def run_housekeeping(pool: Pool, active: ActivePolicy, *, now: datetime, r
     """One run: expire, purge, then apply the retention of personal data and of request records."""
     expired = await expire_consents(pool, active, now=now)
     messages, jobs = await purge_finished(pool, now=now, retention=retention)
+    exports, _ = await purge_exports(pool, now=now, keep_rows_for=retention)
     fields = await delete_expired_personal_data(pool, active.policy, now=now, actor=ACTOR)
     requests = await delete_old_request_records(pool, now=now, actor=ACTOR)
     return Housekeeping(
         expired=expired,
         outbox_purged=messages,
         jobs_purged=jobs,
+        exports_purged=exports,
         personal_fields_deleted=fields,
         requests_deleted=requests,
     )

@@ -16,6 +16,7 @@ __all__ = [
     "ListFilter",
     "NewRequest",
     "RequestRow",
+    "SubjectRequestRow",
     "VerificationRow",
     "acknowledge_delivery",
     "count_attempt",
@@ -24,6 +25,7 @@ __all__ = [
     "fetch_deliveries",
     "fetch_open",
     "fetch_request",
+    "fetch_subject_requests",
     "insert_request",
     "insert_verification",
     "list_requests",
@@ -52,6 +54,7 @@ class NewRequest(msgspec.Struct, kw_only=True, frozen=True):
     note_ciphertext: bytes | None
     corrections_ciphertext: bytes | None
     created_by: str
+    full_history: bool = False
 
 
 class RequestRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -79,6 +82,15 @@ class RequestRow(msgspec.Struct, kw_only=True, frozen=True):
     rejection_reason: str | None
     created_by: str
     updated_at: datetime
+    full_history: bool = False
+    """An access or portability request under CCPA asks for everything since 2022, not the last 12 months."""
+
+
+class SubjectRequestRow(RequestRow, kw_only=True, frozen=True):
+    """A request with its ciphertexts, for the subject's own export."""
+
+    note_ciphertext: bytes | None
+    corrections_ciphertext: bytes | None
 
 
 class VerificationRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -163,6 +175,19 @@ async def fetch_request(conn: Connection | Pool, request_id: UUID, *, lock: bool
     """One request; with `lock`, held until the caller's transaction ends."""
     suffix = " FOR UPDATE" if lock else ""
     return _request(await conn.fetchrow(f"SELECT {_COLUMNS} FROM requests WHERE id = $1{suffix}", request_id))
+
+
+async def fetch_subject_requests(
+    conn: Connection | Pool, subject_id: UUID, since: datetime | None
+) -> list[SubjectRequestRow]:
+    """The subject's requests received at or after `since` (all if None), oldest first."""
+    records = await conn.fetch(
+        f"SELECT {', '.join(SubjectRequestRow.__struct_fields__)} FROM requests"
+        " WHERE subject_id = $1 AND ($2::timestamptz IS NULL OR received_at >= $2) ORDER BY received_at, id",
+        subject_id,
+        since,
+    )
+    return [SubjectRequestRow(**dict(record.items())) for record in records]
 
 
 async def update_request(conn: Connection, request_id: UUID, at: datetime, **changes: object) -> RequestRow:

@@ -13,9 +13,9 @@ on its own database, measured right after this one at each scenario and
 count (so a change is compared with its parent in the same run, under the
 same load of the machine); withdrawal visibility across two instances
 on one database (`_withdrawal.py`); the request queue over 100,000
-requests, beside the same SELECT sent raw (`_request_list.py`); the crypto
-micro-benchmark if `bench_crypto.py` exists. Progress goes to stderr, the
-report to stdout.
+requests, beside the store's query alone (`_request_list.py`); the crypto
+micro-benchmark if `bench_crypto.py` exists; the access export
+(`bench_export.py`). Progress goes to stderr, the report to stdout.
 
 The exit status is 1 when a scenario could not be measured or answered with
 errors, the service logged an error, or a server did not stop cleanly; a
@@ -46,8 +46,9 @@ from tests.bench._wrk import WrkError, WrkRequest, WrkResult, run_wrk
 
 _WARMUP_SECONDS = 1
 _CRYPTO_SCRIPT = Path(__file__).with_name("bench_crypto.py")
+_EXPORT_SCRIPT = Path(__file__).with_name("bench_export.py")
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "withdrawal", "request-list", "crypto")
+_EXTRAS = ("uvicorn", "withdrawal", "request-list", "crypto", "export")
 _WITHDRAWAL_ROUNDS = 200
 
 
@@ -182,16 +183,16 @@ def _measure(
     )
 
 
-def _crypto_table() -> tuple[str | None, str | None]:
-    """The crypto micro-benchmark's own table, or why it failed; (None, None) when it does not exist yet."""
-    if not _CRYPTO_SCRIPT.exists():
+def _script_table(script: Path) -> tuple[str | None, str | None]:
+    """A benchmark script's own table, or why it failed; (None, None) when it does not exist yet."""
+    if not script.exists():
         return None, None
-    _say(f"crypto: {_CRYPTO_SCRIPT.name}")
+    _say(f"{script.stem.removeprefix('bench_')}: {script.name}")
     done = subprocess.run(
-        [sys.executable, str(_CRYPTO_SCRIPT)], cwd=_ROOT, capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, str(script)], cwd=_ROOT, capture_output=True, text=True, timeout=600, check=False
     )
     if done.returncode != 0:
-        return None, f"{_CRYPTO_SCRIPT.name} exited with {done.returncode}: {done.stderr.strip()[-500:]}"
+        return None, f"{script.name} exited with {done.returncode}: {done.stderr.strip()[-500:]}"
     return done.stdout, None
 
 
@@ -308,9 +309,12 @@ class _Bench:
                 tables[f"Request list over {REQUESTS:,} requests, filtered by state and due date"] = listed
             if list_error is not None:
                 notes.append(list_error)
-        crypto, crypto_error = _crypto_table() if "crypto" in self.only else (None, None)
+        crypto, crypto_error = _script_table(_CRYPTO_SCRIPT) if "crypto" in self.only else (None, None)
         if crypto is not None:
             tables["Crypto micro-benchmark (tests/bench/bench_crypto.py)"] = crypto
+        export, export_error = _script_table(_EXPORT_SCRIPT) if "export" in self.only else (None, None)
+        if export is not None:
+            tables["Access export (tests/bench/bench_export.py)"] = export
         return Report(
             machine=describe_machine(),
             load_average=load_average,
@@ -321,9 +325,11 @@ class _Bench:
             scenarios=measured,
             tables=tables,
             withdrawal=withdrawal,
-            notes=notes + ([f"crypto: {crypto_error}"] if crypto_error else []),
+            notes=notes
+            + ([f"crypto: {crypto_error}"] if crypto_error else [])
+            + ([f"export: {export_error}"] if export_error else []),
             against=self.against,
-            failed=bool(notes or crypto_error),
+            failed=bool(notes or crypto_error or export_error),
         )
 
 

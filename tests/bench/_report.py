@@ -62,7 +62,7 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     baselines: dict[str, tuple[Measured, ...]]  # by server: (GET, echo)
     recheck: tuple[Measured, ...]  # B measured again after the service, to show drift
     scenarios: list[Measured]
-    tables: dict[str, str] = {}  # by title, tables printed as they come (the crypto script's, the request list)
+    tables: dict[str, str] = {}  # by title, tables printed as they come (request list, crypto and export scripts)
     withdrawal: Withdrawal | None = None  # visibility of a withdrawal to a second instance
     notes: list[str] = []  # errors seen on the way (service log, crypto script, request list)
     failed: bool = False  # a note is an error

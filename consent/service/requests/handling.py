@@ -109,6 +109,7 @@ class RequestHandling:
                         due_at=due.respond_by,
                         **await self._ciphertexts(conn, subject_id, new),
                         created_by=new.actor,
+                        full_history=new.full_history,
                     ),
                 )
                 if row is None:  # a concurrent duplicate committed first
