@@ -6,7 +6,23 @@ import os
 import socket
 from pathlib import Path
 
-__all__ = ["alive", "free_port", "group_alive", "group_cpu_seconds"]
+from consent.config import load_settings
+from consent.key_material import load_key_material
+
+__all__ = ["alive", "free_port", "group_alive", "group_cpu_seconds", "service_env"]
+
+
+def service_env(database_url: str, home: Path, **settings: str) -> dict[str, str]:
+    """The environment of `consent` processes on `database_url`, sharing development keys under
+    `home` (made now, before any of them starts), with extra `CONSENT_*` settings."""
+    load_key_material(load_settings({}, home=str(home)), announce=lambda _message: None)
+    return os.environ | {
+        "DATABASE_URL": database_url,
+        "CONSENT_HOME": str(home),
+        "CONSENT_ENV": "development",
+        "CONSENT_HOST": "127.0.0.1",
+        **settings,
+    }
 
 
 def free_port() -> int:
