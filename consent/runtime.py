@@ -33,6 +33,7 @@ from consent.service.checking.state_cache import StateCache
 from consent.service.delivery import Deliveries, RecipientSecrets, check_recipient_secrets
 from consent.service.feed import ChangeFeed
 from consent.service.policy_versions import ActivePolicy, PolicyHolder, ensure_policy
+from consent.service.rate_limits import RateLimits
 from consent.service.recording.consents import ConsentService
 from consent.service.recording.writer import ConsentWriter
 from consent.service.requests.handling import RequestHandling
@@ -58,6 +59,7 @@ class Runtime:
         self.keys = keys
         self.notifications = Notifications(database_url)
         self.api_keys = KeyResolver(pool, self.notifications)
+        self.limits = RateLimits(settings)
         self.policy = PolicyHolder(pool, self.notifications, policy)
         self.data_keys = DataKeys(keys, self.notifications, max_entries=settings.cache_size)
         self.subjects = Subjects(
