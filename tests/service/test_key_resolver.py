@@ -12,6 +12,7 @@ import pytest
 from consent.runtime import Runtime
 from consent.service.api_keys import resolver
 from consent.service.api_keys.issuing import Scope, create_key
+from consent.store import api_keys as key_store
 from tests.helpers import eventually
 
 Counted = dict[str, int]
@@ -23,7 +24,7 @@ def queries(monkeypatch: pytest.MonkeyPatch) -> Counted:
     counted: Counted = {"fetch_by_hash": 0, "active_collect_origins": 0}
 
     def counting(name: str) -> Callable[..., Awaitable[Any]]:
-        real = getattr(resolver.store, name)
+        real = getattr(key_store, name)
 
         async def call(*args: Any) -> Any:
             counted[name] += 1
@@ -32,7 +33,7 @@ def queries(monkeypatch: pytest.MonkeyPatch) -> Counted:
         return call
 
     for name in counted:
-        monkeypatch.setattr(resolver.store, name, counting(name))
+        monkeypatch.setattr(key_store, name, counting(name))
     return counted
 
 
