@@ -12,7 +12,8 @@ noise); with `--against REV`, the service as it was at that git revision too,
 on its own database, measured right after this one at each scenario and
 count (so a change is compared with its parent in the same run, under the
 same load of the machine); withdrawal visibility across two instances
-on one database (`_withdrawal.py`); the crypto micro-benchmark if
+on one database (`_withdrawal.py`); a flood from one client network beside
+other clients (`_flood.py`); the crypto micro-benchmark if
 `bench_crypto.py` exists. Progress goes to stderr, the report to stdout.
 
 The exit status is 1 when a scenario could not be measured or answered with
@@ -34,6 +35,7 @@ import tempfile
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
+from tests.bench._flood import Flood, measure_flood
 from tests.bench._http import HttpError, call
 from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
 from tests.bench._scenarios import BASELINE_GET, BASELINE_POST, SCENARIOS, Scenario, Tokens
@@ -44,7 +46,7 @@ from tests.bench._wrk import WrkError, WrkRequest, WrkResult, run_wrk
 _WARMUP_SECONDS = 1
 _CRYPTO_SCRIPT = Path(__file__).with_name("bench_crypto.py")
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "withdrawal", "crypto")
+_EXTRAS = ("uvicorn", "withdrawal", "flood", "crypto")
 _WITHDRAWAL_ROUNDS = 200
 
 
@@ -258,6 +260,13 @@ class _Bench:
             )
         return found
 
+    def _flood(self) -> Flood:
+        _say(f"flood: consent serve ({self.workers} workers) behind a trusted proxy, default rate limits")
+        found = measure_flood(self.scratch / "flood", workers=self.workers, duration=self.duration)
+        for line in found.lines():
+            _say(f"  {line}")
+        return found
+
     def run(self) -> Report:
         load_average = os.getloadavg()[0]
         baselines: dict[str, tuple[Measured, ...]] = {}
@@ -286,6 +295,9 @@ class _Bench:
             notes += list(withdrawal.notes)
             if withdrawal.error:
                 notes.append(f"withdrawal: {withdrawal.error}")
+        flood = self._flood() if "flood" in self.only else None
+        if flood is not None and flood.error:
+            notes.append(f"flood: {flood.error}")
         crypto, crypto_error = _crypto_table() if "crypto" in self.only else (None, None)
         return Report(
             machine=describe_machine(),
@@ -297,6 +309,7 @@ class _Bench:
             scenarios=measured,
             crypto=crypto,
             withdrawal=withdrawal,
+            flood=flood,
             notes=notes + ([f"crypto: {crypto_error}"] if crypto_error else []),
             against=self.against,
             failed=bool(notes or crypto_error),
