@@ -98,25 +98,10 @@ class RateLimits:
     """This process's share of every limit of the deployment."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
-        share = settings.processes
-        self.networks = TokenBuckets(
-            per_second=settings.rate_limit_network_per_second,
-            burst=settings.rate_limit_network_burst,
-            share=share,
-            clock=clock,
-        )
-        self.publishable_keys = TokenBuckets(
-            per_second=settings.rate_limit_key_per_second, burst=settings.rate_limit_key_burst, share=share, clock=clock
-        )
-        self.secret_keys = TokenBuckets(
-            per_second=settings.rate_limit_secret_key_per_second,
-            burst=settings.rate_limit_secret_key_burst,
-            share=share,
-            clock=clock,
-        )
-        self.new_subjects = TokenBuckets(
-            per_second=settings.new_subjects_per_minute / 60,
-            burst=settings.new_subjects_per_minute,
-            share=share,
-            clock=clock,
-        )
+        def share(per_second: float, burst: int) -> TokenBuckets:
+            return TokenBuckets(per_second=per_second, burst=burst, share=settings.processes, clock=clock)
+
+        self.networks = share(settings.rate_limit_network_per_second, settings.rate_limit_network_burst)
+        self.publishable_keys = share(settings.rate_limit_key_per_second, settings.rate_limit_key_burst)
+        self.secret_keys = share(settings.rate_limit_secret_key_per_second, settings.rate_limit_secret_key_burst)
+        self.new_subjects = share(settings.new_subjects_per_minute / 60, settings.new_subjects_per_minute)
