@@ -123,7 +123,7 @@ async def test_a_withdrawal_through_one_instance_is_honoured_by_the_other_within
         dsr, check = await asyncio.gather(create_key(env, "dsr"), create_key(env, "check"))
         await asyncio.gather(a.wait_ready(http), b.wait_ready(http))
         body: dict[str, Any] = {
-            "subject": {"device_id": "d_7Hq2visitor"},
+            "subject": {"device_id": "d_7Hq2visitor-0000000000"},
             "property": "shop",
             "jurisdiction": "gdpr",
             "action": "api",
