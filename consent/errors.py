@@ -4,7 +4,8 @@
     ├── InvalidInput             the request is malformed or names an unknown thing (422)
     ├── NotFound                 the target does not exist (404)
     ├── Conflict                 the request contradicts the current state (409)
-    └── Forbidden                credentials lack the right (403)
+    ├── Forbidden                credentials lack the right (403)
+    └── Unavailable              the database cannot be reached at the moment (503, try again)
 
 Messages never contain personal values: callers name fields, never echo them.
 """
@@ -19,6 +20,7 @@ __all__ = [
     "Forbidden",
     "InvalidInput",
     "NotFound",
+    "Unavailable",
 ]
 
 
@@ -62,3 +64,11 @@ class Forbidden(ConsentError):
     status = 403
     kind = "forbidden"
     title = "Forbidden"
+
+
+class Unavailable(ConsentError):
+    """An outage, not a fault of the request: the client should try again (`Retry-After` says when)."""
+
+    status = 503
+    kind = "unavailable"
+    title = "Service unavailable"

@@ -25,6 +25,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap, Send
 
 from consent.errors import ConsentError
+from consent.service.outages import RETRY_AFTER_SECONDS, outage
 
 __all__ = [
     "PROBLEM_JSON",
@@ -191,6 +192,12 @@ def problem_for(exc: Exception, method: str, path: str) -> Problem:
         return _invalid([exc.error], path)
     if isinstance(exc, HTTPException):
         return _http(exc, method, path)
+    if (unavailable := outage(exc)) is not None:
+        # An outage answers every request alike: one line each, naming the driver's error only.
+        log.warning("database unreachable on %s: %s", path, type(exc).__name__)
+        found = _consent_error(unavailable, path)
+        found.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return found
     # The message may quote internals; log the type and traceback, answer generically.
     log.error("unhandled %s on %s", type(exc).__name__, path, exc_info=exc)
     return _problem(HTTP_500_INTERNAL_SERVER_ERROR, "the service failed; the error is logged", instance=path)
