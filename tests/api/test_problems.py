@@ -1,6 +1,7 @@
 import re
 
 from litestar import Litestar
+from litestar.exceptions import InternalServerException
 from litestar.testing import AsyncTestClient
 
 from consent.api.problems import problem_for
@@ -114,3 +115,9 @@ def test_an_unreachable_database_is_answered_503_with_retry_after_not_500() -> N
     assert found.body["type"] == "https://consent.dev/problems/unavailable"
     assert found.headers["Retry-After"] == "1"
     assert "refused" not in found.body["detail"].lower()  # the driver's message stays in the log
+
+
+def test_a_body_cut_short_is_the_clients_doing_not_a_500() -> None:
+    """Litestar's words for it; the express lane answers the same (tests/faults/test_hostile_input.py)."""
+    found = problem_for(InternalServerException("client disconnected prematurely"), "POST", "/v1/api-keys")
+    assert (found.status, found.body["field"]) == (422, "body")
