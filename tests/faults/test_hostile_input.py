@@ -157,18 +157,12 @@ def _example(schema: dict[str, Any], components: dict[str, Any], text: str, *, e
             return _example(usable[0], components, text, enums=enums)
     if "enum" in schema and enums:
         return schema["enum"][0]
-    match schema.get("type"):
-        case "object":
-            properties = schema.get("properties", {})
-            return {name: _example(s, components, text, enums=enums) for name, s in properties.items()}
-        case "array":
-            return [_example(schema.get("items", {}), components, text, enums=enums)]
-        case "integer" | "number":
-            return 1
-        case "boolean":
-            return False
-        case _:
-            return text
+    kind = schema.get("type")
+    if kind == "object":
+        return {name: _example(s, components, text, enums=enums) for name, s in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [_example(schema.get("items", {}), components, text, enums=enums)]
+    return {"integer": 1, "number": 1, "boolean": False}.get(str(kind), text)
 
 
 def _one_field_each(body: Any, text: str) -> Iterator[Any]:
