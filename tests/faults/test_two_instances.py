@@ -91,7 +91,8 @@ async def test_two_instances_started_together_migrate_once_and_deliver_each_chan
             assert sent >= WRITES
 
             async def all_delivered() -> bool:
-                return await conn.fetchval("SELECT count(*) FROM outbox WHERE delivered_at IS NULL") == 0
+                pending: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
+                return pending == 0
 
             # Once every message is settled in the database, no instance sends it again.
             await eventually(all_delivered, seconds=60, interval=0.1)
