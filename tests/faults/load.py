@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from uuid import UUID
 
 import httpx
@@ -22,7 +21,7 @@ import httpx
 from consent.store.pool import Connection
 from crypto import public_keys_from_jwks, verify_jws
 from tests.faults.figures import FIGURES, personal
-from tests.helpers import bearer
+from tests.helpers import bearer, choices
 
 __all__ = ["Acknowledged", "Ledger", "assert_acknowledged_writes_kept", "assert_audit_verifies", "write"]
 
@@ -48,26 +47,15 @@ class Ledger:
     server_errors: list[str] = field(default_factory=list)
 
 
-def _choice() -> dict[str, Any]:
-    return {
-        "subject": {"device_id": personal("device_id")},
-        "property": "shop",
-        "jurisdiction": "gdpr",
-        "action": "api",
-        "decisions": [
-            {"purpose": "analytics", "status": "granted", "notice_version": 2},
-            {"purpose": "marketing_email", "status": "denied", "notice_version": 1},
-        ],
-    }
-
-
 async def write(http: httpx.AsyncClient, url: str, token: str, ledger: Ledger, stop: asyncio.Event) -> None:
     """One writer: record a new device's choices again and again until `stop`, keeping every 201."""
     while not stop.is_set():
         ledger.requests += 1
         FIGURES.requests += 1
         try:
-            response = await http.post(f"{url}/v1/consents", json=_choice(), headers=bearer(token))
+            response = await http.post(
+                f"{url}/v1/consents", json=choices(subject={"device_id": personal("device_id")}), headers=bearer(token)
+            )
         except httpx.TransportError:
             ledger.unanswered += 1  # the service is down, or died while answering
             await asyncio.sleep(_PAUSE_WHEN_DOWN)

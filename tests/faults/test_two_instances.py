@@ -22,12 +22,14 @@ from consent.service.policy_versions import BUNDLED
 from consent.store.migrate import discover_migrations
 from tests.faults.conftest import service_env
 from tests.faults.figures import FIGURES, personal
-from tests.helpers import bearer, eventually, with_database
+from tests.helpers import bearer, choices, eventually, with_database
 from tests.processes import create_key, instances
 from tests.service.delivery.receiver import Receiver
 
 SECRET = "whsec_two_instances_test"
 WRITES = 40
+# Only the analytics warehouse gets a webhook (and a secret) here: every message must reach it.
+ANALYTICS = [{"purpose": "analytics", "status": "granted", "notice_version": 2}]
 
 
 @pytest.fixture
@@ -75,13 +77,7 @@ async def test_two_instances_started_together_migrate_once_and_deliver_each_chan
         token = await create_key(env, "dsr")
         for number in range(WRITES):
             FIGURES.requests += 1
-            body = {
-                "subject": {"device_id": personal("device_id")},
-                "property": "shop",
-                "jurisdiction": "gdpr",
-                "action": "api",
-                "decisions": [{"purpose": "analytics", "status": "granted", "notice_version": 2}],
-            }
+            body = choices(subject={"device_id": personal("device_id")}, decisions=ANALYTICS)
             recorded = await http.post(f"{both[number % 2].url}/v1/consents", json=body, headers=bearer(token))
             assert recorded.status_code == 201, recorded.text
 
