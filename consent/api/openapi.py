@@ -73,6 +73,7 @@ _WHEN = {
     410: "The link was used already, or has expired",
     422: "Invalid input, named in `field`",
     429: "Too many requests from this client network or with this key; retry after `Retry-After` seconds",
+    503: "The database cannot be reached at the moment; try again after `Retry-After` seconds",
 }
 # Statuses a handler picks at run time, beside the one Litestar documents.
 _ALSO = {
@@ -100,7 +101,7 @@ def _problem(status: int) -> OpenAPIResponse:
 def _problems_of(handler: HTTPRouteHandler, path: str, operation: Operation) -> list[int]:
     statuses = []
     if require_key in handler.resolve_guards():
-        statuses += [401, 403]
+        statuses += [401, 403, 503]  # every key is looked up in the database
     if "{" in path:
         statuses += [404, 422]
     if operation.parameters:
