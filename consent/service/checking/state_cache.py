@@ -58,7 +58,8 @@ class StateCache:
         self._entries: OrderedDict[UUID, SubjectSnapshot] = OrderedDict()
         self._generation = 0
         self._max_entries = max_entries
-        # Lookups by subject answered from memory, and those that had to read the database: plain
+        # Lookups by subject answered from memory, and those that had to read the database (a check
+        # by an identifier this process has not cached reads the state with it: a miss too). Plain
         # counts, folded into the Prometheus counters once a second (`consent.api.observability`).
         self.hits = 0
         self.misses = 0
