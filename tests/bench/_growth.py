@@ -109,6 +109,10 @@ async def _fill(runtime: Runtime, start: int, stop: int) -> None:
 async def _p50(
     samples: int, call: Callable[[int], Awaitable[object]], before: Callable[[], None] | None = None
 ) -> float:
+    for i in range(min(samples, 50)):  # warm up: connections opened, plans made, the code paths run
+        if before is not None:
+            before()
+        await call(i)
     times = []
     for i in range(samples):
         if before is not None:
