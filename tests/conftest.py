@@ -26,8 +26,7 @@ from consent.service.api_keys.issuing import CreatedKey, Scope, create_key
 from consent.store.embedded import EmbeddedPostgres
 from consent.store.migrate import apply_migrations
 from consent.store.pool import Connection, connect
-from policies import RequestType
-from tests.helpers import MakeKey, with_database
+from tests.helpers import MakeKey, keep_exports_waiting, with_database
 
 TEMPLATE = "consent_template"
 _counter = itertools.count()
@@ -118,8 +117,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 async def exports_held(client: AsyncTestClient[Litestar]) -> None:
     """Access and portability requests wait in progress (no export is built): for tests of the
     workflow's own rules, which need an open request."""
-    for request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
-        client.app.state.runtime.execution.unregister(request_type)
+    keep_exports_waiting(client.app.state.runtime)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from consent.service.retention import delete_expired_personal_data, delete_old_r
 from consent.service.vault.personal_records import PersonalRecord, put_personal_record
 from consent.store.requests import RequestRow
 from policies import Jurisdiction, PersonalField, RequestType
-from tests.helpers import eventually
+from tests.helpers import eventually, keep_exports_waiting
 
 
 @pytest.fixture(autouse=True)
@@ -112,6 +112,7 @@ async def test_an_expired_birth_date_is_no_longer_read_by_the_check(runtime: Run
 
 
 async def file(runtime: Runtime, request_type: RequestType, email: str, **extra: object) -> RequestRow:
+    keep_exports_waiting(runtime)
     received = await runtime.requests.receive(
         NewRequestIn(
             type=request_type,
