@@ -1,9 +1,10 @@
-"""Erasures survive `kill -9`: the service as a subprocess, killed while its jobs and deliveries run, started again.
+"""Erasures and exports survive `kill -9`: the service as a subprocess, killed while its jobs and deliveries run,
+started again.
 
-Every request must complete once in effect: executed once (one `request.executed` entry), each of
-its orders received by the recipient (a webhook receiver in this test) with a valid signature and
-the event id the request shows, completed once every order is acknowledged, and nothing personal
-left about any subject.
+Every request must complete once in effect: executed once (one `request.executed` entry), each
+erasure's orders received by the recipient (a webhook receiver in this test) with a valid signature
+and the event id the request shows, completed once every order is acknowledged, nothing personal
+left about any erased subject, and each access request's export built once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.processes import create_key, instances
 from tests.service.delivery.receiver import Receiver
 
 SUBJECTS = 12
+EXPORTS = 4  # access requests of other customers, built by the same job runner
 NOTHING = dict.fromkeys(
     ("subject_keys", "personal_records", "subject_identifiers", "idempotency_keys", "outbox", "requests",
      "consent_events"),
@@ -53,8 +55,13 @@ async def customer(http: httpx.AsyncClient, url: str, token: str, number: int) -
     return subject_id
 
 
-async def erase(http: httpx.AsyncClient, url: str, token: str, subject_id: str) -> str:
-    body = {"type": "erasure", "subject": {"subject_id": subject_id}, "jurisdiction": "gdpr", "verification": "trusted"}
+async def erase(http: httpx.AsyncClient, url: str, token: str, subject_id: str, request_type: str = "erasure") -> str:
+    body = {
+        "type": request_type,
+        "subject": {"subject_id": subject_id},
+        "jurisdiction": "gdpr",
+        "verification": "trusted",
+    }
     filed = await http.post(f"{url}/v1/requests", json=body, headers=bearer(token))
     assert filed.status_code == 201, filed.text
     assert filed.json()["state"] == "in_progress"
@@ -97,7 +104,9 @@ async def test_erasures_killed_mid_way_complete_once_after_a_restart_with_every_
                 token = await create_key(env, "dsr")
                 await first.wait_ready(http)
                 subjects = [await customer(http, first.url, token, n) for n in range(SUBJECTS)]
+                readers = [await customer(http, first.url, token, SUBJECTS + n) for n in range(EXPORTS)]
                 requests = await asyncio.gather(*(erase(http, first.url, token, s) for s in subjects))
+                accesses = await asyncio.gather(*(erase(http, first.url, token, s, "access") for s in readers))
                 await first.kill()
             unfinished = await conn.fetchval(
                 "SELECT (SELECT count(*) FROM requests WHERE executed_at IS NULL)"
@@ -124,12 +133,23 @@ async def test_erasures_killed_mid_way_complete_once_after_a_restart_with_every_
                         assert (await http.post(ack, headers=bearer(token))).status_code == 200
                 done = [await detail(http, second.url, token, request_id) for request_id in requests]
 
+                async def exported() -> bool:
+                    states = [(await detail(http, second.url, token, r))["state"] for r in accesses]
+                    return states == ["completed"] * EXPORTS
+
+                await eventually(exported, seconds=60, interval=0.2)
+
     assert [request["state"] for request in done] == ["completed"] * SUBJECTS
     for action in ("request.executed", "request.completed"):
         counts = await conn.fetch(
             "SELECT target->>'request_id' AS id, count(*) AS n FROM audit_log WHERE action = $1 GROUP BY 1", action
         )
-        assert sorted((row["id"], row["n"]) for row in counts) == sorted((r, 1) for r in requests), action
+        assert sorted((row["id"], row["n"]) for row in counts) == sorted((r, 1) for r in [*requests, *accesses]), action
+    built = await conn.fetch(
+        "SELECT target->>'request_id' AS id, count(*) AS n FROM audit_log WHERE action = 'export.built' GROUP BY 1"
+    )
+    assert sorted((row["id"], row["n"]) for row in built) == sorted((r, 1) for r in accesses)
+    assert await conn.fetchval("SELECT count(*) FROM exports") == EXPORTS
     orders = orders_received(receiver.received, "erasure.ordered")  # each signature checked
     expected = {d["event_id"] for request in shown for d in request["deliveries"]}
     assert set(orders) == expected
