@@ -43,6 +43,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     env: Environment = Environment.DEVELOPMENT
     home: Path = Path(".consent")
     database_url: str | None = None
+    database_owner_url: str | None = None  # the schema owner's role, for migrations (default: DATABASE_URL)
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 0  # 0: one per core
@@ -62,6 +63,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     index_key_file: Path | None = None
     signing_keys: str | None = None
     signing_key_file: Path | None = None
+    audit_keys: str | None = None
+    audit_key_file: Path | None = None
     audit_seal_interval_ms: int = 200
     cache_size: int = 100_000
     phone_region: str | None = None  # ISO country to read phone numbers without a +country code in
@@ -124,7 +127,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
 
 def _env_name(field: str) -> str:
-    return "DATABASE_URL" if field == "database_url" else f"CONSENT_{field.upper()}"
+    return field.upper() if field.startswith("database_") else f"CONSENT_{field.upper()}"
 
 
 _FIELDS = {_env_name(name): name for name in Settings.__struct_fields__}

@@ -84,7 +84,7 @@ _PROBLEMS_ALSO = {
     "approveRequest": [409],  # not awaiting approval
     "acknowledgeRequestDelivery": [409],  # nothing was sent to that recipient yet
 }
-_MEDIA_TYPES = {"getJwks": "application/jwk-set+json"}
+_MEDIA_TYPES = {"getJwks": "application/jwk-set+json", "getAuditKeys": "application/jwk-set+json"}
 # Further media types an operation may answer with, beside its JSON.
 _ALSO_MEDIA_TYPES = {"getRequestsReport": ("text/csv", Schema(type=OpenAPIType.STRING))}
 

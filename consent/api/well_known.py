@@ -1,4 +1,4 @@
-"""Public documents: the receipt verification keys and the Global Privacy Control statement."""
+"""Public documents: the receipt and audit verification keys and the Global Privacy Control statement."""
 
 from __future__ import annotations
 
@@ -21,6 +21,20 @@ class WellKnownController(Controller):
         runtime: Runtime = request.app.state.runtime
         return Response(
             jwks(runtime.keys.signing_keys),
+            headers={"Cache-Control": "public, max-age=300"},
+            media_type="application/jwk-set+json",
+        )
+
+    @get(
+        "/audit-keys.json",
+        operation_id="getAuditKeys",
+        summary="Public keys that verify audit checkpoints (JWKS)",
+        description="A key set of its own: these keys sign audit checkpoints, never receipts.",
+    )
+    async def audit_keys(self, request: Request[Any, Any, Any]) -> Response[Any]:
+        runtime: Runtime = request.app.state.runtime
+        return Response(
+            jwks(runtime.keys.audit_keys),
             headers={"Cache-Control": "public, max-age=300"},
             media_type="application/jwk-set+json",
         )
