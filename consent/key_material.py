@@ -3,8 +3,8 @@
 Four kinds of key (see docs/security.md): the master key ring that wraps
 subjects' data keys, the blind-index root key, the receipt signing keys and the
 audit checkpoint signing keys. Each comes from a variable (`CONSENT_MASTER_KEYS`,
-`CONSENT_INDEX_KEY`, `CONSENT_SIGNING_KEYS`, `CONSENT_AUDIT_KEYS`) or a file (`CONSENT_MASTER_KEY_FILE`, `..._KEY_FILE`),
-never both. In development a missing key is generated once into
+`CONSENT_INDEX_KEY`, `CONSENT_SIGNING_KEYS`, `CONSENT_AUDIT_KEYS`) or a file
+(`CONSENT_MASTER_KEY_FILE`, `..._KEY_FILE`), never both. In development a missing key is generated once into
 `$CONSENT_HOME/keys/` with mode 0600, and the operator is told; in production a
 missing key stops the service. `CONSENT_MASTER_KEY_CURRENT` pins the master key
 version that wraps new data keys (default: the highest), so a new version can

@@ -25,7 +25,6 @@ from consent.store.pool import Connection
 
 __all__ = [
     "AuditEntry",
-    "ChainReport",
     "content_hash",
     "entry_document",
     "entry_rows",

@@ -90,9 +90,7 @@ async def capture_horizon(conn: Connection) -> Horizon:
 
 async def horizon_passed(conn: Connection, horizon: Horizon) -> bool:
     """True once every transaction below the horizon's xmax has ended: its positions are final."""
-    return bool(
-        await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= $1", horizon.xmax)
-    )
+    return bool(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= $1", horizon.xmax))
 
 
 _CHECKPOINT_COLUMNS = ", ".join(CheckpointRow.__struct_fields__)
