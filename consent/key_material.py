@@ -136,27 +136,20 @@ def load_key_material(settings: Settings, *, announce: Callable[[str], None] = l
         ),
         announce=announce,
     )
-    signing, _ = _load(
+    # Receipt and audit keys share a format, never a ring: a receipt key must not sign a checkpoint.
+    signing = _ed25519_ring(
         settings,
-        variable="CONSENT_SIGNING_KEYS",
-        file_variable="CONSENT_SIGNING_KEY_FILE",
+        "SIGNING",
         inline=settings.signing_keys,
         file=settings.signing_key_file,
-        dev_name="signing.keys",
-        parse_inline=parse_signing_keys,
-        parse_file=parse_signing_key_file,
         generate=generate_signing_key_file_text,
         announce=announce,
     )
-    audit, _ = _load(
+    audit = _ed25519_ring(
         settings,
-        variable="CONSENT_AUDIT_KEYS",
-        file_variable="CONSENT_AUDIT_KEY_FILE",
+        "AUDIT",
         inline=settings.audit_keys,
         file=settings.audit_key_file,
-        dev_name="audit.keys",
-        parse_inline=parse_signing_keys,
-        parse_file=parse_signing_key_file,
         generate=generate_audit_key_file_text,
         announce=announce,
     )
@@ -168,6 +161,31 @@ def load_key_material(settings: Settings, *, announce: Callable[[str], None] = l
         master_key_file=ring_file,
         master_key_current=pin,
     )
+
+
+def _ed25519_ring(
+    settings: Settings,
+    kind: str,
+    *,
+    inline: str | None,
+    file: Path | None,
+    generate: Callable[[], str],
+    announce: Callable[[str], None],
+) -> SigningKeyRing:
+    """`CONSENT_{kind}_KEYS` or `CONSENT_{kind}_KEY_FILE`: Ed25519 `KID:BASE64` entries, the first signs."""
+    ring, _ = _load(
+        settings,
+        variable=f"CONSENT_{kind}_KEYS",
+        file_variable=f"CONSENT_{kind}_KEY_FILE",
+        inline=inline,
+        file=file,
+        dev_name=f"{kind.lower()}.keys",
+        parse_inline=parse_signing_keys,
+        parse_file=parse_signing_key_file,
+        generate=generate,
+        announce=announce,
+    )
+    return ring
 
 
 def reload_master_keys(material: KeyMaterial) -> MasterKeyRing | None:

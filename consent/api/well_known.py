@@ -7,9 +7,13 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 
 from consent.runtime import Runtime
-from crypto import jwks
+from crypto import SigningKeyRing, jwks
 
 __all__ = ["WellKnownController"]
+
+
+def _key_set(ring: SigningKeyRing) -> Response[Any]:
+    return Response(jwks(ring), headers={"Cache-Control": "public, max-age=300"}, media_type="application/jwk-set+json")
 
 
 class WellKnownController(Controller):
@@ -19,11 +23,7 @@ class WellKnownController(Controller):
     @get("/jwks.json", operation_id="getJwks", summary="Public keys that verify consent receipts (JWKS)")
     async def jwks(self, request: Request[Any, Any, Any]) -> Response[Any]:
         runtime: Runtime = request.app.state.runtime
-        return Response(
-            jwks(runtime.keys.signing_keys),
-            headers={"Cache-Control": "public, max-age=300"},
-            media_type="application/jwk-set+json",
-        )
+        return _key_set(runtime.keys.signing_keys)
 
     @get(
         "/audit-keys.json",
@@ -33,11 +33,7 @@ class WellKnownController(Controller):
     )
     async def audit_keys(self, request: Request[Any, Any, Any]) -> Response[Any]:
         runtime: Runtime = request.app.state.runtime
-        return Response(
-            jwks(runtime.keys.audit_keys),
-            headers={"Cache-Control": "public, max-age=300"},
-            media_type="application/jwk-set+json",
-        )
+        return _key_set(runtime.keys.audit_keys)
 
     @get("/gpc.json", operation_id="getGpcSupport", summary="This service honours Global Privacy Control")
     async def gpc(self, request: Request[Any, Any, Any]) -> dict[str, object]:

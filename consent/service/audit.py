@@ -25,7 +25,6 @@ from consent.store.pool import Connection
 
 __all__ = [
     "AuditEntry",
-    "content_hash",
     "entry_document",
     "entry_rows",
     "record",
@@ -75,22 +74,9 @@ def _document(
     )
 
 
-def content_hash(
-    entry_id: UUID,
-    *,
-    recorded_at: datetime,
-    actor: str,
-    action: str,
-    target: Mapping[str, Any],
-    detail: Mapping[str, Any],
-) -> bytes:
-    """SHA-256 over the entry's canonical JSON: names an edited entry when a checkpoint's root differs."""
-    document = _document(entry_id, recorded_at=recorded_at, actor=actor, action=action, target=target, detail=detail)
-    return hashlib.sha256(document).digest()
-
-
 def entry_document(row: AuditRow) -> bytes:
-    """The canonical JSON of a stored entry: its Merkle leaf is `leaf_hash(entry_document(row))`."""
+    """The canonical JSON of a stored entry: its Merkle leaf is `leaf_hash(entry_document(row))`, and
+    `content_hash` its SHA-256 at writing (which names an edited entry when a checkpoint's root differs)."""
     return _document(
         row.id, recorded_at=row.recorded_at, actor=row.actor, action=row.action, target=row.target, detail=row.detail
     )
@@ -101,7 +87,7 @@ def _row(entry: AuditEntry, now: datetime) -> AuditRow:
     recorded_at = now.astimezone(UTC)
     entry_id = uuid7(int(recorded_at.timestamp() * 1000))
     target, detail = dict(entry.target), dict(entry.detail)
-    digest = content_hash(
+    document = _document(
         entry_id, recorded_at=recorded_at, actor=entry.actor, action=entry.action, target=target, detail=detail
     )
     return AuditRow(
@@ -111,7 +97,7 @@ def _row(entry: AuditEntry, now: datetime) -> AuditRow:
         action=entry.action,
         target=target,
         detail=detail,
-        content_hash=digest,
+        content_hash=hashlib.sha256(document).digest(),
     )
 
 

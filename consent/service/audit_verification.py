@@ -11,13 +11,14 @@ whose newest checkpoints and entries were deleted from one that never had them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from uuid import UUID
 
 import msgspec
 
 from consent.errors import Conflict, NotFound
-from consent.service.audit import content_hash, entry_document
+from consent.service.audit import entry_document
 from consent.store import audit as audit_store
 from consent.store.audit import CheckpointRow, StoredAuditRow
 from consent.store.pool import Connection
@@ -87,14 +88,7 @@ class _Entries:
 
 def _edited(rows: list[StoredAuditRow]) -> StoredAuditRow | None:
     """The first entry whose content no longer matches the hash it was written with."""
-    for row in rows:
-        recomputed = content_hash(
-            row.id, recorded_at=row.recorded_at, actor=row.actor, action=row.action, target=row.target,
-            detail=row.detail,
-        )  # fmt: skip
-        if recomputed != row.content_hash:
-            return row
-    return None
+    return next((row for row in rows if hashlib.sha256(entry_document(row)).digest() != row.content_hash), None)
 
 
 def _check_checkpoint(row: CheckpointRow, read: ReadCheckpoint, seq: int, prev: bytes, size: int) -> None:

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from crypto import EMPTY_ROOT, inclusion_proof, leaf_hash, merkle_root, node_hash, verify_inclusion
 
-leaves_st = st.lists(st.binary(max_size=8), min_size=1, max_size=70, unique=True).map(lambda data: [leaf_hash(d) for d in data])
+leaves_st = st.lists(st.binary(max_size=8), min_size=1, max_size=70, unique=True).map(
+    lambda data: [leaf_hash(d) for d in data]
+)
 
 
 def reference_root(leaves: list[bytes]) -> bytes:
@@ -23,7 +25,7 @@ def reference_root(leaves: list[bytes]) -> bytes:
 
 
 def test_known_answers() -> None:
-    assert EMPTY_ROOT == hashlib.sha256(b"").digest()
+    assert hashlib.sha256(b"").digest() == EMPTY_ROOT
     assert leaf_hash(b"") == bytes.fromhex("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
     a, b, c = (leaf_hash(x) for x in (b"a", b"b", b"c"))
     assert merkle_root([a, b, c]) == hashlib.sha256(b"\x01" + node_hash(a, b) + c).digest()

@@ -1,15 +1,17 @@
 """The audit trail: insert-only entries, signed checkpoints, and tampering found by `verify_trail`."""
 
 import asyncio
+import hashlib
 import json
 
 import asyncpg
 import msgspec
 import pytest
 
-from consent.service.audit import AuditEntry, content_hash, record, record_many
+from consent.service.audit import AuditEntry, entry_document, record, record_many
 from consent.service.audit_sealing import Sealer
 from consent.service.audit_verification import TrailReport, prove_entry, verify_trail
+from consent.store import audit as audit_store
 from consent.store.pool import Connection, connect
 from crypto import (
     SigningKeyRing,
@@ -131,15 +133,9 @@ async def test_an_edit_with_a_recomputed_content_hash_is_still_detected(
     conn: Connection, owner_conn: Connection
 ) -> None:
     await write_and_seal(conn, 5)
-    row = await conn.fetchrow("SELECT * FROM audit_log ORDER BY position OFFSET 2 LIMIT 1")
-    assert row is not None
-    forged = content_hash(
-        row["id"], recorded_at=row["recorded_at"], actor=row["actor"], action="forged", target=row["target"],
-        detail=row["detail"],
-    )  # fmt: skip
-    await tamper(
-        owner_conn, "UPDATE audit_log SET action = 'forged', content_hash = $1 WHERE id = $2", forged, row["id"]
-    )
+    [row] = await audit_store.fetch_range(conn, 2, 3, 1)
+    forged = hashlib.sha256(entry_document(msgspec.structs.replace(row, action="forged"))).digest()
+    await tamper(owner_conn, "UPDATE audit_log SET action = 'forged', content_hash = $1 WHERE id = $2", forged, row.id)
     report = await verify(conn)
     assert not report.ok
     assert report.broken_at == 1
