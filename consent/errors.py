@@ -4,7 +4,9 @@
     ├── InvalidInput             the request is malformed or names an unknown thing (422)
     ├── NotFound                 the target does not exist (404)
     ├── Conflict                 the request contradicts the current state (409)
-    └── Forbidden                credentials lack the right (403)
+    ├── Gone                     the target existed but is no longer available (410)
+    ├── Forbidden                credentials lack the right (403)
+    └── Unavailable              the database cannot be reached at the moment (503, try again)
 
 Messages never contain personal values: callers name fields, never echo them.
 """
@@ -17,8 +19,10 @@ __all__ = [
     "Conflict",
     "ConsentError",
     "Forbidden",
+    "Gone",
     "InvalidInput",
     "NotFound",
+    "Unavailable",
 ]
 
 
@@ -58,7 +62,21 @@ class Conflict(ConsentError):
     title = "Conflict"
 
 
+class Gone(ConsentError):
+    status = 410
+    kind = "gone"
+    title = "Gone"
+
+
 class Forbidden(ConsentError):
     status = 403
     kind = "forbidden"
     title = "Forbidden"
+
+
+class Unavailable(ConsentError):
+    """An outage, not a fault of the request: the client should try again (`Retry-After` says when)."""
+
+    status = 503
+    kind = "unavailable"
+    title = "Service unavailable"

@@ -10,6 +10,7 @@ passes key text in and stores what comes out. See docs/security.md for the desig
 - Audit checkpoints: `leaf_hash`, `merkle_root`, `inclusion_proof`, `verify_inclusion`, `sign_checkpoint`,
   `read_checkpoint`.
 - Webhook signatures: `sign_webhook`, `verify_webhook`.
+- Download links: `new_link_nonce`, `link_token`, `link_token_hash`.
 - Plaintext hygiene: `Redacted`.
 """
 
@@ -41,10 +42,11 @@ from crypto._errors import (
     UnknownKeyVersion,
     VerificationFailed,
 )
-from crypto._identifiers import IDENTIFIER_KINDS, IdentifierKind, normalise_identifier
+from crypto._identifiers import DEVICE_ID_PATTERN, IDENTIFIER_KINDS, IdentifierKind, normalise_identifier
 from crypto._jwks import JsonWebKey, JsonWebKeySet, PublicKeySet, public_keys_from_jwks
 from crypto._jws import jwks, sign_jws, verify_jws
 from crypto._key_provider import KeyProvider, LocalKeyProvider
+from crypto._link_tokens import LINK_NONCE_BYTES, link_token, link_token_hash, new_link_nonce
 from crypto._master_keys import (
     MasterKeyRing,
     generate_master_key_entry,
@@ -67,10 +69,12 @@ from crypto._webhook import WEBHOOK_SIGNATURE_SCHEME, sign_webhook, verify_webho
 __all__ = [
     "BLIND_INDEX_LENGTHS",
     "CHECKPOINT_TYP",
+    "DEVICE_ID_PATTERN",
     "EMPTY_ROOT",
     "FIELD_OVERHEAD",
     "GENESIS_HASH",
     "IDENTIFIER_KINDS",
+    "LINK_NONCE_BYTES",
     "WEBHOOK_SIGNATURE_SCHEME",
     "Checkpoint",
     "CryptoError",
@@ -108,8 +112,11 @@ __all__ = [
     "inclusion_proof",
     "jwks",
     "leaf_hash",
+    "link_token",
+    "link_token_hash",
     "merkle_root",
     "new_data_key",
+    "new_link_nonce",
     "node_hash",
     "normalise_identifier",
     "parse_index_key",

@@ -25,13 +25,16 @@ from consent.api.auth import authenticated_key, header, scopes_of
 from consent.api.check import CHECK, CHECK_BATCH, check_routes
 from consent.api.consents import LinkController, SubjectConsentsController
 from consent.api.cors import answer_preflight, cors_headers_for, is_preflight
+from consent.api.exports import ExportsController
 from consent.api.express import ExpressRoute, serve_express
 from consent.api.feed import feed_routes
 from consent.api.health import HealthController
+from consent.api.holds import HoldsController
+from consent.api.limits import admit_network
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
 from consent.api.openapi import complete_openapi
-from consent.api.problems import exception_handlers
+from consent.api.problems import exception_handlers, problem_for, send_problem
 from consent.api.recording import RECORD, recording_routes
 from consent.api.reports import ReportsController
 from consent.api.requests import RequestsController
@@ -116,6 +119,11 @@ class ConsentApp(Litestar):
     async def _dispatch(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         runtime = self.runtime
         assert runtime is not None
+        try:
+            admit_network(runtime, scope)  # first: a flood is refused before any other work
+        except Exception as exc:
+            await send_problem(send, problem_for(exc, scope["method"], scope["path"]))  # type: ignore[typeddict-item]
+            return
         if scope["method"] == "POST":  # type: ignore[typeddict-item]
             route = EXPRESS.get(scope["path"])
             if route is not None:
@@ -164,7 +172,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             WhoAmIController,
             NoticesController,
             SubjectsController,
+            HoldsController,
             RequestsController,
+            ExportsController,
             ReportsController,
             *check_routes(settings.max_body_bytes),
             *recording_routes(settings.max_body_bytes),

@@ -3,7 +3,7 @@
 Litestar describes every route from its handler and types. What it cannot know
 is added here, from the same route options the service enforces: the scopes
 of each operation (`opt=scopes(...)`, also the `bearer` security requirement),
-the problem documents each may answer (401/403 for keys, 404 for a path
+the problem documents each may answer (429 everywhere, 401/403 for keys, 404 for a path
 parameter, 413/415/422 for a body, 409 for a write that can conflict), the
 statuses a handler chooses at run time, and the media type of the JWKS.
 
@@ -70,7 +70,10 @@ _WHEN = {
     409: "The request contradicts the current state",
     413: "The body is too large",
     415: "The body is not JSON",
+    410: "The link was used already, or has expired",
     422: "Invalid input, named in `field`",
+    429: "Too many requests from this client network or with this key; retry after `Retry-After` seconds",
+    503: "The database cannot be reached at the moment; try again after `Retry-After` seconds",
 }
 # Statuses a handler picks at run time, beside the one Litestar documents.
 _ALSO = {
@@ -83,8 +86,10 @@ _PROBLEMS_ALSO = {
     "createRequest": [404],  # a subject_id no subject has
     "approveRequest": [409],  # not awaiting approval
     "acknowledgeRequestDelivery": [409],  # nothing was sent to that recipient yet
+    "downloadExport": [410],  # used or expired
 }
 _MEDIA_TYPES = {"getJwks": "application/jwk-set+json", "getAuditKeys": "application/jwk-set+json"}
+_BINARY = {"downloadExport": "application/zip"}
 # Further media types an operation may answer with, beside its JSON.
 _ALSO_MEDIA_TYPES = {"getRequestsReport": ("text/csv", Schema(type=OpenAPIType.STRING))}
 
@@ -96,7 +101,7 @@ def _problem(status: int) -> OpenAPIResponse:
 def _problems_of(handler: HTTPRouteHandler, path: str, operation: Operation) -> list[int]:
     statuses = []
     if require_key in handler.resolve_guards():
-        statuses += [401, 403]
+        statuses += [401, 403, 503]  # every key is looked up in the database
     if "{" in path:
         statuses += [404, 422]
     if operation.parameters:
@@ -104,6 +109,7 @@ def _problems_of(handler: HTTPRouteHandler, path: str, operation: Operation) -> 
     if operation.request_body is not None:
         statuses += [400, 409, 413, 415, 422]
     statuses += _PROBLEMS_ALSO.get(operation.operation_id or "", [])
+    statuses.append(429)  # every route: the rate limits (`consent.api.limits`) come before it
     return sorted(set(statuses))
 
 
@@ -120,6 +126,12 @@ def _complete(operation: Operation, handler: HTTPRouteHandler, path: str) -> Non
         success = responses["200"]
         assert isinstance(success, OpenAPIResponse)
         success.content = {media_type: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}
+    if (binary := _BINARY.get(operation.operation_id or "")) is not None:
+        success = responses["200"]
+        assert isinstance(success, OpenAPIResponse)
+        success.content = {
+            binary: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))
+        }
     if (also := _ALSO_MEDIA_TYPES.get(operation.operation_id or "")) is not None:
         success = responses["200"]
         assert isinstance(success, OpenAPIResponse)

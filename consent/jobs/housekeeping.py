@@ -52,12 +52,20 @@ def housekeeping_handler(
     async def run(job: JobRow) -> None:
         now = datetime.now(UTC)
         done = await run_housekeeping(pool, policy(), now=now, retention=retention)
-        if done.expired or done.outbox_purged or done.jobs_purged:
+        if done.expired or done.outbox_purged or done.jobs_purged or done.exports_purged:
             log.info(
-                "housekeeping: %d consents expired, %d outbox messages and %d jobs purged",
+                "housekeeping: %d consents expired, %d outbox messages, %d jobs and %d exports purged",
                 done.expired,
                 done.outbox_purged,
                 done.jobs_purged,
+                done.exports_purged,
+            )
+        if done.personal_fields_deleted or done.requests_deleted:
+            log.info(
+                "housekeeping: %d personal-record fields past their retention and %d request records"
+                " past 24 months deleted",
+                done.personal_fields_deleted,
+                done.requests_deleted,
             )
         next_period = (job.payload["period"] + 1) * interval.total_seconds()
         await schedule_housekeeping(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -11,23 +12,33 @@ from consent.store.outbox import OutboxRow
 from consent.store.pool import Connection, Pool, Record
 
 __all__ = [
+    "ClosedRequestRow",
     "DeliveryRow",
     "ListFilter",
     "NewRequest",
     "RequestRow",
+    "SubjectRequestRow",
     "VerificationRow",
     "acknowledge_delivery",
+    "all_acknowledged",
+    "clear_ciphertexts",
     "count_attempt",
+    "delete_closed_before",
     "enqueue",
+    "fetch_corrections",
     "fetch_deliveries",
+    "fetch_delivery",
     "fetch_open",
     "fetch_request",
+    "fetch_subject_requests",
+    "insert_delivery",
     "insert_request",
     "insert_verification",
     "list_requests",
     "lock_verification",
     "mark_verification_used",
     "requests_received_between",
+    "update_delivery_of_event",
     "update_request",
 ]
 
@@ -50,6 +61,7 @@ class NewRequest(msgspec.Struct, kw_only=True, frozen=True):
     note_ciphertext: bytes | None
     corrections_ciphertext: bytes | None
     created_by: str
+    full_history: bool = False
 
 
 class RequestRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -77,6 +89,19 @@ class RequestRow(msgspec.Struct, kw_only=True, frozen=True):
     rejection_reason: str | None
     created_by: str
     updated_at: datetime
+    full_history: bool = False
+    """An access or portability request under CCPA asks for everything since 2022, not the last 12 months."""
+    executed_at: datetime | None = None
+    """When its work (an erasure, a rectification, an export) was done; None before, or for types done at once."""
+    outcome: dict[str, Any] | None = None
+    """What the work did, kept and why: ids, names and counts, never a personal value."""
+
+
+class SubjectRequestRow(RequestRow, kw_only=True, frozen=True):
+    """A request with its ciphertexts, for the subject's own export."""
+
+    note_ciphertext: bytes | None
+    corrections_ciphertext: bytes | None
 
 
 class VerificationRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -95,6 +120,8 @@ class DeliveryRow(msgspec.Struct, kw_only=True, frozen=True):
     created_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    event_id: UUID | None = None
+    """The outbox message carrying the order (the recipient's `Consent-Event-Id`)."""
 
 
 class ListFilter(msgspec.Struct, kw_only=True, frozen=True):
@@ -113,6 +140,7 @@ class ListFilter(msgspec.Struct, kw_only=True, frozen=True):
 _COLUMNS = ", ".join(RequestRow.__struct_fields__)
 _NEW_COLUMNS = NewRequest.__struct_fields__
 _OPEN = "('received', 'verified', 'in_progress')"
+_OPEN_STATES = frozenset({"received", "verified", "in_progress"})
 _UPDATABLE = frozenset(
     {
         "state",
@@ -125,6 +153,8 @@ _UPDATABLE = frozenset(
         "completed_at",
         "rejected_at",
         "rejection_reason",
+        "executed_at",
+        "outcome",
     }
 )
 
@@ -162,6 +192,19 @@ async def fetch_request(conn: Connection | Pool, request_id: UUID, *, lock: bool
     return _request(await conn.fetchrow(f"SELECT {_COLUMNS} FROM requests WHERE id = $1{suffix}", request_id))
 
 
+async def fetch_subject_requests(
+    conn: Connection | Pool, subject_id: UUID, since: datetime | None
+) -> list[SubjectRequestRow]:
+    """The subject's requests received at or after `since` (all if None), oldest first."""
+    records = await conn.fetch(
+        f"SELECT {', '.join(SubjectRequestRow.__struct_fields__)} FROM requests"
+        " WHERE subject_id = $1 AND ($2::timestamptz IS NULL OR received_at >= $2) ORDER BY received_at, id",
+        subject_id,
+        since,
+    )
+    return [SubjectRequestRow(**dict(record.items())) for record in records]
+
+
 async def update_request(conn: Connection, request_id: UUID, at: datetime, **changes: object) -> RequestRow:
     """Set the named columns (a transition's); returns the row as it now is."""
     unknown = set(changes) - _UPDATABLE
@@ -189,6 +232,11 @@ async def list_requests(conn: Connection | Pool, where: ListFilter) -> list[Requ
 
     if where.state is not None:
         match("state = ?", where.state)
+        if where.state in _OPEN_STATES:
+            # The pool plans statements once, blind to the state asked for (`store.pool`), and such a
+            # plan walks the whole id order; open requests are the newest few, at its far end. Said
+            # in words PostgreSQL can see, their own small index (migration 0015) serves them.
+            clauses.append(f"state IN {_OPEN}")
     if where.type is not None:
         match("type = ?", where.type)
     if where.jurisdiction is not None:
@@ -214,6 +262,41 @@ async def requests_received_between(conn: Connection | Pool, start: datetime, en
         end,
     )
     return [RequestRow(**dict(record.items())) for record in records]
+
+
+class ClosedRequestRow(msgspec.Struct, kw_only=True, frozen=True):
+    """What the audit trail keeps of a deleted request record: nothing that names the subject."""
+
+    id: UUID
+    type: str
+    state: str
+    jurisdiction: str
+    received_at: datetime
+    closed_at: datetime
+
+
+async def delete_closed_before(
+    conn: Connection, *, before: datetime, months: int, limit: int
+) -> list[ClosedRequestRow]:
+    """Delete up to `limit` requests completed or rejected more than `months` calendar months
+    before `before` (with their verification and deliveries); what went, oldest first."""
+    records = await conn.fetch(
+        """
+        WITH gone AS (
+            DELETE FROM requests WHERE id IN (
+                SELECT id FROM requests
+                 WHERE state IN ('completed', 'rejected')
+                   AND coalesce(completed_at, rejected_at) < $1::timestamptz - make_interval(months => $2)
+                 ORDER BY coalesce(completed_at, rejected_at) LIMIT $3 FOR UPDATE SKIP LOCKED
+            ) RETURNING id, type, state, jurisdiction, received_at, coalesce(completed_at, rejected_at) AS closed_at
+        )
+        SELECT * FROM gone ORDER BY closed_at, id
+        """,
+        before,
+        months,
+        limit,
+    )
+    return [ClosedRequestRow(**dict(record.items())) for record in records]
 
 
 async def insert_verification(
@@ -291,3 +374,66 @@ async def enqueue(conn: Connection, message: OutboxRow) -> None:
         message.payload,
         message.created_at,
     )
+
+
+async def insert_delivery(conn: Connection, request_id: UUID, recipient: str, *, event_id: UUID, at: datetime) -> None:
+    """The order to `recipient`, carried by outbox message `event_id`, pending (once: a repeat is a no-op)."""
+    await conn.execute(
+        "INSERT INTO request_deliveries (request_id, recipient, state, created_at, event_id)"
+        " VALUES ($1, $2, 'pending', $3, $4) ON CONFLICT (request_id, recipient) DO NOTHING",
+        request_id,
+        recipient,
+        at,
+        event_id,
+    )
+
+
+async def fetch_delivery(conn: Connection, request_id: UUID, recipient: str) -> DeliveryRow | None:
+    record = await conn.fetchrow(
+        f"SELECT {_DELIVERY_COLUMNS} FROM request_deliveries WHERE request_id = $1 AND recipient = $2",
+        request_id,
+        recipient,
+    )
+    return None if record is None else DeliveryRow(**dict(record.items()))
+
+
+async def update_delivery_of_event(
+    conn: Connection, event_id: UUID, state: str, *, at: datetime, actor: str
+) -> DeliveryRow | None:
+    """Set the state of the delivery carried by `event_id` (the first acknowledgement is kept);
+    None when no request's order travels in that message."""
+    record = await conn.fetchrow(
+        "UPDATE request_deliveries"
+        " SET state = $2,"
+        " acknowledged_at = CASE WHEN $2 = 'acknowledged' THEN coalesce(acknowledged_at, $3) END,"
+        " acknowledged_by = CASE WHEN $2 = 'acknowledged' THEN coalesce(acknowledged_by, $4) END"
+        f" WHERE event_id = $1 RETURNING {_DELIVERY_COLUMNS}",
+        event_id,
+        state,
+        at,
+        actor,
+    )
+    return None if record is None else DeliveryRow(**dict(record.items()))
+
+
+async def all_acknowledged(conn: Connection, request_id: UUID) -> bool:
+    """Whether every delivery of the request is acknowledged (True when it has none)."""
+    return not await conn.fetchval(
+        "SELECT true FROM request_deliveries WHERE request_id = $1 AND state <> 'acknowledged' LIMIT 1", request_id
+    )
+
+
+async def fetch_corrections(conn: Connection, request_id: UUID) -> bytes | None:
+    """The rectification's corrected fields, as the ciphertext stored with the request."""
+    value: bytes | None = await conn.fetchval("SELECT corrections_ciphertext FROM requests WHERE id = $1", request_id)
+    return value
+
+
+async def clear_ciphertexts(conn: Connection, subject_id: UUID) -> int:
+    """Drop the notes and corrections of every request of the subject (an erasure); how many rows held some."""
+    result = await conn.execute(
+        "UPDATE requests SET note_ciphertext = NULL, corrections_ciphertext = NULL"
+        " WHERE subject_id = $1 AND (note_ciphertext IS NOT NULL OR corrections_ciphertext IS NOT NULL)",
+        subject_id,
+    )
+    return int(result.split()[-1])

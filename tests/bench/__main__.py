@@ -12,8 +12,12 @@ noise); with `--against REV`, the service as it was at that git revision too,
 on its own database, measured right after this one at each scenario and
 count (so a change is compared with its parent in the same run, under the
 same load of the machine); withdrawal visibility across two instances
-on one database (`_withdrawal.py`); the crypto micro-benchmark if
-`bench_crypto.py` exists. Progress goes to stderr, the report to stdout.
+on one database (`_withdrawal.py`); the request queue over 100,000
+requests, beside the store's query alone (`_request_list.py`); a flood from
+one client network beside other clients (`_flood.py`); the in-process
+benchmarks of `SCRIPTS` (crypto, the access export, the erasure of a subject
+with 10,000 events), each printing its own table beside its own baseline.
+Progress goes to stderr, the report to stdout.
 
 The exit status is 1 when a scenario could not be measured or answered with
 errors, the service logged an error, or a server did not stop cleanly; a
@@ -34,17 +38,24 @@ import tempfile
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
+from tests.bench._flood import Flood, measure_flood
 from tests.bench._http import HttpError, call
 from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
+from tests.bench._request_list import REQUESTS, measure_request_list
 from tests.bench._scenarios import BASELINE_GET, BASELINE_POST, SCENARIOS, Scenario, Tokens
 from tests.bench._servers import BenchError, ConsentService, baseline_server, checkout, consent_service
 from tests.bench._withdrawal import Withdrawal, measure_withdrawal
 from tests.bench._wrk import WrkError, WrkRequest, WrkResult, run_wrk
 
 _WARMUP_SECONDS = 1
-_CRYPTO_SCRIPT = Path(__file__).with_name("bench_crypto.py")
+SCRIPTS = {
+    "crypto": ("Crypto micro-benchmark", Path(__file__).with_name("bench_crypto.py")),
+    "export": ("Access export", Path(__file__).with_name("bench_export.py")),
+    "erasure": ("Erasure", Path(__file__).with_name("bench_erasure.py")),
+}
+"""In-process benchmarks: `--only` name -> (title in the report, script printing its own table)."""
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "withdrawal", "crypto")
+_EXTRAS = ("uvicorn", "withdrawal", "flood", "request-list", *SCRIPTS)
 _WITHDRAWAL_ROUNDS = 200
 
 
@@ -179,16 +190,16 @@ def _measure(
     )
 
 
-def _crypto_table() -> tuple[str | None, str | None]:
-    """The crypto micro-benchmark's own table, or why it failed; (None, None) when it does not exist yet."""
-    if not _CRYPTO_SCRIPT.exists():
+def _script_table(script: Path) -> tuple[str | None, str | None]:
+    """A benchmark script's own table, or why it failed; (None, None) when it does not exist yet."""
+    if not script.exists():
         return None, None
-    _say(f"crypto: {_CRYPTO_SCRIPT.name}")
+    _say(f"{script.stem.removeprefix('bench_')}: {script.name}")
     done = subprocess.run(
-        [sys.executable, str(_CRYPTO_SCRIPT)], cwd=_ROOT, capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, str(script)], cwd=_ROOT, capture_output=True, text=True, timeout=600, check=False
     )
     if done.returncode != 0:
-        return None, f"{_CRYPTO_SCRIPT.name} exited with {done.returncode}: {done.stderr.strip()[-500:]}"
+        return None, f"{script.name} exited with {done.returncode}: {done.stderr.strip()[-500:]}"
     return done.stdout, None
 
 
@@ -258,6 +269,25 @@ class _Bench:
             )
         return found
 
+    def _request_list(self) -> tuple[str | None, str | None]:
+        """The request queue's table, or why it could not be measured."""
+        _say(f"request list: consent serve ({self.workers} workers), {REQUESTS:,} requests seeded")
+        try:
+            table = measure_request_list(self.scratch / "request-list", workers=self.workers)
+        except (BenchError, HttpError, OSError) as exc:
+            detail = "; ".join([str(exc), *getattr(exc, "__notes__", ())])
+            _say(f"  request list: NOT MEASURED: {detail}")
+            return None, f"request list: {detail}"
+        _say(table)
+        return table, None
+
+    def _flood(self) -> Flood:
+        _say(f"flood: consent serve ({self.workers} workers) behind a trusted proxy, default rate limits")
+        found = measure_flood(self.scratch / "flood", workers=self.workers, duration=self.duration)
+        for line in found.lines():
+            _say(f"  {line}")
+        return found
+
     def run(self) -> Report:
         load_average = os.getloadavg()[0]
         baselines: dict[str, tuple[Measured, ...]] = {}
@@ -286,7 +316,23 @@ class _Bench:
             notes += list(withdrawal.notes)
             if withdrawal.error:
                 notes.append(f"withdrawal: {withdrawal.error}")
-        crypto, crypto_error = _crypto_table() if "crypto" in self.only else (None, None)
+        flood = self._flood() if "flood" in self.only else None
+        if flood is not None and flood.error:
+            notes.append(f"flood: {flood.error}")
+        tables: dict[str, str] = {}
+        errors: list[str] = []
+        if "request-list" in self.only:
+            listed, list_error = self._request_list()
+            if listed is not None:
+                tables[f"Request list over {REQUESTS:,} requests, filtered by state and due date"] = listed
+            if list_error is not None:
+                notes.append(list_error)
+        for name, (title, script) in SCRIPTS.items():
+            table, error = _script_table(script) if name in self.only else (None, None)
+            if table:
+                tables[f"{title} (tests/bench/{script.name})"] = table
+            if error:
+                errors.append(f"{name}: {error}")
         return Report(
             machine=describe_machine(),
             load_average=load_average,
@@ -295,11 +341,12 @@ class _Bench:
             baselines=dict(sorted(baselines.items())),  # granian (B) first
             recheck=recheck,
             scenarios=measured,
-            crypto=crypto,
+            tables=tables,
             withdrawal=withdrawal,
-            notes=notes + ([f"crypto: {crypto_error}"] if crypto_error else []),
+            flood=flood,
+            notes=notes + errors,
             against=self.against,
-            failed=bool(notes or crypto_error),
+            failed=bool(notes or errors),
         )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 
 from tests.bench._baseline_app import uvicorn_http
+from tests.bench._flood import Flood
 from tests.bench._scenarios import Scenario
 from tests.bench._withdrawal import TARGET_P99_MS, Withdrawal
 from tests.bench._wrk import WrkResult, wrk_version
@@ -62,9 +63,10 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     baselines: dict[str, tuple[Measured, ...]]  # by server: (GET, echo)
     recheck: tuple[Measured, ...]  # B measured again after the service, to show drift
     scenarios: list[Measured]
-    crypto: str | None = None  # bench_crypto.py's own table
+    tables: dict[str, str] = {}  # by title, tables printed as they come (request list, crypto and export scripts)
     withdrawal: Withdrawal | None = None  # visibility of a withdrawal to a second instance
-    notes: list[str] = []  # errors seen on the way (service log, crypto script)
+    flood: Flood | None = None  # a flood from one client network beside other clients
+    notes: list[str] = []  # errors seen on the way (service log, crypto script, request list)
     failed: bool = False  # a note is an error
     against: str | None = None  # the git revision the service was also measured at
 
@@ -361,8 +363,14 @@ def render_text(report: Report) -> str:
         table = _text_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal), left={4, 5})
         notes = [f"  {note}" for note in _withdrawal_notes(report.withdrawal)]
         lines += ["Withdrawal visibility across instances:", table, *notes, ""]
-    if report.crypto:
-        lines += ["Crypto micro-benchmark (tests/bench/bench_crypto.py):", report.crypto.rstrip(), ""]
+    if report.flood:
+        lines += [
+            "A flood from one client network (tests/bench/_flood.py):",
+            *(f"  {x}" for x in report.flood.lines()),
+            "",
+        ]
+    for title, table in report.tables.items():
+        lines += [f"{title}:", table.rstrip(), ""]
     if report.notes:
         lines += ["Problems:", *(f"  {note}" for note in report.notes), ""]
     return "\n".join(lines)
@@ -385,8 +393,10 @@ def render_markdown(report: Report) -> str:
         table = _markdown_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal))
         notes = [f"- {note}" for note in _withdrawal_notes(report.withdrawal)]
         lines += ["#### Withdrawal visibility across instances", "", table, "", *notes, ""]
-    if report.crypto:
-        lines += ["#### Crypto micro-benchmark", "", "```text", report.crypto.rstrip(), "```", ""]
+    if report.flood:
+        lines += ["#### A flood from one client network", "", *(f"- {line}" for line in report.flood.lines()), ""]
+    for title, table in report.tables.items():
+        lines += [f"#### {title}", "", "```text", table.rstrip(), "```", ""]
     if report.notes:
         lines += ["#### Problems", "", *(f"- {note}" for note in report.notes), ""]
     return "\n".join(lines)

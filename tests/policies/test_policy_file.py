@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from policies import (
@@ -9,6 +10,7 @@ from policies import (
     LegalBasis,
     Period,
     PeriodUnit,
+    PersonalField,
     Policy,
     PolicyError,
     PolicyInvalid,
@@ -16,6 +18,7 @@ from policies import (
     PurposeCategory,
     RequestType,
     parse_policy,
+    policy_digest,
 )
 from tests.policies.samples import MINIMAL_POLICY
 
@@ -338,6 +341,21 @@ def test_text_that_is_not_toml_is_one_problem_for_the_whole_file() -> None:
             "'usage'",
             id="retention renamed",
         ),
+        pytest.param(
+            "consent_proof_days = 1825",
+            'consent_proof_days = 1825\npersonal_fields = ["email", "nose"]',
+            "retention.usage.personal_fields[1]",
+            "not one of",
+            id="unknown personal field",
+        ),
+        pytest.param(
+            "consent_proof_days = 1825",
+            'consent_proof_days = 1825\npersonal_fields = ["email"]\n\n[retention.contact]\n'
+            'personal_data_days = 30\nconsent_proof_days = 30\npersonal_fields = ["phone", "email"]',
+            "retention.contact.personal_fields",
+            "already named in retention.usage",
+            id="personal field with two retentions",
+        ),
         pytest.param("[controller]\n", "", "controller", "missing required section", id="missing section"),
         pytest.param(
             'policy_url = "https://minimal.example/privacy"',
@@ -351,6 +369,11 @@ def test_text_that_is_not_toml_is_one_problem_for_the_whole_file() -> None:
 def test_a_single_problem_is_reported_at_its_key_path(old: str, new: str, path: str, fragment: str) -> None:
     problems = problems_in(edited(old, new))
     assert any(where == path and fragment in message for where, message in problems), problems
+
+
+def test_shop_example_gives_every_personal_field_a_retention(shop: Policy) -> None:
+    named = [field for rule in shop.retention.values() for field in rule.personal_fields]
+    assert sorted(named) == sorted(PersonalField)
 
 
 def test_a_local_webhook_may_use_plain_http() -> None:
@@ -395,3 +418,16 @@ def test_a_section_of_the_wrong_type_is_reported_once(section: str) -> None:
 
 def test_keys_that_are_not_bare_are_quoted_in_paths() -> None:
     assert 'purposes."web analytics"' in paths_in(edited("[purposes.analytics]", '[purposes."web analytics"]'))
+
+
+def test_a_complaint_authority_is_optional_and_absent_from_the_canonical_form_when_left_out(minimal: Policy) -> None:
+    assert minimal.controller.complaint_authority is None
+    with_authority = MINIMAL_POLICY.replace(
+        "[controller]\n", '[controller]\ncomplaint_authority = "CNIL, 3 place de Fontenoy, Paris"\n'
+    )
+
+    policy = parse_policy(with_authority, source="test.toml")
+
+    assert policy.controller.complaint_authority == "CNIL, 3 place de Fontenoy, Paris"
+    assert b"complaint_authority" not in msgspec.json.encode(minimal)
+    assert policy_digest(policy) != policy_digest(minimal)

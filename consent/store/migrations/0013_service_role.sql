@@ -20,7 +20,10 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE O
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO consent_service;
 
 -- Insert-only: the audit trail and the consent events (erasure removes a subject's personal data and
--- destroys its data key; it never deletes an event).
+-- destroys its data key; it never deletes an event). An event's proof is the one exception: erasure and
+-- the re-keying of migration 0009 replace a plain user-agent digest in it (consent/store/erasure.py,
+-- consent/store/consent_events.py), so that column alone may be updated.
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log, audit_checkpoints, consent_events FROM consent_service;
+GRANT UPDATE (proof) ON consent_events TO consent_service;
 -- Which migrations are applied is the owner's business; the service only checks.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM consent_service;
