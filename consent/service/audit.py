@@ -4,8 +4,9 @@ Writers call :func:`record` inside their own transaction and the entry is
 written once: the database gives it a position, a trigger refuses any change
 (migration 0012). Shortly after commit a sealer covers it with a signed
 checkpoint (`consent.service.audit_sealing`); `consent.service.audit_verification`
-checks the whole trail. An entry's Merkle leaf is its canonical JSON document
-(:func:`entry_document`), which is also what an inclusion proof hands an auditor.
+checks the whole trail. An entry's Merkle leaf is the SHA-256 of its canonical
+JSON document (:func:`entry_document`, what an inclusion proof hands an auditor),
+computed once as it is written (`content_hash`), so sealing reads 40 bytes per entry.
 """
 
 from __future__ import annotations
@@ -75,8 +76,7 @@ def _document(
 
 
 def entry_document(row: AuditRow) -> bytes:
-    """The canonical JSON of a stored entry: its Merkle leaf is `leaf_hash(entry_document(row))`, and
-    `content_hash` its SHA-256 at writing (which names an edited entry when a checkpoint's root differs)."""
+    """The canonical JSON of a stored entry; `content_hash` is its SHA-256, the entry's Merkle leaf data."""
     return _document(
         row.id, recorded_at=row.recorded_at, actor=row.actor, action=row.action, target=row.target, detail=row.detail
     )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from consent.service.audit import entry_document
 from consent.store import audit as audit_store
 from consent.store.audit import CheckpointRow, Horizon
 from consent.store.pool import Connection
@@ -56,7 +55,7 @@ class Sealer:
                 return 0
             last = await audit_store.fetch_last_checkpoint(conn)
             after = last.last_position if last is not None else 0
-            entries = await audit_store.fetch_range(conn, after, horizon.position, self.batch)
+            entries = await audit_store.fetch_leaves(conn, after, horizon.position, self.batch)
             if len(entries) < self.batch:
                 # Everything up to the horizon is in hand: the next round waits for a new one.
                 self._horizon = await audit_store.capture_horizon(conn)
@@ -71,7 +70,7 @@ class Sealer:
                 count=len(entries),
                 size=(last.size if last is not None else 0) + len(entries),
                 last_position=entries[-1].position,
-                root=merkle_root([leaf_hash(entry_document(e)) for e in entries]).hex(),
+                root=merkle_root([leaf_hash(e.content_hash) for e in entries]).hex(),
                 prev=prev.hex(),
                 signed_at=now.isoformat(timespec="microseconds"),
             )

@@ -53,7 +53,7 @@ class TrailReport(msgspec.Struct, kw_only=True, frozen=True):
 class InclusionProof(msgspec.Struct, kw_only=True, frozen=True):
     """`consent audit proof`: what an auditor needs to check one entry offline (docs/security.md)."""
 
-    entry: str  # the entry's canonical JSON; its leaf is SHA-256(0x00 || UTF-8 bytes)
+    entry: str  # the entry's canonical JSON; its leaf is SHA-256(0x00 || SHA-256(UTF-8 bytes))
     leaf_index: int
     tree_size: int
     path: list[str]  # hex, from the leaf upwards (RFC 6962 audit path)
@@ -105,12 +105,13 @@ def _check_checkpoint(row: CheckpointRow, read: ReadCheckpoint, seq: int, prev: 
 
 def _check_entries(read: ReadCheckpoint, rows: list[StoredAuditRow], after: int) -> None:
     stated = read.checkpoint
+    edited = _edited(rows)
+    if edited is not None:
+        raise _Broken("an entry it covers differs from the hash it was written with (edited)", edited.id)
     if len(rows) < stated.count or rows[-1].position != stated.last_position or rows[0].position <= after:
-        edited = _edited(rows)
-        raise _Broken("entries it covers were deleted or added", edited.id if edited else None)
-    if merkle_root([leaf_hash(entry_document(row)) for row in rows]).hex() != stated.root:
-        edited = _edited(rows)
-        raise _Broken("the entries it covers differ from its Merkle root", edited.id if edited else None)
+        raise _Broken("entries it covers were deleted or added")
+    if merkle_root([leaf_hash(row.content_hash) for row in rows]).hex() != stated.root:
+        raise _Broken("the entries it covers differ from its Merkle root")
 
 
 async def verify_trail(conn: Connection, keys: PublicKeySet, *, expect_head: bytes | None = None) -> TrailReport:
@@ -161,13 +162,15 @@ async def prove_entry(conn: Connection, entry_id: UUID) -> InclusionProof:
     entry = await audit_store.fetch_entry(conn, entry_id)
     if entry is None:
         raise NotFound("no audit entry has this id", field="entry_id")
+    if hashlib.sha256(entry_document(entry)).digest() != entry.content_hash:
+        raise Conflict("this audit entry differs from the hash it was written with: run `consent audit verify`")
     covering = await audit_store.fetch_checkpoint_covering(conn, entry.position)
     if covering is None:
         raise Conflict("this audit entry is not in a checkpoint yet; try again in a moment", field="entry_id")
     checkpoint, after = covering
-    rows = await audit_store.fetch_range(conn, after, checkpoint.last_position, checkpoint.size)
-    leaves = [leaf_hash(entry_document(row)) for row in rows]
-    index = next(i for i, row in enumerate(rows) if row.id == entry_id)
+    rows = await audit_store.fetch_leaves(conn, after, checkpoint.last_position, checkpoint.size)
+    leaves = [leaf_hash(row.content_hash) for row in rows]
+    index = next(i for i, row in enumerate(rows) if row.position == entry.position)
     return InclusionProof(
         entry=entry_document(entry).decode(),
         leaf_index=index,

@@ -15,12 +15,13 @@ __all__ = [
     "AuditRow",
     "CheckpointRow",
     "Horizon",
+    "LeafRow",
     "StoredAuditRow",
     "capture_horizon",
     "fetch_checkpoint_covering",
     "fetch_entry",
     "fetch_last_checkpoint",
-    "fetch_range",
+    "fetch_leaves",
     "horizon_passed",
     "insert_checkpoint",
     "insert_entries",
@@ -49,6 +50,13 @@ class StoredAuditRow(AuditRow, kw_only=True, frozen=True, gc=False):
     """One entry as read back, with the position the database gave it."""
 
     position: int
+
+
+class LeafRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """What sealing needs of an entry: where it is, and the hash of its content."""
+
+    position: int
+    content_hash: bytes
 
 
 class CheckpointRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -130,15 +138,16 @@ def _entry(row: Any) -> StoredAuditRow:
     return StoredAuditRow(**dict(row.items()))
 
 
-async def fetch_range(conn: Connection, after: int, up_to: int, limit: int) -> list[StoredAuditRow]:
-    """Entries with `after < position <= up_to`, in position order, at most `limit`."""
+async def fetch_leaves(conn: Connection, after: int, up_to: int, limit: int) -> list[LeafRow]:
+    """The content hashes of the entries with `after < position <= up_to`, in position order, at most `limit`."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM audit_log WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
+        "SELECT position, content_hash FROM audit_log WHERE position > $1 AND position <= $2"
+        " ORDER BY position LIMIT $3",
         after,
         up_to,
         limit,
     )
-    return [_entry(row) for row in rows]
+    return [LeafRow(position=row["position"], content_hash=bytes(row["content_hash"])) for row in rows]
 
 
 async def fetch_entry(conn: Connection, entry_id: UUID) -> StoredAuditRow | None:

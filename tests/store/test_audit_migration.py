@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import msgspec
 import pytest
 
+from consent.service.audit import AuditEntry, entry_rows
 from consent.service.audit_sealing import Sealer
 from consent.service.audit_verification import verify_trail
 from consent.store.migrate import apply_migrations, discover_migrations
@@ -36,12 +39,13 @@ async def test_old_sealed_and_pending_entries_are_kept_in_order_and_sealed_again
     conn = old_schema
     insert = (
         "INSERT INTO audit_log (id, recorded_at, actor, action, target, detail, content_hash, seq)"
-        " VALUES (gen_random_uuid(), now() - make_interval(secs => $1), 'key:old', $2, '{}', '{}', '\\x00', $3)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     )
+    now = datetime.now(UTC)
     # Two sealed under the old chain (the later one first in time), then one still pending.
-    await conn.execute(insert, 10, "old.second", 2)
-    await conn.execute(insert, 20, "old.first", 1)
-    await conn.execute(insert, 30, "old.pending", None)
+    for action, age, seq in (("old.second", 10, 2), ("old.first", 20, 1), ("old.pending", 30, None)):
+        [row] = entry_rows([AuditEntry(actor="key:old", action=action)], now - timedelta(seconds=age))
+        await conn.execute(insert, *msgspec.structs.astuple(row), seq)
     await apply_migrations(conn)
     actions = await conn.fetch("SELECT action, position FROM audit_log ORDER BY position")
     assert [(r["action"], r["position"]) for r in actions] == [("old.first", 1), ("old.second", 2), ("old.pending", 3)]
