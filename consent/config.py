@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     database_url: str | None = None
     # Set when DATABASE_URL is PgBouncer in transaction mode: a direct session for LISTEN and migrations.
     database_session_url: str | None = None
+    database_owner_url: str | None = None  # the schema owner's role, for migrations (default: DATABASE_URL)
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 0  # 0: one per core
@@ -65,6 +66,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     index_key_file: Path | None = None
     signing_keys: str | None = None
     signing_key_file: Path | None = None
+    audit_keys: str | None = None
+    audit_key_file: Path | None = None
     audit_seal_interval_ms: int = 200
     cache_size: int = 100_000
     state_cache_size: int | None = None  # subjects whose consent state each process caches (default: cache_size)

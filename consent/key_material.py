@@ -1,10 +1,10 @@
 """Loading the key material the service needs, from the environment or key files, never the database.
 
-Three kinds of key (see docs/security.md): the master key ring that wraps
-subjects' data keys, the blind-index root key, and the receipt signing keys.
-Each comes from a variable (`CONSENT_MASTER_KEYS`, `CONSENT_INDEX_KEY`,
-`CONSENT_SIGNING_KEYS`) or a file (`CONSENT_MASTER_KEY_FILE`, `..._KEY_FILE`),
-never both. In development a missing key is generated once into
+Four kinds of key (see docs/security.md): the master key ring that wraps
+subjects' data keys, the blind-index root key, the receipt signing keys and the
+audit checkpoint signing keys. Each comes from a variable (`CONSENT_MASTER_KEYS`,
+`CONSENT_INDEX_KEY`, `CONSENT_SIGNING_KEYS`, `CONSENT_AUDIT_KEYS`) or a file
+(`CONSENT_MASTER_KEY_FILE`, `..._KEY_FILE`), never both. In development a missing key is generated once into
 `$CONSENT_HOME/keys/` with mode 0600, and the operator is told; in production a
 missing key stops the service. `CONSENT_MASTER_KEY_CURRENT` pins the master key
 version that wraps new data keys (default: the highest), so a new version can
@@ -28,6 +28,7 @@ from crypto import (
     LocalKeyProvider,
     MasterKeyRing,
     SigningKeyRing,
+    generate_audit_key_file_text,
     generate_index_key_text,
     generate_master_key_file_text,
     generate_signing_key_file_text,
@@ -48,6 +49,8 @@ class KeyMaterial(msgspec.Struct, kw_only=True, frozen=True):
     provider: LocalKeyProvider
     index_key: IndexKey
     signing_keys: SigningKeyRing
+    audit_keys: SigningKeyRing
+    """Signs audit checkpoints; a ring of its own, published at /.well-known/audit-keys.json."""
     master_key_file: Path | None
     """Where the master ring was read from, so a rotation can re-read it; None for the variable."""
     master_key_current: int | None = None
@@ -133,25 +136,56 @@ def load_key_material(settings: Settings, *, announce: Callable[[str], None] = l
         ),
         announce=announce,
     )
-    signing, _ = _load(
+    # Receipt and audit keys share a format, never a ring: a receipt key must not sign a checkpoint.
+    signing = _ed25519_ring(
         settings,
-        variable="CONSENT_SIGNING_KEYS",
-        file_variable="CONSENT_SIGNING_KEY_FILE",
+        "SIGNING",
         inline=settings.signing_keys,
         file=settings.signing_key_file,
-        dev_name="signing.keys",
-        parse_inline=parse_signing_keys,
-        parse_file=parse_signing_key_file,
         generate=generate_signing_key_file_text,
+        announce=announce,
+    )
+    audit = _ed25519_ring(
+        settings,
+        "AUDIT",
+        inline=settings.audit_keys,
+        file=settings.audit_key_file,
+        generate=generate_audit_key_file_text,
         announce=announce,
     )
     return KeyMaterial(
         provider=LocalKeyProvider(ring),
         index_key=index_key,
         signing_keys=signing,
+        audit_keys=audit,
         master_key_file=ring_file,
         master_key_current=pin,
     )
+
+
+def _ed25519_ring(
+    settings: Settings,
+    kind: str,
+    *,
+    inline: str | None,
+    file: Path | None,
+    generate: Callable[[], str],
+    announce: Callable[[str], None],
+) -> SigningKeyRing:
+    """`CONSENT_{kind}_KEYS` or `CONSENT_{kind}_KEY_FILE`: Ed25519 `KID:BASE64` entries, the first signs."""
+    ring, _ = _load(
+        settings,
+        variable=f"CONSENT_{kind}_KEYS",
+        file_variable=f"CONSENT_{kind}_KEY_FILE",
+        inline=inline,
+        file=file,
+        dev_name=f"{kind.lower()}.keys",
+        parse_inline=parse_signing_keys,
+        parse_file=parse_signing_key_file,
+        generate=generate,
+        announce=announce,
+    )
+    return ring
 
 
 def reload_master_keys(material: KeyMaterial) -> MasterKeyRing | None:

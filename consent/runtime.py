@@ -28,6 +28,7 @@ from consent.jobs.idempotency_expiry import run_idempotency_expiry
 from consent.jobs.runner import JobRunner
 from consent.key_material import KeyMaterial, load_key_material
 from consent.service.api_keys.resolver import KeyResolver
+from consent.service.audit_sealing import Sealer
 from consent.service.checking.cold_reads import ColdReads
 from consent.service.checking.state_cache import StateCache
 from consent.service.delivery import Deliveries, RecipientSecrets, check_recipient_secrets
@@ -184,7 +185,9 @@ class Runtime:
         self._tasks.append(asyncio.create_task(run_idempotency_expiry(self.pool, ttl=ttl), name="idempotency-expiry"))
         self._tasks.append(
             asyncio.create_task(
-                run_audit_sealer(self.pool, interval=self.settings.audit_seal_interval_ms / 1000),
+                run_audit_sealer(
+                    self.pool, Sealer(self.keys.audit_keys), interval=self.settings.audit_seal_interval_ms / 1000
+                ),
                 name="audit-sealer",
             )
         )

@@ -7,11 +7,23 @@ passes key text in and stores what comes out. See docs/security.md for the desig
 - Data keys and field encryption: `new_data_key`, `encrypt_field`, `decrypt_field`.
 - Blind indexes: `parse_index_key`, `blind_index`.
 - Receipts: `parse_signing_keys`, `sign_jws`, `verify_jws`, `jwks`.
+- Audit checkpoints: `leaf_hash`, `merkle_root`, `inclusion_proof`, `verify_inclusion`, `sign_checkpoint`,
+  `read_checkpoint`.
 - Webhook signatures: `sign_webhook`, `verify_webhook`.
 - Download links: `new_link_nonce`, `link_token`, `link_token_hash`.
 - Plaintext hygiene: `Redacted`.
 """
 
+from crypto._audit_checkpoint import (
+    CHECKPOINT_TYP,
+    GENESIS_HASH,
+    Checkpoint,
+    ReadCheckpoint,
+    SignedCheckpoint,
+    generate_audit_key_file_text,
+    read_checkpoint,
+    sign_checkpoint,
+)
 from crypto._blind_index import (
     BLIND_INDEX_LENGTHS,
     IndexKey,
@@ -42,6 +54,7 @@ from crypto._master_keys import (
     parse_master_key_file,
     parse_master_keys,
 )
+from crypto._merkle import EMPTY_ROOT, inclusion_proof, leaf_hash, merkle_root, node_hash, verify_inclusion
 from crypto._redacted import Redacted
 from crypto._signing_keys import (
     SigningKey,
@@ -55,11 +68,15 @@ from crypto._webhook import WEBHOOK_SIGNATURE_SCHEME, sign_webhook, verify_webho
 
 __all__ = [
     "BLIND_INDEX_LENGTHS",
+    "CHECKPOINT_TYP",
     "DEVICE_ID_PATTERN",
+    "EMPTY_ROOT",
     "FIELD_OVERHEAD",
+    "GENESIS_HASH",
     "IDENTIFIER_KINDS",
     "LINK_NONCE_BYTES",
     "WEBHOOK_SIGNATURE_SCHEME",
+    "Checkpoint",
     "CryptoError",
     "DataKey",
     "DecryptionFailed",
@@ -73,7 +90,9 @@ __all__ = [
     "LocalKeyProvider",
     "MasterKeyRing",
     "PublicKeySet",
+    "ReadCheckpoint",
     "Redacted",
+    "SignedCheckpoint",
     "SigningKey",
     "SigningKeyRing",
     "SubjectId",
@@ -84,16 +103,21 @@ __all__ = [
     "decrypt_field",
     "decrypt_field_text",
     "encrypt_field",
+    "generate_audit_key_file_text",
     "generate_index_key_text",
     "generate_master_key_entry",
     "generate_master_key_file_text",
     "generate_signing_key_entry",
     "generate_signing_key_file_text",
+    "inclusion_proof",
     "jwks",
+    "leaf_hash",
     "link_token",
     "link_token_hash",
+    "merkle_root",
     "new_data_key",
     "new_link_nonce",
+    "node_hash",
     "normalise_identifier",
     "parse_index_key",
     "parse_master_key_file",
@@ -101,8 +125,11 @@ __all__ = [
     "parse_signing_key_file",
     "parse_signing_keys",
     "public_keys_from_jwks",
+    "read_checkpoint",
+    "sign_checkpoint",
     "sign_jws",
     "sign_webhook",
+    "verify_inclusion",
     "verify_jws",
     "verify_webhook",
 ]

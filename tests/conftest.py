@@ -4,6 +4,10 @@ The session starts the embedded PostgreSQL (or uses `CONSENT_TEST_DATABASE_URL`,
 an admin URL of an external server), migrates a template database once, and
 gives every test its own copy (`CREATE DATABASE ... TEMPLATE`, a file copy that
 takes milliseconds), so tests never share state and never see a mock.
+
+As in production, the service runs as a role of least privilege: `database_url`
+and `conn` log in as a member of `consent_service`; `owner_url` is the superuser
+that owns the schema (for what only an owner or an attacker with more rights does).
 """
 
 from __future__ import annotations
@@ -26,9 +30,12 @@ from consent.service.api_keys.issuing import CreatedKey, Scope, create_key
 from consent.store.embedded import EmbeddedPostgres
 from consent.store.migrate import apply_migrations
 from consent.store.pool import Connection, connect
-from tests.helpers import MakeKey, keep_exports_waiting, with_database
+from consent.store.roles import ensure_service_login
+from tests.helpers import MakeKey, keep_exports_waiting, with_database, with_user
 
 TEMPLATE = "consent_template"
+# The service's login role in tests (a member of consent_service, like `consent_app` in embedded mode).
+SERVICE_USER, SERVICE_PASSWORD = "consent_test_service", "test-only-password"
 _counter = itertools.count()
 
 
@@ -42,6 +49,7 @@ async def _prepare_server(admin_url: str, *, tune: bool) -> None:
             await conn.execute("SELECT pg_reload_conf()")
         await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+        await ensure_service_login(conn, SERVICE_USER, password=SERVICE_PASSWORD)
     finally:
         await conn.close()
     template = await connect(with_database(admin_url, TEMPLATE))
@@ -67,8 +75,8 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-async def database_url(admin_url: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for this test alone."""
+async def owner_url(admin_url: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test alone, as the superuser that owns its schema."""
     name = f"test_{os.getpid()}_{next(_counter)}"
     conn = await asyncpg.connect(admin_url)
     try:
@@ -81,6 +89,19 @@ async def database_url(admin_url: str) -> AsyncIterator[str]:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def database_url(owner_url: str) -> str:
+    """The test's database as the service's role: rows only, no DDL, the audit trail insert-only."""
+    return with_user(owner_url, SERVICE_USER, SERVICE_PASSWORD)
+
+
+@pytest.fixture
+async def owner_conn(owner_url: str) -> AsyncIterator[Connection]:
+    connection = await connect(owner_url)
+    yield connection
+    await connection.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from consent.service.api_keys.issuing import CreatedKey
 from consent.store.pool import Connection
 from policies import RequestType
 
-__all__ = ["MakeKey", "bearer", "choices", "eventually", "stored", "with_database"]
+__all__ = ["MakeKey", "bearer", "choices", "eventually", "stored", "with_database", "with_user"]
 
 MakeKey = Callable[..., Awaitable[CreatedKey]]
 
@@ -23,6 +23,13 @@ def with_database(url: str, name: str) -> str:
     """`url` with its database name replaced by `name`."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def with_user(url: str, user: str, password: str) -> str:
+    """`url` logging in as `user` with `password` instead."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
 
 
 def bearer(token: str, **headers: str) -> dict[str, str]:

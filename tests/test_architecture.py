@@ -2,7 +2,7 @@
 
 - `consent/api` (HTTP) reaches the database only through `consent/service`, never `consent.store`;
 - `consent/cli` reads no table itself: it calls the services the API calls, and takes from
-  `consent/store` only the machinery (the embedded server, migrations, connections, notifications);
+  `consent/store` only the machinery (the embedded server, migrations, database roles, connections, notifications);
 - `consent/service`, `consent/store`, `consent/jobs` and `consent/web` know nothing of HTTP (no
   litestar), and no service module handles driver records (no asyncpg: the store returns typed rows);
 - `policies` and `crypto` are pure libraries: they import nothing of `consent` and do no I/O
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("consent", "crypto", "policies")
 MAX_LINES = 400
 # What the CLI may take from the store: starting and reaching a database, not reading tables.
-STORE_MACHINERY = frozenset({"embedded", "migrate", "pool", "notifications"})
+STORE_MACHINERY = frozenset({"embedded", "migrate", "pool", "notifications", "roles"})
 
 # What a pure package may not import, and the calls that would read the clock or do I/O anyway.
 IO_MODULES = frozenset(

@@ -88,7 +88,7 @@ _PROBLEMS_ALSO = {
     "acknowledgeRequestDelivery": [409],  # nothing was sent to that recipient yet
     "downloadExport": [410],  # used or expired
 }
-_MEDIA_TYPES = {"getJwks": "application/jwk-set+json"}
+_MEDIA_TYPES = {"getJwks": "application/jwk-set+json", "getAuditKeys": "application/jwk-set+json"}
 _BINARY = {"downloadExport": "application/zip"}
 # Further media types an operation may answer with, beside its JSON.
 _ALSO_MEDIA_TYPES = {"getRequestsReport": ("text/csv", Schema(type=OpenAPIType.STRING))}

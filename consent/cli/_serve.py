@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import click
 
-from consent.cli._context import database_url, fail, load, run_with_connection, say
+from consent.cli._context import databases, fail, load, run_with_connection, say
 from consent.cli._demo import ensure_demo_keys
 from consent.config import ConfigError, Environment, Settings
 from consent.key_material import load_key_material
@@ -41,16 +41,17 @@ async def _migrate(conn: Connection, settings: Settings) -> list[int]:
 def migrate() -> None:
     """Apply pending schema migrations (safe to run from several machines at once)."""
     settings = load()
-    applied = run_with_connection(settings, lambda conn: _migrate(conn, settings))
+    applied = run_with_connection(settings, lambda conn: _migrate(conn, settings), owner=True)
     say(f"applied migrations: {', '.join(map(str, applied))}" if applied else "migrations are up to date")
 
 
-def _prepare(settings: Settings, url: str) -> dict[str, str]:
-    """Check the connection budget, migrate, and in development make sure demo keys exist; returns the
-    demo tokens. Directly on the server: behind PgBouncer, migrations hold a session's advisory lock."""
+def _prepare(settings: Settings, owner_url: str) -> dict[str, str]:
+    """Check the connection budget, migrate (as the schema's owner, directly on the server: behind
+    PgBouncer, migrations hold a session's advisory lock), and in development make sure demo keys
+    exist; returns the demo tokens."""
 
     async def work() -> dict[str, str]:
-        conn = await connect(settings.database_session_url or url)
+        conn = await connect(owner_url)
         try:
             try:
                 check_connection_budget(connection_budget(settings), await server_connections(conn))
@@ -119,10 +120,12 @@ def serve(host: str | None, port: int | None, workers: int | None, demo: bool | 
         load_key_material(settings, announce=say)
     except ConfigError as exc:
         fail(f"configuration: {exc}")
-    with database_url(settings, announce=True) as url:
-        demo_keys = _prepare(settings, url)
-        # Workers read their settings from the environment; hand them the resolved database.
-        os.environ["DATABASE_URL"] = url
+    with databases(settings, announce=True) as found:
+        demo_keys = _prepare(settings, found.owner)
+        # Workers read their settings from the environment; hand them the resolved database, as
+        # the service's role: they never need the owner's.
+        os.environ["DATABASE_URL"] = found.service
+        os.environ.pop("DATABASE_OWNER_URL", None)
         click.echo(_banner(settings, demo_keys))
         with _metrics_directory():
             Granian(

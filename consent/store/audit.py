@@ -1,4 +1,4 @@
-"""SQL for the audit log (`audit_log`, `audit_head`)."""
+"""SQL for the audit trail: entries (`audit_log`, insert-only) and their checkpoints (`audit_checkpoints`)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,21 @@ from consent.store.pool import Connection
 
 __all__ = [
     "AuditRow",
+    "CheckpointRow",
+    "Horizon",
+    "LeafRow",
     "StoredAuditRow",
-    "fetch_head",
-    "fetch_unsealed",
+    "capture_horizon",
+    "fetch_checkpoint_covering",
+    "fetch_entry",
+    "fetch_last_checkpoint",
+    "fetch_leaves",
+    "horizon_passed",
+    "insert_checkpoint",
     "insert_entries",
-    "iter_pending",
-    "iter_sealed",
+    "iter_checkpoints",
+    "iter_entries",
     "lock_sealer",
-    "write_links",
 ]
 
 # Transaction-scoped, so a crashed sealer never leaves it held.
@@ -28,7 +35,7 @@ _SEALER_LOCK = 0x61756469745F7365  # "audit_se"
 
 
 class AuditRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
-    """One entry of `audit_log` as written (the sealer adds its chain link later)."""
+    """One entry of `audit_log` as written (the database adds its position)."""
 
     id: UUID
     recorded_at: datetime
@@ -40,11 +47,32 @@ class AuditRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
 
 
 class StoredAuditRow(AuditRow, kw_only=True, frozen=True, gc=False):
-    """One entry of `audit_log` as read back, with its chain link (None while not sealed)."""
+    """One entry as read back, with the position the database gave it."""
 
-    seq: int | None
-    prev_hash: bytes | None
-    entry_hash: bytes | None
+    position: int
+
+
+class LeafRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    """What sealing needs of an entry: where it is, and the hash of its content."""
+
+    position: int
+    content_hash: bytes
+
+
+class CheckpointRow(msgspec.Struct, kw_only=True, frozen=True):
+    seq: int
+    last_position: int
+    size: int
+    checkpoint_hash: bytes
+    token: str
+    signed_at: datetime
+
+
+class Horizon(msgspec.Struct, kw_only=True, frozen=True):
+    """Every position up to `position` was drawn by a transaction whose xid is below `xmax`."""
+
+    position: int
+    xmax: int
 
 
 async def insert_entries(conn: Connection, rows: Sequence[AuditRow]) -> None:
@@ -60,69 +88,95 @@ async def lock_sealer(conn: Connection) -> bool:
     return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _SEALER_LOCK))
 
 
-async def fetch_head(conn: Connection) -> tuple[int, bytes] | None:
-    row = await conn.fetchrow("SELECT seq, entry_hash FROM audit_head")
-    return None if row is None else (row["seq"], bytes(row["entry_hash"]))
+async def capture_horizon(conn: Connection) -> Horizon:
+    """The last position drawn so far, then the snapshot's xmax: read in this order, so that every
+    transaction holding a position up to it had its xid (drawn first, see migration 0012) below xmax."""
+    last = await conn.fetchval("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM audit_log_position")
+    xmax = await conn.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+    return Horizon(position=last, xmax=xmax)
 
 
-async def fetch_unsealed(conn: Connection, limit: int) -> list[tuple[UUID, bytes]]:
-    rows = await conn.fetch(
-        "SELECT id, content_hash FROM audit_log WHERE seq IS NULL ORDER BY recorded_at, id LIMIT $1", limit
+async def horizon_passed(conn: Connection, horizon: Horizon) -> bool:
+    """True once every transaction below the horizon's xmax has ended: its positions are final."""
+    return bool(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= $1", horizon.xmax))
+
+
+_CHECKPOINT_COLUMNS = ", ".join(CheckpointRow.__struct_fields__)
+
+
+async def fetch_last_checkpoint(conn: Connection) -> CheckpointRow | None:
+    row = await conn.fetchrow(f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+    return None if row is None else CheckpointRow(**dict(row.items()))
+
+
+async def fetch_checkpoint_covering(conn: Connection, position: int) -> tuple[CheckpointRow, int] | None:
+    """The checkpoint whose range holds `position`, with the last position of the one before (0 for none)."""
+    row = await conn.fetchrow(
+        f"SELECT {_CHECKPOINT_COLUMNS}, coalesce((SELECT p.last_position FROM audit_checkpoints p"
+        "  WHERE p.seq = c.seq - 1), 0) AS after"
+        " FROM audit_checkpoints c WHERE last_position >= $1 ORDER BY seq LIMIT 1",
+        position,
     )
-    return [(row["id"], bytes(row["content_hash"])) for row in rows]
+    if row is None:
+        return None
+    fields = dict(row.items())
+    after = fields.pop("after")
+    return CheckpointRow(**fields), after
 
 
-async def write_links(
-    conn: Connection,
-    *,
-    ids: list[UUID],
-    seqs: list[int],
-    prev_hashes: list[bytes],
-    entry_hashes: list[bytes],
-    sealed_at: datetime,
-) -> None:
-    """Set the chain links of a batch and move the head, in the caller's transaction."""
+async def insert_checkpoint(conn: Connection, row: CheckpointRow) -> None:
     await conn.execute(
-        """
-        UPDATE audit_log AS a
-           SET seq = l.seq, prev_hash = l.prev_hash, entry_hash = l.entry_hash, sealed_at = $5
-          FROM unnest($1::uuid[], $2::bigint[], $3::bytea[], $4::bytea[])
-               AS l(id, seq, prev_hash, entry_hash)
-         WHERE a.id = l.id
-        """,
-        ids,
-        seqs,
-        prev_hashes,
-        entry_hashes,
-        sealed_at,
-    )
-    await conn.execute(
-        """
-        INSERT INTO audit_head (singleton, seq, entry_hash) VALUES (true, $1, $2)
-        ON CONFLICT (singleton) DO UPDATE SET seq = EXCLUDED.seq, entry_hash = EXCLUDED.entry_hash
-        """,
-        seqs[-1],
-        entry_hashes[-1],
+        f"INSERT INTO audit_checkpoints ({_CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",
+        *msgspec.structs.astuple(row),
     )
 
 
 _COLUMNS = ", ".join(StoredAuditRow.__struct_fields__)
 
 
-async def iter_sealed(conn: Connection, batch: int = 5000) -> AsyncIterator[StoredAuditRow]:
-    """Every sealed entry in chain order (keyset pagination, so memory stays flat)."""
+def _entry(row: Any) -> StoredAuditRow:
+    return StoredAuditRow(**dict(row.items()))
+
+
+async def fetch_leaves(conn: Connection, after: int, up_to: int, limit: int) -> list[LeafRow]:
+    """The content hashes of the entries with `after < position <= up_to`, in position order, at most `limit`."""
+    rows = await conn.fetch(
+        "SELECT position, content_hash FROM audit_log WHERE position > $1 AND position <= $2"
+        " ORDER BY position LIMIT $3",
+        after,
+        up_to,
+        limit,
+    )
+    return [LeafRow(position=row["position"], content_hash=bytes(row["content_hash"])) for row in rows]
+
+
+async def fetch_entry(conn: Connection, entry_id: UUID) -> StoredAuditRow | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM audit_log WHERE id = $1", entry_id)
+    return None if row is None else _entry(row)
+
+
+async def iter_entries(conn: Connection, *, after: int = 0, batch: int = 5000) -> AsyncIterator[StoredAuditRow]:
+    """Every entry after position `after`, in position order (keyset pagination: memory stays flat)."""
+    while True:
+        rows = await conn.fetch(
+            f"SELECT {_COLUMNS} FROM audit_log WHERE position > $1 ORDER BY position LIMIT $2", after, batch
+        )
+        for row in rows:
+            yield _entry(row)
+        if len(rows) < batch:
+            return
+        after = rows[-1]["position"]
+
+
+async def iter_checkpoints(conn: Connection, *, batch: int = 1000) -> AsyncIterator[CheckpointRow]:
+    """Every checkpoint in `seq` order."""
     after = 0
     while True:
-        rows = await conn.fetch(f"SELECT {_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2", after, batch)
+        rows = await conn.fetch(
+            f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE seq > $1 ORDER BY seq LIMIT $2", after, batch
+        )
         for row in rows:
-            yield StoredAuditRow(**dict(row.items()))
+            yield CheckpointRow(**dict(row.items()))
         if len(rows) < batch:
             return
         after = rows[-1]["seq"]
-
-
-async def iter_pending(conn: Connection) -> AsyncIterator[StoredAuditRow]:
-    """Entries written but not yet sealed into the chain."""
-    async with conn.transaction():
-        async for row in conn.cursor(f"SELECT {_COLUMNS} FROM audit_log WHERE seq IS NULL ORDER BY recorded_at"):
-            yield StoredAuditRow(**dict(row.items()))

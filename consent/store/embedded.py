@@ -43,9 +43,9 @@ class EmbeddedPostgres:
         server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         return cls(server, pgdata)
 
-    def url(self, database: str = "postgres") -> str:
-        """A libpq URL for `database` on this server (a Unix socket, user `postgres`)."""
-        return str(self._server.get_uri(database))
+    def url(self, database: str = "postgres", user: str = "postgres") -> str:
+        """A libpq URL for `database` on this server (a Unix socket; `postgres` is the superuser)."""
+        return str(self._server.get_postmaster_info().get_uri(user=user, database=database))
 
     def stop(self) -> None:
         """Stop the server if this process holds its last handle."""

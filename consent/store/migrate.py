@@ -97,7 +97,9 @@ async def apply_migrations(conn: Connection, migrations: list[Migration] | None 
     migrations = discover_migrations() if migrations is None else migrations
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
-        await conn.execute(_CREATE_TABLE)
+        # Only when missing: a role without CREATE (the service's) still checks an up-to-date schema.
+        if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            await conn.execute(_CREATE_TABLE)
         done = []
         for migration in await pending_migrations(conn, migrations):
             async with conn.transaction():

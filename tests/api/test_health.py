@@ -18,8 +18,10 @@ async def test_ready_when_database_and_migrations_are_current(client: Client) ->
     assert response.json()["status"] == "ready"
 
 
-async def test_not_ready_when_a_migration_is_missing(client: Client, conn: Connection) -> None:
-    await conn.execute("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+async def test_not_ready_when_a_migration_is_missing(client: Client, owner_conn: Connection) -> None:
+    await owner_conn.execute(
+        "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)"
+    )
     response = await client.get("/ready")
     assert response.status_code == 503
     assert response.json()["migrations"] is False

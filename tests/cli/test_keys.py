@@ -25,7 +25,7 @@ from consent.runtime import Runtime, running
 from consent.service.vault.data_keys import SubjectErased
 from consent.service.vault.personal_records import PersonalRecord, erase_subject_keys, read_record, write_record
 from consent.store.pool import Connection, connect
-from crypto import generate_master_key_entry
+from crypto import generate_master_key_entry, generate_signing_key_entry
 from tests.helpers import with_database
 
 T = TypeVar("T")
@@ -122,6 +122,9 @@ def test_production_reads_every_configured_key(settings: Settings, tmp_path: Pat
         index_key="MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
         signing_keys="k1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
     )
+    with pytest.raises(ConfigError, match=r"^CONSENT_AUDIT_KEYS: required in production"):
+        load_key_material(configured)
+    configured = msgspec.structs.replace(configured, audit_keys=generate_signing_key_entry("audit-1"))
     material = load_key_material(configured)
     assert material.provider.versions == (1,)
     assert not (settings.home / "keys").exists()
@@ -130,12 +133,12 @@ def test_production_reads_every_configured_key(settings: Settings, tmp_path: Pat
 def test_development_creates_key_files_once_with_mode_0600(settings: Settings) -> None:
     told: list[str] = []
     first = load_key_material(settings, announce=told.append)
-    assert len(told) == 3
+    assert len(told) == 4
     assert all("created the development key file" in message for message in told)
-    for name in ("master.keys", "index.key", "signing.keys"):
+    for name in ("master.keys", "index.key", "signing.keys", "audit.keys"):
         assert (settings.home / "keys" / name).stat().st_mode & 0o777 == 0o600
     again = load_key_material(settings, announce=told.append)
-    assert len(told) == 3
+    assert len(told) == 4
     assert again.provider.versions == first.provider.versions
 
 

@@ -110,7 +110,7 @@ def policy_audit(database_url: str) -> list[tuple[str, int]]:
         conn = await connect(database_url)
         try:
             rows = await conn.fetch(
-                "SELECT actor, target FROM audit_log WHERE action = 'policy.apply' ORDER BY seq, id"
+                "SELECT actor, target FROM audit_log WHERE action = 'policy.apply' ORDER BY position"
             )
         finally:
             await conn.close()

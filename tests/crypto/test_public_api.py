@@ -5,6 +5,20 @@ from __future__ import annotations
 import crypto
 
 EXPECTED = {
+    "CHECKPOINT_TYP",
+    "GENESIS_HASH",
+    "Checkpoint",
+    "ReadCheckpoint",
+    "SignedCheckpoint",
+    "generate_audit_key_file_text",
+    "read_checkpoint",
+    "sign_checkpoint",
+    "EMPTY_ROOT",
+    "inclusion_proof",
+    "leaf_hash",
+    "merkle_root",
+    "node_hash",
+    "verify_inclusion",
     "BLIND_INDEX_LENGTHS",
     "FIELD_OVERHEAD",
     "DEVICE_ID_PATTERN",

@@ -143,9 +143,11 @@ async def test_every_instance_switches_to_an_applied_policy(runtime: Runtime, co
     assert runtime.policy.current.policy.purposes["analytics"].notice_version == 3
 
 
-async def test_a_reload_after_a_lost_notification_catches_up(runtime: Runtime, conn: Connection) -> None:
+async def test_a_reload_after_a_lost_notification_catches_up(
+    runtime: Runtime, conn: Connection, owner_conn: Connection
+) -> None:
     # Applied while this instance hears nothing (as if its listener were down): the reset reloads.
-    await conn.execute("ALTER TABLE policy_versions DISABLE TRIGGER policy_versions_notify")
+    await owner_conn.execute("ALTER TABLE policy_versions DISABLE TRIGGER policy_versions_notify")
     await apply_policy(conn, raised_analytics_notice(SHOP), source="shop-v2.toml", actor="cli")
     assert runtime.policy.current.version == 1
     runtime.policy.schedule_reload()

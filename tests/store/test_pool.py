@@ -13,10 +13,10 @@ from tests.helpers import eventually
 
 
 async def test_sessions_run_in_utc_even_where_the_database_defaults_to_another_zone(
-    conn: Connection, database_url: str
+    owner_conn: Connection, database_url: str
 ) -> None:
-    await conn.execute(
-        f'ALTER DATABASE "{await conn.fetchval("SELECT current_database()")}" SET timezone = "Asia/Tokyo"'
+    await owner_conn.execute(
+        f'ALTER DATABASE "{await owner_conn.fetchval("SELECT current_database()")}" SET timezone = "Asia/Tokyo"'
     )
     plain = await asyncpg.connect(database_url)
     try:

@@ -11,7 +11,7 @@ from consent.config import ConfigError, Environment, Settings
 from consent.runtime import running
 from consent.service.delivery import RecipientSecrets, check_recipient_secrets
 from consent.service.policy_versions import bundled_policy
-from crypto import generate_master_key_entry
+from crypto import generate_master_key_entry, generate_signing_key_entry
 from policies import Policy, parse_policy
 
 VARIABLES = (
@@ -34,6 +34,7 @@ def production(settings: Settings) -> Settings:
         master_keys=generate_master_key_entry(1),
         index_key="MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
         signing_keys="k1:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=",
+        audit_keys=generate_signing_key_entry("audit-1"),
     )
 
 

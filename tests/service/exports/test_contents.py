@@ -14,6 +14,7 @@ from consent.service.exports import SCHEMA_VERSION, Download, ExportOutcome
 from consent.service.exports.archive import MANIFEST, Manifest
 from consent.service.exports.contents import CCPA_EARLIEST
 from consent.store.consent_events import EVENT_CSV_COLUMNS, RECEIPT_CSV_COLUMNS, fetch_history
+from consent.store.pool import Connection
 from crypto import verify_jws
 from policies import Jurisdiction, RequestType
 from tests.service.exports.conftest import (
@@ -123,8 +124,9 @@ async def test_the_manifest_is_signed_and_names_the_hash_of_every_file(runtime: 
     }
 
 
-async def age(runtime: Runtime, subject: Subject, receipt: int, moment: datetime) -> None:
-    await runtime.pool.execute(
+async def age(owner_conn: Connection, subject: Subject, receipt: int, moment: datetime) -> None:
+    """Back-date an event, as only the schema's owner can: the service's role may not rewrite events."""
+    await owner_conn.execute(
         "UPDATE consent_events SET recorded_at = $3 WHERE subject_id = $1 AND receipt_id = $2",
         subject.id,
         subject.receipts[receipt].receipt_id,
@@ -132,12 +134,14 @@ async def age(runtime: Runtime, subject: Subject, receipt: int, moment: datetime
     )
 
 
-async def test_ccpa_covers_the_last_12_months_and_everything_since_2022_on_request(runtime: Runtime) -> None:
+async def test_ccpa_covers_the_last_12_months_and_everything_since_2022_on_request(
+    runtime: Runtime, owner_conn: Connection
+) -> None:
     subject = await make_subject(runtime, Jurisdiction.CCPA)
     now = datetime.now(UTC)
-    await age(runtime, subject, 0, now - timedelta(days=400))  # 13 months ago
+    await age(owner_conn, subject, 0, now - timedelta(days=400))  # 13 months ago
     older = await record_choices(runtime, {"analytics": "denied"}, jurisdiction=Jurisdiction.CCPA)
-    await age(runtime, msgspec.structs.replace(subject, receipts=[older]), 0, CCPA_EARLIEST - timedelta(days=1))
+    await age(owner_conn, msgspec.structs.replace(subject, receipts=[older]), 0, CCPA_EARLIEST - timedelta(days=1))
 
     default = await file_request(runtime, Jurisdiction.CCPA)
     await runtime.exports.export_executor(default)
@@ -155,8 +159,8 @@ async def test_ccpa_covers_the_last_12_months_and_everything_since_2022_on_reque
     assert all(e.recorded_at >= CCPA_EARLIEST for e in full.consent_events)
 
 
-async def test_gdpr_covers_everything(runtime: Runtime, subject: Subject) -> None:
-    await age(runtime, subject, 0, datetime(2019, 5, 1, tzinfo=UTC))
+async def test_gdpr_covers_everything(runtime: Runtime, subject: Subject, owner_conn: Connection) -> None:
+    await age(owner_conn, subject, 0, datetime(2019, 5, 1, tzinfo=UTC))
     request = await file_request(runtime)
     await runtime.exports.export_executor(request)
 
