@@ -28,6 +28,8 @@ class ConfigError(Exception):
 
 
 class Environment(enum.StrEnum):
+    """`CONSENT_ENV`. Unset means production: a deployment that forgets the variable must not make up keys."""
+
     DEVELOPMENT = "development"
     PRODUCTION = "production"
 
@@ -40,7 +42,7 @@ class IpRetention(enum.StrEnum):
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    env: Environment = Environment.DEVELOPMENT
+    env: Environment = Environment.PRODUCTION
     home: Path = Path(".consent")
     database_url: str | None = None
     host: str = "127.0.0.1"

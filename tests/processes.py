@@ -6,7 +6,17 @@ import os
 import socket
 from pathlib import Path
 
-__all__ = ["alive", "free_port", "group_alive", "group_cpu_seconds"]
+__all__ = ["alive", "development_environment", "free_port", "group_alive", "group_cpu_seconds"]
+
+
+def development_environment(home: Path, **variables: str) -> dict[str, str]:
+    """This process's environment for a `consent` command run as a development service on loopback under `home`.
+
+    Development is said explicitly: without `CONSENT_ENV` the service runs as production and refuses to
+    start without configured keys. `variables` (`CONSENT_PORT="9000"`) are added last.
+    """
+    service = {"CONSENT_HOME": str(home), "CONSENT_ENV": "development", "CONSENT_HOST": "127.0.0.1"}
+    return os.environ | service | variables
 
 
 def free_port() -> int:

@@ -22,7 +22,9 @@ SECRET = "s3cret-shared-with-the-site-backend"
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: object) -> Settings:
-    return load_settings({}, database_url=database_url, home=str(tmp_path), link_token_secret=SECRET)
+    return load_settings(
+        {"CONSENT_ENV": "development"}, database_url=database_url, home=str(tmp_path), link_token_secret=SECRET
+    )
 
 
 def choice(device: str, purpose: str, status: str, version: int) -> dict[str, object]:

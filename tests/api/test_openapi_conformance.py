@@ -27,7 +27,7 @@ import pytest
 
 from consent.config import load_settings
 from consent.key_material import load_key_material
-from tests.processes import free_port
+from tests.processes import development_environment, free_port
 
 ORIGIN = "https://shop.example"
 EXAMPLES = 8
@@ -109,14 +109,8 @@ def schemathesis(url: str, scope: str, token: str, report: Path) -> subprocess.P
 
 def test_the_openapi_document_holds_for_every_key_scope(database_url: str, tmp_path: Path) -> None:
     home = tmp_path / "home"
-    load_key_material(load_settings({}, home=str(home)), announce=lambda _message: None)
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "CONSENT_HOME": str(home),
-        "CONSENT_ENV": "development",
-        "CONSENT_HOST": "127.0.0.1",
-        "CONSENT_FEED_MAX_WAIT": "1",
-    }
+    env = development_environment(home, DATABASE_URL=database_url, CONSENT_FEED_MAX_WAIT="1")
+    load_key_material(load_settings(env), announce=lambda _message: None)
     keys = {scope: create_key(env, scope, *([ORIGIN] if scope == "collect" else [])) for scope in SCOPES}
     reports = {scope: tmp_path / f"{scope}.txt" for scope in SCOPES}
     with serving(env, tmp_path / "service.log") as url:

@@ -22,7 +22,7 @@ import httpx
 from consent.config import load_settings
 from consent.key_material import load_key_material
 from tests.helpers import bearer
-from tests.processes import free_port, group_alive
+from tests.processes import development_environment, free_port, group_alive
 
 WITHIN = 0.100  # seconds
 
@@ -121,13 +121,8 @@ async def test_a_withdrawal_through_one_instance_is_honoured_by_the_other_within
 ) -> None:
     home = tmp_path / "home"
     # Both instances (and the CLI) share the development key files; create them before either starts.
-    load_key_material(load_settings({}, home=str(home)), announce=lambda _message: None)
-    env = os.environ | {
-        "DATABASE_URL": database_url,
-        "CONSENT_HOME": str(home),
-        "CONSENT_ENV": "development",
-        "CONSENT_HOST": "127.0.0.1",
-    }
+    env = development_environment(home, DATABASE_URL=database_url)
+    load_key_material(load_settings(env), announce=lambda _message: None)
     async with instances(env, tmp_path, 2) as (a, b), httpx.AsyncClient(timeout=10) as http:
         dsr, check = await asyncio.gather(create_key(env, "dsr"), create_key(env, "check"))
         await asyncio.gather(a.wait_ready(http), b.wait_ready(http))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.bench._http import call
 from tests.bench._scenarios import BENCH_ORIGIN, Tokens
-from tests.processes import alive, free_port, group_alive, group_cpu_seconds
+from tests.processes import alive, development_environment, free_port, group_alive, group_cpu_seconds
 
 __all__ = [
     "BenchError",
@@ -234,14 +234,8 @@ def consent_service(*, workers: int, scratch: Path, source: Path | None = None) 
     metrics = scratch / "metrics"
     metrics.mkdir(parents=True)
     port = free_port()
-    env = os.environ | {
-        "CONSENT_HOME": str(home),
-        "CONSENT_ENV": "development",
-        "CONSENT_HOST": "127.0.0.1",
-        "CONSENT_WORKERS": str(workers),
-        # Else `consent serve` makes one under /tmp per start and leaves it there.
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-    }
+    # PROMETHEUS_MULTIPROC_DIR: else `consent serve` makes one under /tmp per start and leaves it there.
+    env = development_environment(home, CONSENT_WORKERS=str(workers), PROMETHEUS_MULTIPROC_DIR=str(metrics))
     if source is not None:
         env["PYTHONPATH"] = str(source)  # before site-packages, so its `consent` is the one imported
     consent = consent_command(source)

@@ -34,12 +34,6 @@ KEY_2 = generate_master_key_entry(2)
 KEY_3 = generate_master_key_entry(3)
 
 
-@pytest.fixture
-def cli(database_url: str, settings: Settings) -> CliRunner:
-    """The operator's shell: same database and `$CONSENT_HOME` (development key files) as `settings`."""
-    return CliRunner(env={"DATABASE_URL": database_url, "CONSENT_HOME": str(settings.home)})
-
-
 def with_service(settings: Settings, database_url: str, work: Callable[[Runtime, Connection], Awaitable[T]]) -> T:
     """Run `work` in a started service process (as `consent serve` would hold it), then stop it."""
 
@@ -110,6 +104,16 @@ def test_production_refuses_to_start_without_keys(database_url: str, tmp_path: P
     assert result.exit_code == 1
     assert "CONSENT_MASTER_KEYS: required in production" in result.stderr
     assert not (home / "keys").exists()  # no development key was made up
+
+
+def test_without_consent_env_serve_refuses_to_start_without_keys(database_url: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {"DATABASE_URL": database_url, "CONSENT_HOME": str(home), "CONSENT_ENV": None}
+    result = CliRunner(env=env).invoke(main, ["serve"])
+    assert result.exit_code == 1
+    assert "CONSENT_MASTER_KEYS: required in production" in result.stderr
+    assert "CONSENT_ENV=development" in result.stderr
+    assert not (home / "keys").exists()
 
 
 def test_production_reads_every_configured_key(settings: Settings, tmp_path: Path) -> None:

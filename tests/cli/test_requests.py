@@ -21,11 +21,6 @@ from policies import Jurisdiction, RequestType
 
 
 @pytest.fixture
-def cli(database_url: str) -> CliRunner:
-    return CliRunner(env={"DATABASE_URL": database_url})
-
-
-@pytest.fixture
 def file(settings: Settings, database_url: str) -> Callable[[RequestType], RequestRow]:
     """File a trusted request through the service, as the API would: `file(RequestType.ACCESS)`."""
 
