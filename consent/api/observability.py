@@ -50,6 +50,8 @@ LATENCY = Histogram(
 POOL_SIZE = Gauge("consent_db_pool_connections", "Open database connections", multiprocess_mode="livesum")
 POOL_IDLE = Gauge("consent_db_pool_idle_connections", "Idle database connections", multiprocess_mode="livesum")
 
+# The method label takes one of these values: a client choosing the method must not choose label values.
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Unique without a random draw per request: a random process prefix and a counter.
@@ -61,7 +63,7 @@ _pending: dict[tuple[str, str, int], list[float]] = {}
 
 
 def count_request(route: str, method: str, status: int, elapsed: float) -> None:
-    key = (route, method, status)
+    key = (route, method if method in _METHODS else "other", status)
     totals = _pending.get(key)
     if totals is None:
         totals = _pending[key] = [0.0] * (len(_BUCKETS) + 3)

@@ -46,6 +46,7 @@ class Scope(enum.StrEnum):
     CHECK = "check"  # downstream services: consent checks and the change feed
     DSR = "dsr"  # compliance: data-subject requests and personal records
     ADMIN = "admin"  # operators: keys, policies, everything dsr can do
+    METRICS = "metrics"  # monitoring: `/metrics` and nothing else
 
 
 class ApiKey(msgspec.Struct, kw_only=True, frozen=True):
