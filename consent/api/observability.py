@@ -22,6 +22,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from uuid import UUID
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
@@ -35,6 +36,7 @@ __all__ = [
     "POOL_IDLE",
     "POOL_SIZE",
     "HeadersFor",
+    "count_identifier_checks",
     "count_request",
     "flush_metrics",
     "observe",
@@ -46,6 +48,11 @@ _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 REQUESTS = Counter("consent_http_requests_total", "HTTP requests answered", ["route", "method", "status"])
 LATENCY = Histogram(
     "consent_http_request_duration_seconds", "Time to answer an HTTP request", ["route", "method"], buckets=_BUCKETS
+)
+IDENTIFIER_CHECKS = Counter(
+    "consent_identifier_checks_total",
+    "Checks answered for a subject named by an identifier, per API key id and identifier kind",
+    ["key", "kind"],
 )
 POOL_SIZE = Gauge("consent_db_pool_connections", "Open database connections", multiprocess_mode="livesum")
 POOL_IDLE = Gauge("consent_db_pool_idle_connections", "Idle database connections", multiprocess_mode="livesum")
@@ -60,6 +67,8 @@ _ids = itertools.count()
 
 # (route, method, status) -> [count, latency sum, count per bucket..., count above the last bucket]
 _pending: dict[tuple[str, str, int], list[float]] = {}
+# (API key id, identifier kind) -> checks
+_pending_identifier_checks: dict[tuple[UUID, str], int] = {}
 
 
 def count_request(route: str, method: str, status: int, elapsed: float) -> None:
@@ -72,8 +81,18 @@ def count_request(route: str, method: str, status: int, elapsed: float) -> None:
     totals[2 + bisect.bisect_left(_BUCKETS, elapsed)] += 1
 
 
+def count_identifier_checks(key_id: UUID, kind: str, count: int) -> None:
+    """`count` checks answered for key `key_id` that named their subject by an identifier of `kind`."""
+    key = (key_id, kind)
+    _pending_identifier_checks[key] = _pending_identifier_checks.get(key, 0) + count
+
+
 def flush_metrics() -> None:
     """Fold what this process counted since the last flush into the Prometheus metrics."""
+    identifier_checks = list(_pending_identifier_checks.items())
+    _pending_identifier_checks.clear()
+    for (key_id, kind), count in identifier_checks:
+        IDENTIFIER_CHECKS.labels(str(key_id), kind).inc(count)
     pending = list(_pending.items())
     _pending.clear()
     for (route, method, status), totals in pending:

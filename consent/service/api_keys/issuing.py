@@ -63,6 +63,12 @@ class ApiKey(msgspec.Struct, kw_only=True, frozen=True):
         return self.scope is Scope.COLLECT
 
     @property
+    def compliance(self) -> bool:
+        """A `dsr` or `admin` key: it may read consent history with its proof, and learn which subject
+        an email address or phone number belongs to (docs/security.md, "What each key can learn")."""
+        return self.scope is Scope.DSR or self.scope is Scope.ADMIN
+
+    @property
     def actor(self) -> str:
         """How audit entries name this key."""
         return f"key:{self.id}"
