@@ -20,7 +20,9 @@ from pathlib import Path
 
 import msgspec
 
-__all__ = ["ConfigError", "Environment", "IpRetention", "Settings", "load_settings"]
+__all__ = ["MIN_LINK_TOKEN_SECRET", "ConfigError", "Environment", "IpRetention", "Settings", "load_settings"]
+
+MIN_LINK_TOKEN_SECRET = 32  # characters of CONSENT_LINK_TOKEN_SECRET at least
 
 
 class ConfigError(Exception):
@@ -114,6 +116,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f"{_env_name(name)}: value out of range")
+        if self.link_token_secret is not None and len(self.link_token_secret) < MIN_LINK_TOKEN_SECRET:
+            # Tokens are HMAC-SHA256 under this secret: a short one can be guessed offline from a single token.
+            raise ConfigError(f"CONSENT_LINK_TOKEN_SECRET: at least {MIN_LINK_TOKEN_SECRET} characters")
 
     @property
     def embedded_database(self) -> bool:
