@@ -108,6 +108,8 @@ _SCHEMA_ONLY = re.compile(r"Expected `[^`]+`(?: of length [<>]=? \d+| [<>]=? -?[
 _EXPECTED_TYPE = re.compile(r"Expected `([^`]+)`, got `[^`]+`")
 # msgspec names where a value is: "... - at `$.checks[1].subject`" (the body itself: no suffix).
 _AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+# How msgspec's RecursionError for JSON nested too deeply to decode ends; any other is a bug (500).
+_TOO_DEEP = "while deserializing"
 
 
 def _fixed_message(message: str) -> str:
@@ -191,6 +193,10 @@ def problem_for(exc: Exception, method: str, path: str) -> Problem:
         return _invalid([exc.error], path)
     if isinstance(exc, HTTPException):
         return _http(exc, method, path)
+    if isinstance(exc, RecursionError) and _TOO_DEEP in str(exc):
+        # msgspec gives up decoding JSON nested deeper than Python's recursion limit, before any field
+        # is known (fields that take any JSON say how deep they may go, once decoded: `attributes`).
+        return _problem(422, "the body nests arrays or objects too deeply", field="body", instance=path)
     # The message may quote internals; log the type and traceback, answer generically.
     log.error("unhandled %s on %s", type(exc).__name__, path, exc_info=exc)
     return _problem(HTTP_500_INTERNAL_SERVER_ERROR, "the service failed; the error is logged", instance=path)

@@ -21,6 +21,8 @@ from consent.service.vault.personal_records import PersonalRecord, put_personal_
 
 __all__ = ["SubjectsController"]
 
+# Custom attributes are a record's own fields, not a document store: a few levels are plenty.
+MAX_ATTRIBUTE_DEPTH = 8
 _LIMITS = {"name": 500, "email": 320, "phone": 64, "address": 2000, "user_id": 256}
 
 
@@ -70,9 +72,22 @@ def _checked(data: PersonalRecordIn) -> PersonalRecord:
         value = getattr(data, field)
         if value is not None and len(value) > limit:
             raise InvalidInput(f"at most {limit} characters", field=field)
+    if _depth(data.attributes) > MAX_ATTRIBUTE_DEPTH:
+        raise InvalidInput(f"attributes nest at most {MAX_ATTRIBUTE_DEPTH} levels deep", field="attributes")
     if len(msgspec.json.encode(data.attributes)) > 16_384:
         raise InvalidInput("attributes take at most 16 KiB as JSON", field="attributes")
     return PersonalRecord(**msgspec.structs.asdict(data))
+
+
+def _depth(value: object) -> int:
+    """How deeply objects and arrays nest in decoded JSON `value` (a scalar: 0), without recursing."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 class SubjectsController(Controller):

@@ -112,3 +112,24 @@ async def test_a_refused_write_leaves_nothing_behind_for_the_next(client: Client
     assert refused.status_code == 409
     retried = await client.put(f"/v1/subjects/{subject_id}/record", json={"address": ""}, headers=bearer(key.token))
     assert retried.status_code == 201
+
+
+async def test_deeply_nested_attributes_are_422_naming_the_field(client: Client, make_key: MakeKey) -> None:
+    key = await make_key(Scope.DSR)
+    subject_id = uuid7()
+    for depth, field in ((9, "attributes"), (20_000, "body")):
+        # 20,000 levels fit in the body limit but are beyond what the JSON decoder recurses into.
+        nested = b"[" * depth + b"]" * depth
+        response = await client.put(
+            f"/v1/subjects/{subject_id}/record",
+            content=b'{"attributes": {"a": ' + nested + b"}}",
+            headers=bearer(key.token, **{"Content-Type": "application/json"}),
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == field
+    deep_enough = {"a": {"b": [[[[[["c"]]]]]]}}  # 8 levels, the most attributes may nest
+    stored = await client.put(
+        f"/v1/subjects/{subject_id}/record", json={"attributes": deep_enough}, headers=bearer(key.token)
+    )
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["attributes"] == deep_enough
