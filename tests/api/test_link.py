@@ -128,7 +128,7 @@ async def test_a_token_with_a_non_ascii_signature_is_403_not_500(client: Client,
 
 
 def test_a_short_link_token_secret_stops_the_service() -> None:
-    with pytest.raises(ConfigError, match="^CONSENT_LINK_TOKEN_SECRET: at least 32 characters"):
+    with pytest.raises(ConfigError, match=r"^CONSENT_LINK_TOKEN_SECRET: at least 32 characters"):
         load_settings({"CONSENT_LINK_TOKEN_SECRET": "short"})
     assert load_settings({"CONSENT_LINK_TOKEN_SECRET": SECRET}).link_token_secret == SECRET
 
