@@ -29,6 +29,7 @@ from consent.service.checking.batch import answer_batch
 from consent.service.checking.checked_subjects import subject_checked
 from consent.service.subjects.identifiers import Subjects
 from consent.service.subjects.references import ANY_KIND, SubjectKind
+from consent.text import CONTROL_CHARACTERS
 from policies import Decision, Jurisdiction
 
 __all__ = [
@@ -50,7 +51,7 @@ MAX_BATCH = 1000
 # What `consent.service.subjects` accepts as an email: text on both sides of the last @, once trimmed.
 # Stated in the schema only: the service checks it itself, so decoding pays nothing for it.
 EMAIL = r"^[\s\S]*\S[\s\S]*@[^@]*[^@\s][^@]*$"
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+NO_CONTROL_CHARACTERS = f"^[^{CONTROL_CHARACTERS}]*$"
 _EMAIL_SCHEMA = {"pattern": EMAIL, "description": "Trimmed and compared case-insensitively"}
 _PHONE_SCHEMA = {"description": "A number valid for its country, best in E.164 (+14155550123)"}
 
