@@ -5,7 +5,8 @@ from consent.text import has_control_characters
 
 @pytest.mark.parametrize(
     "character",
-    ["\x00", "\n", "\x1b", "\x7f", "\x85", "\x9b", "\u2028", "\u200e", "\u200f", "\u061c", "\u202a", "\u202e", "\u2066", "\u2069"],
+    ["\x00", "\n", "\x1b", "\x7f", "\x85", "\x9b", "\u2028", "\u200e", "\u200f", "\u061c", "\u202a", "\u202e",
+     "\u2066", "\u2069"],
     ids=["NUL", "LF", "ESC", "DEL", "NEL", "CSI", "LS", "LRM", "RLM", "ALM", "LRE", "RLO", "LRI", "PDI"],
 )  # fmt: skip
 def test_control_c1_and_bidi_characters_are_found(character: str) -> None:
