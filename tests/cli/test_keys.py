@@ -283,6 +283,22 @@ def test_retire_after_rotation_is_audited_and_the_old_key_can_go(
     assert read_names(settings, database_url, people) == [f"person {n}" for n in range(3)]
 
 
+def test_a_retired_version_cannot_be_pinned_to_wrap_data_keys(
+    cli: CliRunner, settings: Settings, database_url: str
+) -> None:
+    both = f"{KEY_2},{KEY_1}"
+    write_people(msgspec.structs.replace(settings, master_keys=both, master_key_current=1), database_url, 1)
+    assert cli.invoke(main, ["keys", "rotate"], env={"CONSENT_MASTER_KEYS": both}).exit_code == 0
+    assert cli.invoke(main, ["keys", "retire", "1"], env={"CONSENT_MASTER_KEYS": both}).exit_code == 0
+    pinned = msgspec.structs.replace(settings, master_keys=both, master_key_current=1)
+    with pytest.raises(ConfigError, match=r"^CONSENT_MASTER_KEY_CURRENT: master key version 1 is retired"):
+        write_people(pinned, database_url, 1)
+    rotated = cli.invoke(main, ["keys", "rotate"], env={"CONSENT_MASTER_KEYS": both, "CONSENT_MASTER_KEY_CURRENT": "1"})
+    assert rotated.exit_code == 1
+    assert "master key version 1 is retired and may not wrap data keys" in rotated.stderr
+    assert data_keys_by_version(database_url) == {2: 1}
+
+
 # ---------------------------------------------------------------------------------------------
 # consent erasures export | replay
 
