@@ -16,6 +16,7 @@ from consent.errors import InvalidInput, NotFound
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
 from consent.service.subjects.identifiers import Identifier
+from consent.service.subjects.lookup import lookup_subject
 from consent.service.subjects.references import IDENTIFIER_KINDS, subject_named
 from consent.service.vault.personal_records import PersonalRecord, put_personal_record, read_record
 
@@ -122,12 +123,14 @@ class SubjectsController(Controller):
         stored = await read_record(runtime.pool, runtime.subjects, subject_id, actor=api_key_of(request).actor)
         return _out(subject_id, stored.record.reveal(), stored.updated_at)
 
-    @post("/lookup", operation_id="lookupSubject", summary="Find a subject by one identifier", status_code=200)
+    @post(
+        "/lookup", operation_id="lookupSubject", summary="Find a subject by one identifier (audited)", status_code=200
+    )
     async def lookup(self, request: Request[Any, Any, Any], data: JSONBody[LookupIn]) -> LookupOut:
         runtime: Runtime = request.app.state.runtime
         identifier = subject_named(runtime.subjects, data, IDENTIFIER_KINDS, field="body", prefix="")
         assert isinstance(identifier, Identifier), "a lookup accepts no subject id"
-        subject_id = await runtime.subjects.find(runtime.pool, identifier)
+        subject_id = await lookup_subject(runtime.pool, runtime.subjects, identifier, actor=api_key_of(request).actor)
         if subject_id is None:
             raise NotFound(f"no subject has this {identifier.kind}", field=identifier.kind)
         return LookupOut(subject_id=subject_id)

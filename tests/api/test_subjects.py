@@ -5,6 +5,7 @@ from litestar.testing import AsyncTestClient
 
 from consent.ids import uuid7
 from consent.service.api_keys.issuing import Scope
+from consent.store.pool import Connection
 from tests.helpers import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]
@@ -46,6 +47,25 @@ async def test_lookup_finds_the_subject_by_each_identifier(client: Client, make_
         found = await client.post("/v1/subjects/lookup", json=probe, headers=bearer(key.token))
         assert found.status_code == 200, probe
         assert UUID(found.json()["subject_id"]) == subject_id
+
+
+async def test_every_lookup_is_audited_without_the_identifier(
+    client: Client, make_key: MakeKey, conn: Connection
+) -> None:
+    key = await make_key(Scope.DSR)
+    subject_id = uuid7()
+    await client.put(f"/v1/subjects/{subject_id}/record", json=RECORD, headers=bearer(key.token))
+    await client.post("/v1/subjects/lookup", json={"email": "hanako.yamada@example.jp"}, headers=bearer(key.token))
+    await client.post("/v1/subjects/lookup", json={"phone": "+81 90-8765-4321"}, headers=bearer(key.token))
+    rows = await conn.fetch(
+        "SELECT actor, target, detail, target::text || detail::text AS text FROM audit_log"
+        " WHERE action = 'subject.lookup' ORDER BY seq"
+    )
+    assert [(row["actor"], row["target"], row["detail"]) for row in rows] == [
+        (key.key.actor, {"subject_id": str(subject_id)}, {"kind": "email", "found": True}),
+        (key.key.actor, {}, {"kind": "phone", "found": False}),
+    ]
+    assert not any(value in row["text"] for row in rows for value in ("hanako", "Hanako", "8765", "9012"))
 
 
 async def test_lookup_of_an_unknown_identifier_is_404_without_echoing_it(client: Client, make_key: MakeKey) -> None:
