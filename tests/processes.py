@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-__all__ = ["alive", "development_environment", "free_port", "group_alive", "group_cpu_seconds"]
+__all__ = ["alive", "development_environment", "free_port", "group_alive", "group_cpu_seconds", "postmaster_pid"]
 
 
 def development_environment(home: Path, **variables: str) -> dict[str, str]:
@@ -59,3 +59,13 @@ def group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def postmaster_pid(home: Path) -> int | None:
+    """The pid of the embedded PostgreSQL under `home` if it is running (its postmaster.pid names it)."""
+    pid_file = home / "pgdata" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
