@@ -14,6 +14,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from consent.api.auth import api_key_of, require_key, scopes
+from consent.api.headers import request_headers
 from consent.api.recording import proof_of
 from consent.errors import Forbidden
 from consent.runtime import Runtime
@@ -94,7 +95,9 @@ class SubjectConsentsController(Controller):
             subject_id,
             purpose,
             actor=key.actor,
-            proof=proof_of(request.headers, request.client.host if request.client else None, runtime, key),
+            proof=proof_of(
+                request_headers(request.scope), request.client.host if request.client else None, runtime, key
+            ),
         )
 
 
