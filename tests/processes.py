@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
-__all__ = ["alive", "development_environment", "free_port", "group_alive", "group_cpu_seconds", "postmaster_pid"]
+__all__ = [
+    "alive",
+    "consent_serve",
+    "development_environment",
+    "free_port",
+    "group_alive",
+    "group_cpu_seconds",
+    "postmaster_pid",
+]
 
 
 def development_environment(home: Path, **variables: str) -> dict[str, str]:
@@ -69,3 +79,18 @@ def postmaster_pid(home: Path) -> int | None:
     except (OSError, ValueError):
         return None
     return pid if alive(pid) else None
+
+
+def consent_serve(env: dict[str, str], log: Path, *, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """`consent serve --no-demo` on a free loopback port, in a process group of its own (stop it with
+    `os.killpg`), its output appended to `log`; returns the process and the service's base URL."""
+    port = free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "consent", "serve", "--no-demo", "--port", str(port), "--workers", str(workers)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, f"http://127.0.0.1:{port}"

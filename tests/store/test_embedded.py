@@ -5,27 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from tests.helpers import eventually
-from tests.processes import development_environment, free_port, postmaster_pid
+from tests.processes import consent_serve, development_environment, postmaster_pid
 
 
 def serve(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`consent serve` on the embedded PostgreSQL under `home`, in a process group of its own."""
-    port = free_port()
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "consent", "serve", "--no-demo", "--port", str(port), "--workers", "1"],
-            env={k: v for k, v in development_environment(home).items() if k != "DATABASE_URL"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return process, f"http://127.0.0.1:{port}"
+    """`consent serve` on the embedded PostgreSQL under `home`."""
+    return consent_serve({k: v for k, v in development_environment(home).items() if k != "DATABASE_URL"}, log)
 
 
 async def ready(process: subprocess.Popen[bytes], url: str) -> bool:
