@@ -86,6 +86,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     delivery_max_attempts: int = 15  # attempts before a delivery is parked as failed
     outbox_retention_days: int = 7  # acknowledged outbox rows (and finished jobs) kept this long
     housekeeping_interval_minutes: int = 60  # how often consents are expired and old rows purged
+    export_lifetime_hours: int = 168  # an access export's download link works this long (once)
 
     def __post_init__(self) -> None:
         checks = (
@@ -112,6 +113,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             ("delivery_max_attempts", self.delivery_max_attempts >= 1),
             ("outbox_retention_days", self.outbox_retention_days >= 0),
             ("housekeeping_interval_minutes", self.housekeeping_interval_minutes >= 1),
+            ("export_lifetime_hours", self.export_lifetime_hours >= 1),
         )
         for name, ok in checks:
             if not ok:

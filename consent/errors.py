@@ -5,6 +5,7 @@
     ├── InvalidInput             the request is malformed or names an unknown thing (422)
     ├── NotFound                 the target does not exist (404)
     ├── Conflict                 the request contradicts the current state (409)
+    ├── Gone                     the target existed but is no longer available (410)
     └── Forbidden                credentials lack the right (403)
 
 Messages never contain personal values: callers name fields, never echo them.
@@ -18,6 +19,7 @@ __all__ = [
     "Conflict",
     "ConsentError",
     "Forbidden",
+    "Gone",
     "InvalidInput",
     "NotFound",
     "RepeatedHeader",
@@ -64,6 +66,12 @@ class Conflict(ConsentError):
     status = 409
     kind = "conflict"
     title = "Conflict"
+
+
+class Gone(ConsentError):
+    status = 410
+    kind = "gone"
+    title = "Gone"
 
 
 class Forbidden(ConsentError):

@@ -31,18 +31,24 @@ from consent.service.api_keys.resolver import KeyResolver
 from consent.service.checking.cold_reads import ColdReads
 from consent.service.checking.state_cache import StateCache
 from consent.service.delivery import Deliveries, RecipientSecrets, check_recipient_secrets
+from consent.service.exports import ExportService
 from consent.service.feed import ChangeFeed
 from consent.service.policy_versions import ActivePolicy, PolicyHolder, ensure_policy
+from consent.service.proof_rekeying import REKEY_PROOFS, rekey_user_agents, schedule_rekeying
 from consent.service.recording.consents import ConsentService
 from consent.service.recording.writer import ConsentWriter
+from consent.service.requests.erasure import erasure_executor
+from consent.service.requests.execution import EXECUTE, RequestExecution
 from consent.service.requests.handling import RequestHandling
+from consent.service.requests.orders import order_changed
+from consent.service.requests.rectification import rectification_executor
 from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import DataKeys
 from consent.service.vault.master_key_rotation import refuse_retired_current
 from consent.store.migrate import MigrationError, pending_migrations
 from consent.store.notifications import Notifications
 from consent.store.pool import Pool, create_pool
-from policies import TCStringInvalid, decode_tc_string
+from policies import RequestType, TCStringInvalid, decode_tc_string
 
 __all__ = ["Runtime", "running"]
 
@@ -103,6 +109,7 @@ class Runtime:
             max_attempts=settings.delivery_max_attempts,
             backoff_base=base,
             backoff_cap=cap,
+            on_change=order_changed,
         )
         self._delivery_loop = DeliveryLoop(self.deliveries, self.notifications, poll_interval=poll)
         self.jobs = JobRunner(
@@ -126,10 +133,37 @@ class Runtime:
                 max_attempts=settings.job_max_attempts,
             ),
         )
+        # Each request type run by a job has its executor here.
+        self.execution = RequestExecution(
+            pool, states=self.states, subjects=self.subjects, max_attempts=settings.job_max_attempts
+        )
+        self.exports = ExportService(
+            pool,
+            data_keys=self.data_keys,
+            policy=self.policy,
+            signing_keys=keys.signing_keys,
+            lifetime=timedelta(hours=settings.export_lifetime_hours),
+        )
+        self.execution.register(RequestType.ACCESS, self.exports.execute)
+        self.execution.register(RequestType.PORTABILITY, self.exports.execute)
+        self.execution.register(RequestType.ERASURE, erasure_executor(self.subjects, self.policy))
+        self.execution.register(RequestType.RECTIFICATION, rectification_executor(self.subjects, self.policy))
+        self.jobs.handle(EXECUTE, self.execution.run)
+        self.jobs.handle(REKEY_PROOFS, lambda _job: self._rekey_proofs())
         self.requests = RequestHandling(
-            pool, subjects=self.subjects, policy=self.policy, consents=self.consents, states=self.states
+            pool,
+            subjects=self.subjects,
+            policy=self.policy,
+            consents=self.consents,
+            states=self.states,
+            execution=self.execution,
         )
         self._tasks: list[asyncio.Task[None]] = []
+
+    async def _rekey_proofs(self) -> None:
+        converted = await rekey_user_agents(self.pool, self.keys.index_key)
+        if converted:
+            log.info("proofs: %d user-agent digests keyed", converted)
 
     def decode_tcf(self, text: str) -> dict[str, Any]:
         """The TC string's summary to keep as proof; InvalidInput (field `tcf`) if it is malformed."""
@@ -156,6 +190,7 @@ class Runtime:
             interval=self._housekeeping_every,
             max_attempts=self.settings.job_max_attempts,
         )
+        await schedule_rekeying(self.pool, at=datetime.now(UTC), max_attempts=self.settings.job_max_attempts)
         self.jobs.start()
         self._tasks.append(asyncio.create_task(self._delivery_loop.run(), name="deliveries"))
 

@@ -8,6 +8,7 @@ passes key text in and stores what comes out. See docs/security.md for the desig
 - Blind indexes: `parse_index_key`, `blind_index`.
 - Receipts: `parse_signing_keys`, `sign_jws`, `verify_jws`, `jwks`.
 - Webhook signatures: `sign_webhook`, `verify_webhook`.
+- Download links: `new_link_nonce`, `link_token`, `link_token_hash`.
 - Plaintext hygiene: `Redacted`.
 """
 
@@ -33,6 +34,7 @@ from crypto._identifiers import IDENTIFIER_KINDS, IdentifierKind, normalise_iden
 from crypto._jwks import JsonWebKey, JsonWebKeySet, PublicKeySet, public_keys_from_jwks
 from crypto._jws import jwks, sign_jws, verify_jws
 from crypto._key_provider import KeyProvider, LocalKeyProvider
+from crypto._link_tokens import LINK_NONCE_BYTES, link_token, link_token_hash, new_link_nonce
 from crypto._master_keys import (
     MasterKeyRing,
     generate_master_key_entry,
@@ -55,6 +57,7 @@ __all__ = [
     "BLIND_INDEX_LENGTHS",
     "FIELD_OVERHEAD",
     "IDENTIFIER_KINDS",
+    "LINK_NONCE_BYTES",
     "WEBHOOK_SIGNATURE_SCHEME",
     "CryptoError",
     "DataKey",
@@ -86,7 +89,10 @@ __all__ = [
     "generate_signing_key_entry",
     "generate_signing_key_file_text",
     "jwks",
+    "link_token",
+    "link_token_hash",
     "new_data_key",
+    "new_link_nonce",
     "normalise_identifier",
     "parse_index_key",
     "parse_master_key_file",

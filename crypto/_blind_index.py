@@ -25,6 +25,7 @@ __all__ = ["BLIND_INDEX_LENGTHS", "IndexKey", "blind_index", "generate_index_key
 
 INDEX_KEY_BYTES = 32
 _HKDF_INFO = b"consent/blind-index/v1/"
+_USER_AGENT_INFO = b"consent/proof/user-agent/v1"
 
 BLIND_INDEX_LENGTHS: Final[Mapping[IdentifierKind, int]] = MappingProxyType(
     {
@@ -49,18 +50,31 @@ class IndexKey:
     copy of a keyed HMAC context plus one update. The root key itself is not kept.
     """
 
-    __slots__ = ("_macs",)
+    __slots__ = ("_macs", "_user_agent_mac")
 
     def __init__(self, root: bytes) -> None:
         if len(root) != INDEX_KEY_BYTES:
             raise KeyMaterialError(f"the index key must be {INDEX_KEY_BYTES} bytes, got {len(root)}")
         self._macs = {kind: hmac.HMAC(_field_key(root, kind), hashes.SHA256()) for kind in IDENTIFIER_KINDS}
+        self._user_agent_mac = hmac.HMAC(_derive(root, _USER_AGENT_INFO), hashes.SHA256())
 
     def digest(self, kind: IdentifierKind, normalised: str) -> bytes:
         """The truncated index of an already normalised value (see `blind_index`)."""
         mac = self._macs[kind].copy()
         mac.update(normalised.encode("utf-8"))
         return mac.finalize()[: BLIND_INDEX_LENGTHS[kind]]
+
+    def user_agent_proof(self, user_agent_sha256: str) -> str:
+        """The keyed digest a consent proof keeps of a user agent, from its SHA-256 (hex).
+
+        A plain SHA-256 of a user agent is the user agent to anyone holding a list of them; this
+        HMAC (under its own key derived from the index root key) is not, without the key. It is
+        taken over the SHA-256 rather than the text so that proofs stored with the plain digest
+        can be converted without the user agent.
+        """
+        mac = self._user_agent_mac.copy()
+        mac.update(user_agent_sha256.encode("ascii"))
+        return mac.finalize().hex()
 
     def __repr__(self) -> str:
         return "IndexKey([REDACTED])"
@@ -92,4 +106,8 @@ def generate_index_key_text() -> str:
 
 
 def _field_key(root: bytes, kind: IdentifierKind) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO + kind.encode("ascii")).derive(root)
+    return _derive(root, _HKDF_INFO + kind.encode("ascii"))
+
+
+def _derive(root: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(root)

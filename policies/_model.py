@@ -50,7 +50,8 @@ CookieName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,128}\*?$")
 TcfPurposeId = Annotated[int, msgspec.Meta(ge=1, le=11)]
 
 
-class Controller(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+# `omit_defaults`: a policy that leaves `complaint_authority` out keeps the digest it had before the field existed.
+class Controller(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """Who is responsible for the processing (GDPR Art. 30(1)(a)) and where the policy lives."""
 
     name: Text
@@ -60,6 +61,9 @@ class Controller(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     """A general description of technical and organisational measures (Art. 30(1)(g))."""
     dpo: Text | None = None
     """Contact of the data protection officer, where one is designated."""
+    complaint_authority: Text | None = None
+    """Where a person may lodge a complaint: the supervisory authority, with its address or web page
+    (GDPR Art. 13(2)(d), 15(1)(f)); shown in access exports."""
 
 
 class NoticeText(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -159,12 +163,22 @@ class JurisdictionRules(msgspec.Struct, kw_only=True, frozen=True, forbid_unknow
     """Non-business days, besides weekends, for deadlines counted in business days."""
 
 
-class Retention(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """How long one data category is kept."""
+RecordField = Literal["name", "email", "phone", "address", "user_id", "birth_date", "attributes"]
+"""A field of a subject's personal record."""
+
+
+# `omit_defaults`: a policy that leaves the erasure keys out keeps the digest it had before they existed.
+class Retention(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """How long one data category is kept, and whether the law obliges keeping it."""
 
     personal_data_days: Days
     consent_proof_days: Days
     """Consent events are proof; they outlive the data so a grant can still be shown later."""
+    record_fields: tuple[RecordField, ...] = ()
+    """The personal-record fields that hold data of this category (what an erasure keeps, if it must)."""
+    legal_obligation: Text | None = None
+    """The law that obliges keeping this category (a tax or commercial code): an erasure keeps its
+    record fields, tells recipients to keep the category, and records this as the reason."""
 
 
 # `omit_defaults`: a policy that leaves `ack` out keeps the digest it had before the field existed.

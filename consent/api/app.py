@@ -25,10 +25,12 @@ from consent.api.auth import authenticated_key, scopes_of
 from consent.api.check import CHECK, CHECK_BATCH, check_routes
 from consent.api.consents import LinkController, SubjectConsentsController
 from consent.api.cors import answer_preflight, cors_headers_for, is_preflight
+from consent.api.exports import ExportsController
 from consent.api.express import ExpressRoute, serve_express
 from consent.api.feed import feed_routes
 from consent.api.headers import header
 from consent.api.health import HealthController
+from consent.api.holds import HoldsController
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
 from consent.api.openapi import complete_openapi
@@ -168,7 +170,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             WhoAmIController,
             NoticesController,
             SubjectsController,
+            HoldsController,
             RequestsController,
+            ExportsController,
             ReportsController,
             *check_routes(settings.max_body_bytes),
             *recording_routes(settings.max_body_bytes),

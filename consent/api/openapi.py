@@ -70,6 +70,7 @@ _WHEN = {
     409: "The request contradicts the current state",
     413: "The body is too large",
     415: "The body is not JSON",
+    410: "The link was used already, or has expired",
     422: "Invalid input, named in `field`",
 }
 # Statuses a handler picks at run time, beside the one Litestar documents.
@@ -83,8 +84,10 @@ _PROBLEMS_ALSO = {
     "createRequest": [404],  # a subject_id no subject has
     "approveRequest": [409],  # not awaiting approval
     "acknowledgeRequestDelivery": [409],  # nothing was sent to that recipient yet
+    "downloadExport": [410],  # used or expired
 }
 _MEDIA_TYPES = {"getJwks": "application/jwk-set+json"}
+_BINARY = {"downloadExport": "application/zip"}
 # Further media types an operation may answer with, beside its JSON.
 _ALSO_MEDIA_TYPES = {"getRequestsReport": ("text/csv", Schema(type=OpenAPIType.STRING))}
 
@@ -120,6 +123,12 @@ def _complete(operation: Operation, handler: HTTPRouteHandler, path: str) -> Non
         success = responses["200"]
         assert isinstance(success, OpenAPIResponse)
         success.content = {media_type: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))}
+    if (binary := _BINARY.get(operation.operation_id or "")) is not None:
+        success = responses["200"]
+        assert isinstance(success, OpenAPIResponse)
+        success.content = {
+            binary: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY))
+        }
     if (also := _ALSO_MEDIA_TYPES.get(operation.operation_id or "")) is not None:
         success = responses["200"]
         assert isinstance(success, OpenAPIResponse)

@@ -96,7 +96,8 @@ def proof_of(headers: Mapping[str, str], client_host: str | None, runtime: Runti
     if prefix is not None:
         proof["ip_prefix"] = prefix
     if (agent := headers.get("user-agent")) is not None:
-        proof["user_agent_sha256"] = hashlib.sha256(agent.encode()).hexdigest()
+        # Keyed: a plain digest of a user agent is the user agent to anyone with a list of them.
+        proof["user_agent_hmac"] = runtime.keys.index_key.user_agent_proof(hashlib.sha256(agent.encode()).hexdigest())
     return proof
 
 

@@ -35,6 +35,9 @@ __all__ = ["RequestsController"]
 
 _TRUSTED_SCOPES = frozenset({Scope.DSR, Scope.ADMIN})
 Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+CorrectedField = Annotated[
+    str, msgspec.Meta(pattern=r"^(name|email|phone|address|user_id|birth_date|attributes\.[A-Za-z0-9_.-]{1,64})$")
+]
 
 
 class RequestSubjectIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -69,8 +72,12 @@ class RequestIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     """For a letter or call received earlier (dsr and admin keys only): deadlines run from receipt."""
     note: Reason | None = None
     """Encrypted under the subject's data key."""
-    corrections: Annotated[dict[str, Reason], msgspec.Meta(max_length=50)] | None = None
-    """For `rectification`: the corrected fields; encrypted under the subject's data key."""
+    corrections: Annotated[dict[CorrectedField, Reason], msgspec.Meta(max_length=50)] | None = None
+    """For `rectification`: the corrected record fields (an empty value removes one); encrypted
+    under the subject's data key, applied when the request runs."""
+    full_history: bool = False
+    """For `access` and `portability`: everything since 2022-01-01 instead of the last 12 months (CCPA;
+    other jurisdictions always get everything)."""
 
 
 class CodeIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -102,19 +109,28 @@ class RequestOut(msgspec.Struct, kw_only=True, frozen=True):
     completed_at: datetime | None
     rejected_at: datetime | None
     rejection_reason: str | None
+    full_history: bool
+    executed_at: datetime | None
+    """When its work (an erasure, a rectification) was done; it completes once every recipient acknowledged."""
+    outcome: dict[str, Any] | None
+    """What the work did, kept and why (see docs/requests.md); no personal values."""
 
 
 class DeliveryOut(msgspec.Struct, kw_only=True, frozen=True):
     recipient: str
     state: str
+    """`pending`, `sent` (awaiting the recipient's acknowledgement), `acknowledged` or `failed`."""
     created_at: datetime
     acknowledged_at: datetime | None
+    event_id: UUID | None
+    """The order's `Consent-Event-Id`, as the recipient received it."""
 
 
 class RequestDetailOut(RequestOut, kw_only=True, frozen=True):
     deliveries: list[DeliveryOut]
     export_url: str | None
-    """Where the access or portability export can be fetched once ready (exports are not built yet)."""
+    """Where the person downloads the access or portability export, once, until it expires: a path on
+    this service (`/v1/exports/{token}`); null until the export is built and after it is used or expired."""
 
 
 class RequestPage(msgspec.Struct, kw_only=True, frozen=True):
@@ -130,7 +146,11 @@ def _out(row: RequestRow) -> RequestOut:
 
 def _delivery(row: DeliveryRow) -> DeliveryOut:
     return DeliveryOut(
-        recipient=row.recipient, state=row.state, created_at=row.created_at, acknowledged_at=row.acknowledged_at
+        recipient=row.recipient,
+        state=row.state,
+        created_at=row.created_at,
+        acknowledged_at=row.acknowledged_at,
+        event_id=row.event_id,
     )
 
 
@@ -161,6 +181,7 @@ class RequestsController(Controller):
                 note=data.note,
                 corrections=data.corrections,
                 received_at=data.received_at,
+                full_history=data.full_history,
                 actor=key.actor,
                 trusted_caller=trusted,
             )
@@ -200,7 +221,7 @@ class RequestsController(Controller):
         return RequestDetailOut(
             **msgspec.structs.asdict(_out(detail.request)),
             deliveries=[_delivery(row) for row in detail.deliveries],
-            export_url=detail.export_url,
+            export_url=await runtime.exports.export_url(request_id),
         )
 
     @post(

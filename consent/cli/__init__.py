@@ -11,6 +11,7 @@ import click
 from consent.cli._api_keys import apikeys
 from consent.cli._audit import audit
 from consent.cli._erasures import erasures
+from consent.cli._holds import holds
 from consent.cli._keys import keys
 from consent.cli._policies import policies
 from consent.cli._requests import requests
@@ -35,6 +36,7 @@ main.add_command(migrate)
 main.add_command(apikeys)
 main.add_command(audit)
 main.add_command(erasures)
+main.add_command(holds)
 main.add_command(keys)
 main.add_command(policies)
 main.add_command(requests)

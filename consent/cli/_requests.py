@@ -19,13 +19,13 @@ from consent.service.requests.reports import render_csv, requests_report
 from consent.service.requests.states import RequestState
 from policies import RequestType
 
-__all__ = ["requests"]
+__all__ = ["requests", "run_service"]
 
 T = TypeVar("T")
 _encode = msgspec.json.Encoder(order="sorted").encode
 
 
-def _run(work: Callable[[Runtime], Awaitable[T]]) -> T:
+def run_service(work: Callable[[Runtime], Awaitable[T]]) -> T:
     """Run `work` against a started runtime (the services the API uses); errors become one line."""
     settings = load()
 
@@ -92,7 +92,7 @@ def list_(
         after=after,
         limit=limit,
     )
-    rows = _run(lambda runtime: list_requests(runtime.pool, where))
+    rows = run_service(lambda runtime: list_requests(runtime.pool, where))
     for row in rows:
         click.echo(_line(row))
     if not rows:
@@ -103,7 +103,7 @@ def list_(
 @click.argument("request_id", type=click.UUID)
 def show(request_id: uuid.UUID) -> None:
     """The request and its deliveries, as JSON."""
-    detail = _run(lambda runtime: request_detail(runtime.pool, request_id))
+    detail = run_service(lambda runtime: request_detail(runtime.pool, request_id))
     click.echo(_encode(detail).decode())
 
 
@@ -111,7 +111,7 @@ def show(request_id: uuid.UUID) -> None:
 @click.argument("request_id", type=click.UUID)
 def approve(request_id: uuid.UUID) -> None:
     """Approve a verified request that waits for a person (the policy's `approval = "manual"`)."""
-    row = _run(lambda runtime: runtime.requests.approve(request_id, actor=CLI_ACTOR))
+    row = run_service(lambda runtime: runtime.requests.approve(request_id, actor=CLI_ACTOR))
     click.echo(_line(row))
 
 
@@ -120,7 +120,7 @@ def approve(request_id: uuid.UUID) -> None:
 @click.option("--reason", required=True, help="Why it is refused; kept for the record, so no personal values.")
 def reject(request_id: uuid.UUID, reason: str) -> None:
     """Reject an open request."""
-    row = _run(lambda runtime: runtime.requests.reject(request_id, reason, actor=CLI_ACTOR))
+    row = run_service(lambda runtime: runtime.requests.reject(request_id, reason, actor=CLI_ACTOR))
     click.echo(_line(row))
 
 
@@ -129,15 +129,22 @@ def reject(request_id: uuid.UUID, reason: str) -> None:
 @click.option("--reason", required=True, help="Why more time is needed (the person must be told).")
 def extend(request_id: uuid.UUID, reason: str) -> None:
     """Extend the deadline once, within the first period, by the jurisdiction's extension."""
-    row = _run(lambda runtime: runtime.requests.extend(request_id, reason, actor=CLI_ACTOR))
+    row = run_service(lambda runtime: runtime.requests.extend(request_id, reason, actor=CLI_ACTOR))
     click.echo(_line(row))
 
 
 @requests.command()
 @click.argument("request_id", type=click.UUID)
-def retry(request_id: uuid.UUID) -> None:
-    """Move on a verified request that stopped (an opt-out whose recording failed)."""
-    row = _run(lambda runtime: runtime.requests.retry(request_id, actor=CLI_ACTOR))
+@click.argument("recipient", required=False)
+def retry(request_id: uuid.UUID, recipient: str | None) -> None:
+    """Move on a request that stopped: a verified one (an opt-out whose recording failed), one in
+    progress whose work was parked after its last attempt, or with RECIPIENT its order to that
+    recipient, parked as failed after its last delivery attempt."""
+    if recipient is not None:
+        delivery = run_service(lambda runtime: runtime.requests.retry_delivery(request_id, recipient, actor=CLI_ACTOR))
+        click.echo(f"{delivery.request_id}  {delivery.recipient}  {delivery.state}")
+        return
+    row = run_service(lambda runtime: runtime.requests.retry(request_id, actor=CLI_ACTOR))
     click.echo(_line(row))
 
 
@@ -148,5 +155,5 @@ def retry(request_id: uuid.UUID) -> None:
 def report(start: str, end: str, output: str) -> None:
     """The CCPA §7101 record of requests received in a period: no personal values."""
     first, last = _required_day(start, "--from"), _required_day(end, "--to")
-    rows = _run(lambda runtime: requests_report(runtime.pool, first, last))
+    rows = run_service(lambda runtime: requests_report(runtime.pool, first, last))
     click.echo(render_csv(rows) if output == "csv" else _encode(rows).decode(), nl=output != "csv")

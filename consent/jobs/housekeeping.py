@@ -52,12 +52,13 @@ def housekeeping_handler(
     async def run(job: JobRow) -> None:
         now = datetime.now(UTC)
         done = await run_housekeeping(pool, policy(), now=now, retention=retention)
-        if done.expired or done.outbox_purged or done.jobs_purged:
+        if done.expired or done.outbox_purged or done.jobs_purged or done.exports_purged:
             log.info(
-                "housekeeping: %d consents expired, %d outbox messages and %d jobs purged",
+                "housekeeping: %d consents expired, %d outbox messages, %d jobs and %d exports purged",
                 done.expired,
                 done.outbox_purged,
                 done.jobs_purged,
+                done.exports_purged,
             )
         next_period = (job.payload["period"] + 1) * interval.total_seconds()
         await schedule_housekeeping(

@@ -12,6 +12,8 @@ a jurisdiction forces consent, which the engine decides per check.
 
 **Purging.** Outbox messages acknowledged longer ago than the retention, and jobs done as long
 ago, are deleted; open and failed ones always stay. Each purge that deleted something is audited.
+Access exports past their lifetime lose their archive (each audited, `consent.service.exports`);
+their rows go after the retention too, when a used or expired link stops answering 410.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import msgspec
 
 from consent.ids import uuid7
 from consent.service import audit
+from consent.service.exports import purge_exports
 from consent.service.policy_versions import ActivePolicy
 from consent.store import jobs as jobs_store
 from consent.store import outbox as outbox_store
@@ -43,6 +46,7 @@ class Housekeeping(msgspec.Struct, kw_only=True, frozen=True):
     expired: int
     outbox_purged: int
     jobs_purged: int
+    exports_purged: int = 0
 
 
 async def expire_consents(pool: Pool, active: ActivePolicy, *, now: datetime, batch: int = 500) -> int:
@@ -139,4 +143,5 @@ async def run_housekeeping(pool: Pool, active: ActivePolicy, *, now: datetime, r
     """One run: expire, then purge."""
     expired = await expire_consents(pool, active, now=now)
     messages, jobs = await purge_finished(pool, now=now, retention=retention)
-    return Housekeeping(expired=expired, outbox_purged=messages, jobs_purged=jobs)
+    exports, _ = await purge_exports(pool, now=now, keep_rows_for=retention)
+    return Housekeeping(expired=expired, outbox_purged=messages, jobs_purged=jobs, exports_purged=exports)

@@ -9,13 +9,12 @@ from uuid import UUID
 import msgspec
 
 from consent.store.pool import Connection, Pool, Record
+from policies import ConsentState, ConsentStatus, SubjectFacts
 
 __all__ = [
     "ConsentStateRow",
     "IdentifierCandidate",
-    "PurposeState",
     "Resolved",
-    "StoredFacts",
     "StoredState",
     "SubjectFactsRow",
     "add_objections",
@@ -46,31 +45,13 @@ class SubjectFactsRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     jurisdiction: str
 
 
-class PurposeState(msgspec.Struct, kw_only=True, frozen=True, gc=False):
-    """One purpose's row of `consent_state`, as the check path reads it."""
-
-    purpose: str
-    status: str
-    notice_version: int
-    recorded_at: datetime
-    by_guardian: bool
-
-
-class StoredFacts(msgspec.Struct, kw_only=True, frozen=True, gc=False):
-    """A subject's row of `subject_facts`, as the check path reads it."""
-
-    gpc_opt_out_at: datetime | None
-    direct_marketing_objected_at: datetime | None
-    objected_purposes: list[str]
-    jurisdiction: str | None
-    birth_date: date | None = None
-
-
 class StoredState(msgspec.Struct, kw_only=True, frozen=True, gc=False):
-    """What is stored of one existing subject's consent: its purposes' rows and its facts, if any."""
+    """What is stored of one existing subject's consent, already in the decision engine's terms
+    (the check path builds each value once): its latest choice per purpose and its facts, if any."""
 
-    purposes: list[PurposeState]
-    facts: StoredFacts | None
+    consents: dict[str, ConsentState]
+    facts: SubjectFacts | None
+    jurisdiction: str | None
 
 
 class IdentifierCandidate(msgspec.Struct, kw_only=True, frozen=True, gc=False):
@@ -84,6 +65,8 @@ class IdentifierCandidate(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     master_version: int
     wrapped_key: bytes
 
+
+_STATUSES = {status.value: status for status in ConsentStatus}
 
 # One row per purpose (or one all-NULL row for a subject with facts but no choices yet),
 # each carrying the subject's facts: a single round trip answers a whole check.
@@ -101,25 +84,23 @@ def _add(found: dict[UUID, StoredState], subject: UUID, row: Record) -> None:
     """File a joined state row (`_FETCH`'s columns) under `subject`."""
     stored = found.get(subject)
     if stored is None:
-        facts = None
+        facts, jurisdiction = None, None
         if row["facts_subject"] is not None:
-            facts = StoredFacts(
+            facts = SubjectFacts(
                 gpc_opt_out_at=row["gpc_opt_out_at"],
                 direct_marketing_objected_at=row["direct_marketing_objected_at"],
-                objected_purposes=row["objected_purposes"],
-                jurisdiction=row["jurisdiction"],
+                objected_purposes=frozenset(row["objected_purposes"]),
                 birth_date=row["birth_date"],
             )
-        stored = found[subject] = StoredState(purposes=[], facts=facts)
-    if row["purpose"] is not None:
-        stored.purposes.append(
-            PurposeState(
-                purpose=row["purpose"],
-                status=row["status"],
-                notice_version=row["notice_version"],
-                recorded_at=row["recorded_at"],
-                by_guardian=row["by_guardian"],
-            )
+            jurisdiction = row["jurisdiction"]
+        stored = found[subject] = StoredState(consents={}, facts=facts, jurisdiction=jurisdiction)
+    purpose = row["purpose"]
+    if purpose is not None:
+        stored.consents[purpose] = ConsentState(
+            status=_STATUSES[row["status"]],
+            notice_version=row["notice_version"],
+            recorded_at=row["recorded_at"],
+            by_guardian=row["by_guardian"],
         )
 
 
@@ -203,7 +184,7 @@ async def resolve(
         elif row["state_subject"] is not None or row["facts_subject"] is not None:
             _add(states, row["subject_id"], row)
         elif row["subject_id"] not in states:
-            states[row["subject_id"]] = StoredState(purposes=[], facts=None)
+            states[row["subject_id"]] = StoredState(consents={}, facts=None, jurisdiction=None)
     return Resolved(candidates=candidates, states=states)
 
 

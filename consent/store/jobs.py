@@ -25,6 +25,7 @@ __all__ = [
     "enqueue",
     "fail",
     "fetch",
+    "fetch_by_key",
     "lease",
     "purge_done",
     "retry",
@@ -188,6 +189,11 @@ async def retry(conn: Connection, job_id: UUID) -> JobRow | None:
 
 async def fetch(conn: Connection | Pool, job_id: UUID) -> JobRow | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE id = $1", job_id)
+    return None if row is None else _row(row)
+
+
+async def fetch_by_key(conn: Connection | Pool, dedupe_key: str) -> JobRow | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM jobs WHERE dedupe_key = $1", dedupe_key)
     return None if row is None else _row(row)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -15,19 +16,27 @@ __all__ = [
     "ListFilter",
     "NewRequest",
     "RequestRow",
+    "SubjectRequestRow",
     "VerificationRow",
     "acknowledge_delivery",
+    "all_acknowledged",
+    "clear_ciphertexts",
     "count_attempt",
     "enqueue",
+    "fetch_corrections",
     "fetch_deliveries",
+    "fetch_delivery",
     "fetch_open",
     "fetch_request",
+    "fetch_subject_requests",
+    "insert_delivery",
     "insert_request",
     "insert_verification",
     "list_requests",
     "lock_verification",
     "mark_verification_used",
     "requests_received_between",
+    "update_delivery_of_event",
     "update_request",
 ]
 
@@ -50,6 +59,7 @@ class NewRequest(msgspec.Struct, kw_only=True, frozen=True):
     note_ciphertext: bytes | None
     corrections_ciphertext: bytes | None
     created_by: str
+    full_history: bool = False
 
 
 class RequestRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -77,6 +87,19 @@ class RequestRow(msgspec.Struct, kw_only=True, frozen=True):
     rejection_reason: str | None
     created_by: str
     updated_at: datetime
+    full_history: bool = False
+    """An access or portability request under CCPA asks for everything since 2022, not the last 12 months."""
+    executed_at: datetime | None = None
+    """When its work (an erasure, a rectification, an export) was done; None before, or for types done at once."""
+    outcome: dict[str, Any] | None = None
+    """What the work did, kept and why: ids, names and counts, never a personal value."""
+
+
+class SubjectRequestRow(RequestRow, kw_only=True, frozen=True):
+    """A request with its ciphertexts, for the subject's own export."""
+
+    note_ciphertext: bytes | None
+    corrections_ciphertext: bytes | None
 
 
 class VerificationRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -95,6 +118,8 @@ class DeliveryRow(msgspec.Struct, kw_only=True, frozen=True):
     created_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    event_id: UUID | None = None
+    """The outbox message carrying the order (the recipient's `Consent-Event-Id`)."""
 
 
 class ListFilter(msgspec.Struct, kw_only=True, frozen=True):
@@ -125,6 +150,8 @@ _UPDATABLE = frozenset(
         "completed_at",
         "rejected_at",
         "rejection_reason",
+        "executed_at",
+        "outcome",
     }
 )
 
@@ -160,6 +187,19 @@ async def fetch_request(conn: Connection | Pool, request_id: UUID, *, lock: bool
     """One request; with `lock`, held until the caller's transaction ends."""
     suffix = " FOR UPDATE" if lock else ""
     return _request(await conn.fetchrow(f"SELECT {_COLUMNS} FROM requests WHERE id = $1{suffix}", request_id))
+
+
+async def fetch_subject_requests(
+    conn: Connection | Pool, subject_id: UUID, since: datetime | None
+) -> list[SubjectRequestRow]:
+    """The subject's requests received at or after `since` (all if None), oldest first."""
+    records = await conn.fetch(
+        f"SELECT {', '.join(SubjectRequestRow.__struct_fields__)} FROM requests"
+        " WHERE subject_id = $1 AND ($2::timestamptz IS NULL OR received_at >= $2) ORDER BY received_at, id",
+        subject_id,
+        since,
+    )
+    return [SubjectRequestRow(**dict(record.items())) for record in records]
 
 
 async def update_request(conn: Connection, request_id: UUID, at: datetime, **changes: object) -> RequestRow:
@@ -291,3 +331,66 @@ async def enqueue(conn: Connection, message: OutboxRow) -> None:
         message.payload,
         message.created_at,
     )
+
+
+async def insert_delivery(conn: Connection, request_id: UUID, recipient: str, *, event_id: UUID, at: datetime) -> None:
+    """The order to `recipient`, carried by outbox message `event_id`, pending (once: a repeat is a no-op)."""
+    await conn.execute(
+        "INSERT INTO request_deliveries (request_id, recipient, state, created_at, event_id)"
+        " VALUES ($1, $2, 'pending', $3, $4) ON CONFLICT (request_id, recipient) DO NOTHING",
+        request_id,
+        recipient,
+        at,
+        event_id,
+    )
+
+
+async def fetch_delivery(conn: Connection, request_id: UUID, recipient: str) -> DeliveryRow | None:
+    record = await conn.fetchrow(
+        f"SELECT {_DELIVERY_COLUMNS} FROM request_deliveries WHERE request_id = $1 AND recipient = $2",
+        request_id,
+        recipient,
+    )
+    return None if record is None else DeliveryRow(**dict(record.items()))
+
+
+async def update_delivery_of_event(
+    conn: Connection, event_id: UUID, state: str, *, at: datetime, actor: str
+) -> DeliveryRow | None:
+    """Set the state of the delivery carried by `event_id` (the first acknowledgement is kept);
+    None when no request's order travels in that message."""
+    record = await conn.fetchrow(
+        "UPDATE request_deliveries"
+        " SET state = $2,"
+        " acknowledged_at = CASE WHEN $2 = 'acknowledged' THEN coalesce(acknowledged_at, $3) END,"
+        " acknowledged_by = CASE WHEN $2 = 'acknowledged' THEN coalesce(acknowledged_by, $4) END"
+        f" WHERE event_id = $1 RETURNING {_DELIVERY_COLUMNS}",
+        event_id,
+        state,
+        at,
+        actor,
+    )
+    return None if record is None else DeliveryRow(**dict(record.items()))
+
+
+async def all_acknowledged(conn: Connection, request_id: UUID) -> bool:
+    """Whether every delivery of the request is acknowledged (True when it has none)."""
+    return not await conn.fetchval(
+        "SELECT true FROM request_deliveries WHERE request_id = $1 AND state <> 'acknowledged' LIMIT 1", request_id
+    )
+
+
+async def fetch_corrections(conn: Connection, request_id: UUID) -> bytes | None:
+    """The rectification's corrected fields, as the ciphertext stored with the request."""
+    value: bytes | None = await conn.fetchval("SELECT corrections_ciphertext FROM requests WHERE id = $1", request_id)
+    return value
+
+
+async def clear_ciphertexts(conn: Connection, subject_id: UUID) -> int:
+    """Drop the notes and corrections of every request of the subject (an erasure); how many rows held some."""
+    result = await conn.execute(
+        "UPDATE requests SET note_ciphertext = NULL, corrections_ciphertext = NULL"
+        " WHERE subject_id = $1 AND (note_ciphertext IS NOT NULL OR corrections_ciphertext IS NOT NULL)",
+        subject_id,
+    )
+    return int(result.split()[-1])

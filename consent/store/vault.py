@@ -24,6 +24,7 @@ __all__ = [
     "delete_identifiers_of_kind",
     "delete_subject_key",
     "fetch_identifier_candidates",
+    "fetch_identifiers_of",
     "fetch_record_fields",
     "fetch_wrapped_key",
     "insert_identifier",
@@ -89,6 +90,15 @@ async def fetch_identifier_candidates(
         blind_index,
     )
     return [(row["subject_id"], bytes(row["ciphertext"])) for row in rows]
+
+
+async def fetch_identifiers_of(conn: Connection | Pool, subject_id: UUID) -> list[tuple[str, bytes]]:
+    """The subject's identifiers as (kind, ciphertext), in a stable order."""
+    rows = await conn.fetch(
+        "SELECT kind, ciphertext FROM subject_identifiers WHERE subject_id = $1 ORDER BY kind, created_at",
+        subject_id,
+    )
+    return [(row["kind"], bytes(row["ciphertext"])) for row in rows]
 
 
 async def insert_identifier(

@@ -217,12 +217,17 @@ async def test_the_raw_ip_is_never_stored_only_its_prefix(
     assert VISITOR_IP not in dump
 
 
-async def test_the_user_agent_is_stored_only_as_a_sha256(client: Client, make_key: MakeKey, conn: Connection) -> None:
+async def test_the_user_agent_is_stored_only_as_a_keyed_hmac(
+    client: Client, app: Litestar, make_key: MakeKey, conn: Connection
+) -> None:
     agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
     key = await make_key(Scope.COLLECT)
     await client.post("/v1/consents", json=choices(), headers=bearer(key.token, Origin=ORIGIN, **{"User-Agent": agent}))
     proof = await conn.fetchval("SELECT proof FROM consent_events LIMIT 1")
-    assert proof["user_agent_sha256"] == hashlib.sha256(agent.encode()).hexdigest()
+    plain = hashlib.sha256(agent.encode()).hexdigest()
+    assert "user_agent_sha256" not in proof
+    assert proof["user_agent_hmac"] == app.state.runtime.keys.index_key.user_agent_proof(plain)
+    assert proof["user_agent_hmac"] != plain
     assert proof["origin"] == ORIGIN
     dump = await conn.fetchval("SELECT string_agg(e::text, ' ') FROM consent_events e")
     assert "Firefox" not in dump

@@ -12,8 +12,10 @@ noise); with `--against REV`, the service as it was at that git revision too,
 on its own database, measured right after this one at each scenario and
 count (so a change is compared with its parent in the same run, under the
 same load of the machine); withdrawal visibility across two instances
-on one database (`_withdrawal.py`); the crypto micro-benchmark if
-`bench_crypto.py` exists. Progress goes to stderr, the report to stdout.
+on one database (`_withdrawal.py`); the in-process benchmarks of `SCRIPTS`
+(crypto, the access export, the erasure of a subject with 10,000 events),
+each printing its own table beside its own baseline. Progress goes to stderr,
+the report to stdout.
 
 The exit status is 1 when a scenario could not be measured or answered with
 errors, the service logged an error, or a server did not stop cleanly; a
@@ -42,9 +44,14 @@ from tests.bench._withdrawal import Withdrawal, measure_withdrawal
 from tests.bench._wrk import WrkError, WrkRequest, WrkResult, run_wrk
 
 _WARMUP_SECONDS = 1
-_CRYPTO_SCRIPT = Path(__file__).with_name("bench_crypto.py")
+SCRIPTS = {
+    "crypto": ("Crypto micro-benchmark", Path(__file__).with_name("bench_crypto.py")),
+    "export": ("Access export", Path(__file__).with_name("bench_export.py")),
+    "erasure": ("Erasure", Path(__file__).with_name("bench_erasure.py")),
+}
+"""In-process benchmarks: `--only` name -> (title in the report, script printing its own table)."""
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "withdrawal", "crypto")
+_EXTRAS = ("uvicorn", "withdrawal", *SCRIPTS)
 _WITHDRAWAL_ROUNDS = 200
 
 
@@ -179,16 +186,16 @@ def _measure(
     )
 
 
-def _crypto_table() -> tuple[str | None, str | None]:
-    """The crypto micro-benchmark's own table, or why it failed; (None, None) when it does not exist yet."""
-    if not _CRYPTO_SCRIPT.exists():
+def _script_table(script: Path) -> tuple[str | None, str | None]:
+    """A benchmark script's own table, or why it failed; (None, None) when it does not exist yet."""
+    if not script.exists():
         return None, None
-    _say(f"crypto: {_CRYPTO_SCRIPT.name}")
+    _say(f"{script.stem.removeprefix('bench_')}: {script.name}")
     done = subprocess.run(
-        [sys.executable, str(_CRYPTO_SCRIPT)], cwd=_ROOT, capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, str(script)], cwd=_ROOT, capture_output=True, text=True, timeout=600, check=False
     )
     if done.returncode != 0:
-        return None, f"{_CRYPTO_SCRIPT.name} exited with {done.returncode}: {done.stderr.strip()[-500:]}"
+        return None, f"{script.name} exited with {done.returncode}: {done.stderr.strip()[-500:]}"
     return done.stdout, None
 
 
@@ -286,7 +293,14 @@ class _Bench:
             notes += list(withdrawal.notes)
             if withdrawal.error:
                 notes.append(f"withdrawal: {withdrawal.error}")
-        crypto, crypto_error = _crypto_table() if "crypto" in self.only else (None, None)
+        tables: dict[str, str] = {}
+        errors: list[str] = []
+        for name, (title, script) in SCRIPTS.items():
+            table, error = _script_table(script) if name in self.only else (None, None)
+            if table:
+                tables[f"{title} (tests/bench/{script.name})"] = table
+            if error:
+                errors.append(f"{name}: {error}")
         return Report(
             machine=describe_machine(),
             load_average=load_average,
@@ -295,11 +309,11 @@ class _Bench:
             baselines=dict(sorted(baselines.items())),  # granian (B) first
             recheck=recheck,
             scenarios=measured,
-            crypto=crypto,
+            tables=tables,
             withdrawal=withdrawal,
-            notes=notes + ([f"crypto: {crypto_error}"] if crypto_error else []),
+            notes=notes + errors,
             against=self.against,
-            failed=bool(notes or crypto_error),
+            failed=bool(notes or errors),
         )
 
 

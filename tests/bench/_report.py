@@ -62,7 +62,7 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     baselines: dict[str, tuple[Measured, ...]]  # by server: (GET, echo)
     recheck: tuple[Measured, ...]  # B measured again after the service, to show drift
     scenarios: list[Measured]
-    crypto: str | None = None  # bench_crypto.py's own table
+    tables: dict[str, str] = {}  # in-process benchmarks' own tables, by title
     withdrawal: Withdrawal | None = None  # visibility of a withdrawal to a second instance
     notes: list[str] = []  # errors seen on the way (service log, crypto script)
     failed: bool = False  # a note is an error
@@ -361,8 +361,8 @@ def render_text(report: Report) -> str:
         table = _text_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal), left={4, 5})
         notes = [f"  {note}" for note in _withdrawal_notes(report.withdrawal)]
         lines += ["Withdrawal visibility across instances:", table, *notes, ""]
-    if report.crypto:
-        lines += ["Crypto micro-benchmark (tests/bench/bench_crypto.py):", report.crypto.rstrip(), ""]
+    for title, table in report.tables.items():
+        lines += [f"{title}:", table.rstrip(), ""]
     if report.notes:
         lines += ["Problems:", *(f"  {note}" for note in report.notes), ""]
     return "\n".join(lines)
@@ -385,8 +385,8 @@ def render_markdown(report: Report) -> str:
         table = _markdown_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal))
         notes = [f"- {note}" for note in _withdrawal_notes(report.withdrawal)]
         lines += ["#### Withdrawal visibility across instances", "", table, "", *notes, ""]
-    if report.crypto:
-        lines += ["#### Crypto micro-benchmark", "", "```text", report.crypto.rstrip(), "```", ""]
+    for title, table in report.tables.items():
+        lines += [f"#### {title}", "", "```text", table.rstrip(), "```", ""]
     if report.notes:
         lines += ["#### Problems", "", *(f"- {note}" for note in report.notes), ""]
     return "\n".join(lines)

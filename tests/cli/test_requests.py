@@ -79,7 +79,7 @@ def test_retry_refuses_a_request_that_is_not_stuck(cli: CliRunner, file: Filer) 
     access = file(RequestType.ACCESS)
     result = cli.invoke(main, ["requests", "retry", str(access.id)])
     assert result.exit_code == 1
-    assert "in_progress request cannot be retried" in result.stderr
+    assert "work is not parked as failed" in result.stderr
 
 
 def test_report_as_csv_has_one_line_per_request(cli: CliRunner, file: Filer) -> None:

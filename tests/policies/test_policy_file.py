@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from policies import (
@@ -16,6 +17,7 @@ from policies import (
     PurposeCategory,
     RequestType,
     parse_policy,
+    policy_digest,
 )
 from tests.policies.samples import MINIMAL_POLICY
 
@@ -395,3 +397,16 @@ def test_a_section_of_the_wrong_type_is_reported_once(section: str) -> None:
 
 def test_keys_that_are_not_bare_are_quoted_in_paths() -> None:
     assert 'purposes."web analytics"' in paths_in(edited("[purposes.analytics]", '[purposes."web analytics"]'))
+
+
+def test_a_complaint_authority_is_optional_and_absent_from_the_canonical_form_when_left_out(minimal: Policy) -> None:
+    assert minimal.controller.complaint_authority is None
+    with_authority = MINIMAL_POLICY.replace(
+        "[controller]\n", '[controller]\ncomplaint_authority = "CNIL, 3 place de Fontenoy, Paris"\n'
+    )
+
+    policy = parse_policy(with_authority, source="test.toml")
+
+    assert policy.controller.complaint_authority == "CNIL, 3 place de Fontenoy, Paris"
+    assert b"complaint_authority" not in msgspec.json.encode(minimal)
+    assert policy_digest(policy) != policy_digest(minimal)

@@ -20,7 +20,7 @@ from consent.store import consent_state as store
 from consent.store.consent_state import StoredState
 from consent.store.notifications import Notifications
 from consent.store.pool import Connection, Pool
-from policies import NO_FACTS, ConsentState, ConsentStatus, Jurisdiction, SubjectFacts
+from policies import NO_FACTS, ConsentState, Jurisdiction, SubjectFacts
 
 __all__ = ["CHANNEL", "EMPTY", "StateCache", "SubjectSnapshot", "snapshot_of"]
 
@@ -42,28 +42,13 @@ EMPTY = SubjectSnapshot(consents={}, facts=NO_FACTS, jurisdiction=None)
 
 def snapshot_of(stored: StoredState | None) -> SubjectSnapshot:
     """The snapshot of what is stored of a subject (None or nothing stored: EMPTY)."""
-    if stored is None or (stored.facts is None and not stored.purposes):
+    if stored is None or (stored.facts is None and not stored.consents):
         return EMPTY
-    facts, jurisdiction = NO_FACTS, None
-    if stored.facts is not None:
-        facts = SubjectFacts(
-            gpc_opt_out_at=stored.facts.gpc_opt_out_at,
-            direct_marketing_objected_at=stored.facts.direct_marketing_objected_at,
-            objected_purposes=frozenset(stored.facts.objected_purposes),
-            birth_date=stored.facts.birth_date,
-        )
-        jurisdiction = stored.facts.jurisdiction
-    consents = {
-        row.purpose: ConsentState(
-            status=ConsentStatus(row.status),
-            notice_version=row.notice_version,
-            recorded_at=row.recorded_at,
-            by_guardian=row.by_guardian,
-        )
-        for row in stored.purposes
-    }
+    jurisdiction = stored.jurisdiction
     return SubjectSnapshot(
-        consents=consents, facts=facts, jurisdiction=Jurisdiction(jurisdiction) if jurisdiction else None
+        consents=stored.consents,
+        facts=NO_FACTS if stored.facts is None else stored.facts,
+        jurisdiction=Jurisdiction(jurisdiction) if jurisdiction else None,
     )
 
 

@@ -6,13 +6,14 @@
   compliance calls `acknowledge` and `retry_failed`.
 """
 
-from consent.service.delivery.deliveries import Deliveries, Delivery, acknowledge, retry_failed
+from consent.service.delivery.deliveries import Deliveries, Delivery, OrderHook, acknowledge, retry_failed
 from consent.service.delivery.secrets import RecipientSecrets, check_recipient_secrets
 from consent.service.delivery.webhooks import WebhookRequest, webhook_request
 
 __all__ = [
     "Deliveries",
     "Delivery",
+    "OrderHook",
     "RecipientSecrets",
     "WebhookRequest",
     "acknowledge",

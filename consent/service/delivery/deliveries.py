@@ -7,6 +7,9 @@ policy entry says `ack = "http_2xx"`); anything else, or no answer within the ti
 due again after a backoff, until its last attempt parks it as `failed`. Every retry carries the
 same event id and body, so a recipient that was down sees each message once after
 de-duplicating on the id.
+
+Whoever tracks orders (the request workflow) passes an `OrderHook`: it is called, in the same
+transaction, with every message whose state changed (delivered, acknowledged, failed, retried).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -32,7 +35,7 @@ from consent.store.outbox import OUTBOX_CHANNEL, DeliveryRow
 from consent.store.pool import Connection, DatabaseError, DatabaseUnavailable, Pool, transaction
 from policies import Policy, Recipient
 
-__all__ = ["Deliveries", "Delivery", "acknowledge", "retry_failed"]
+__all__ = ["Deliveries", "Delivery", "OrderHook", "acknowledge", "retry_failed"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,13 @@ ACTOR = "system:delivery"
 CONSENT_CHANGED = "consent.changed"
 # Notices rather than orders: the recipient has nothing to confirm beyond receiving them.
 SETTLED_BY_ANSWER = frozenset({CONSENT_CHANGED, "verification.code"})
+
+OrderHook = Callable[[Connection, DeliveryRow, str], Awaitable[None]]
+"""Told of a message's new state, with the actor that changed it, in the transaction that did."""
+
+
+async def _no_hook(_conn: Connection, _row: DeliveryRow, _actor: str) -> None:
+    return None
 
 
 class Delivery(msgspec.Struct, kw_only=True, frozen=True):
@@ -101,8 +111,10 @@ class Deliveries:
         backoff_base: float,
         backoff_cap: float,
         draw: Callable[[], float] = random.random,
+        on_change: OrderHook = _no_hook,
     ) -> None:
         self._pool = pool
+        self._on_change = on_change
         self._policy = policy
         self._secrets = secrets
         self._worker = worker
@@ -173,6 +185,7 @@ class Deliveries:
             if row is not None:
                 action = "delivery.acknowledged" if acknowledged else "delivery.delivered"
                 await audit.record(conn, _entry(ACTOR, action, row, by="http_2xx"))
+                await self._on_change(conn, row, ACTOR)
             return
         delay = backoff_seconds(message.attempts, base=self._backoff_base, cap=self._backoff_cap, draw=self._draw())
         row = await outbox.mark_failed_attempt(
@@ -185,12 +198,15 @@ class Deliveries:
         )
         if row is not None and row.state == "failed":
             await audit.record(conn, _entry(ACTOR, "delivery.failed", row, error=row.last_error))
+            await self._on_change(conn, row, ACTOR)
             log.error("delivery %s to %s parked after %d attempts: %s", row.id, row.recipient, row.attempts, error)
         elif row is not None:
             log.warning("delivery %s to %s failed (%s); retrying in %.1fs", row.id, row.recipient, error, delay)
 
 
-async def acknowledge(conn: Connection | Pool, *, event_id: UUID, recipient: str, actor: str) -> Delivery:
+async def acknowledge(
+    conn: Connection | Pool, *, event_id: UUID, recipient: str, actor: str, on_change: OrderHook = _no_hook
+) -> Delivery:
     """The recipient confirms it acted on the message (audited). Acknowledging twice is harmless.
 
     NotFound when no message with `event_id` went to `recipient`.
@@ -200,10 +216,13 @@ async def acknowledge(conn: Connection | Pool, *, event_id: UUID, recipient: str
         if row is None:
             return _delivery(await _existing(tx, event_id, recipient))
         await audit.record(tx, _entry(actor, "delivery.acknowledged", row, by="ack"))
+        await on_change(tx, row, actor)
         return _delivery(row)
 
 
-async def retry_failed(conn: Connection | Pool, *, event_id: UUID, recipient: str, actor: str) -> Delivery:
+async def retry_failed(
+    conn: Connection | Pool, *, event_id: UUID, recipient: str, actor: str, on_change: OrderHook = _no_hook
+) -> Delivery:
     """Put a message parked as `failed` back in the queue with fresh attempts (audited).
 
     NotFound when no message with `event_id` went to `recipient`; Conflict when it is not failed.
@@ -214,6 +233,7 @@ async def retry_failed(conn: Connection | Pool, *, event_id: UUID, recipient: st
             existing = await _existing(tx, event_id, recipient)
             raise Conflict(f"the delivery is {existing.state}: only a failed one can be retried", field="event_id")
         await audit.record(tx, _entry(actor, "delivery.retried", row))
+        await on_change(tx, row, actor)
         await notify(tx, OUTBOX_CHANNEL, recipient)
         return _delivery(row)
 

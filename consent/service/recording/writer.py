@@ -262,6 +262,7 @@ class ConsentWriter:
                 status=201,
                 response=msgspec.to_builtins(request.write.response),
                 created_at=request.write.response.recorded_at,
+                subject_id=request.write.response.subject_id,
             )
             for (api_key_id, key), request in claimants.items()
         ]

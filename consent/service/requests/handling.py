@@ -5,7 +5,8 @@ entry (with the actor). The subject is found through the blind-index lookup, or 
 recording creates one, so a request row holds a subject id and never an identifier; a note or
 corrected fields are encrypted under the subject's data key. An opt-out is recorded through the
 recording service, which commits on its own: the request is marked completed right after, and
-`retry` finishes one left verified by a failure in between.
+`retry` finishes one left verified by a failure in between. A request moved to in progress gets
+its execution job in the same transaction (`execution.py`); `retry` puts a parked one back.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from consent.service import audit
 from consent.service.checking.state_cache import StateCache
 from consent.service.policy_versions import ActivePolicy, PolicyHolder
 from consent.service.recording.consents import ConsentService
-from consent.service.requests import effects
+from consent.service.requests import effects, orders
+from consent.service.requests.execution import RequestExecution
 from consent.service.requests.intake import (
     NewRequestIn,
     Received,
@@ -31,6 +33,7 @@ from consent.service.requests.intake import (
     required_reason,
     verification_of,
 )
+from consent.service.requests.rectification import check_corrections
 from consent.service.requests.states import (
     IMMEDIATE,
     RequestAction,
@@ -50,24 +53,24 @@ __all__ = ["RequestHandling"]
 
 TABLE = "requests"
 SYSTEM = "system"
-
-
-def _entry(actor: str, action: str, row: RequestRow, **detail: audit.AuditValue) -> audit.AuditEntry:
-    return audit.AuditEntry(
-        actor=actor,
-        action=action,
-        target={"request_id": str(row.id), "subject_id": str(row.subject_id)},
-        detail={"type": row.type, **detail},
-    )
+_entry = orders.request_entry
 
 
 class RequestHandling:
     """The request use cases of one process; holds nothing but references."""
 
     def __init__(
-        self, pool: Pool, *, subjects: Subjects, policy: PolicyHolder, consents: ConsentService, states: StateCache
+        self,
+        pool: Pool,
+        *,
+        subjects: Subjects,
+        policy: PolicyHolder,
+        consents: ConsentService,
+        states: StateCache,
+        execution: RequestExecution,
     ) -> None:
         self._pool = pool
+        self._execution = execution
         self._subjects = subjects
         self._policy = policy
         self._consents = consents
@@ -82,6 +85,8 @@ class RequestHandling:
         active = self._policy.current
         verification = verification_of(active, new)
         check_details(active, new)
+        if new.corrections is not None:
+            check_corrections(self._subjects, new.corrections)
         now = datetime.now(UTC)
         received_at = received_at_of(new, now)
         rules = active.policy.jurisdictions[new.jurisdiction]
@@ -109,6 +114,7 @@ class RequestHandling:
                         due_at=due.respond_by,
                         **await self._ciphertexts(conn, subject_id, new),
                         created_by=new.actor,
+                        full_history=new.full_history,
                     ),
                 )
                 if row is None:  # a concurrent duplicate committed first
@@ -207,26 +213,34 @@ class RequestHandling:
             return updated
 
     async def retry(self, request_id: UUID, *, actor: str) -> RequestRow:
-        """Move on a verified request that did not (an opt-out whose recording failed)."""
+        """Move on a verified request that did not (an opt-out whose recording failed), or put the
+        parked work of one in progress back in the queue."""
         active = self._policy.current
         now = datetime.now(UTC)
         async with transaction(self._pool) as conn:
             row = await self._locked(conn, request_id)
             check_allowed(RequestState(row.state), RequestAction.RETRY)
+            if row.state == RequestState.IN_PROGRESS:
+                await self._execution.retry(conn, row)
+                await audit.record(conn, _entry(actor, "request.retried", row), now=now)
+                return row
             if row.approval == Approval.MANUAL and row.approved_at is None:
                 raise Conflict("this request waits for approval", field="state")
             row = await self._advance(conn, active, row, actor, now)
         return await self._finish(active, row, actor)
 
     async def acknowledge_delivery(self, request_id: UUID, recipient: str, *, actor: str) -> DeliveryRow:
-        """A recipient confirms it carried out the request's order (audited)."""
-        now = datetime.now(UTC)
-        async with transaction(self._pool) as conn:
-            row = await self._locked(conn, request_id)
-            delivery = await store.acknowledge_delivery(conn, request_id, recipient, at=now, actor=actor)
-            if delivery is None:
-                raise NotFound("this request has no delivery to this recipient", field="recipient")
-            await audit.record(conn, _entry(actor, "request.delivery_acknowledged", row, recipient=recipient), now=now)
+        """A recipient confirms it carried out the request's order (audited); the last one completes it."""
+        if await store.fetch_request(self._pool, request_id) is None:
+            raise NotFound("no request has this id", field="request_id")
+        return await orders.acknowledge_order(self._pool, request_id, recipient, actor=actor)
+
+    async def retry_delivery(self, request_id: UUID, recipient: str, *, actor: str) -> DeliveryRow:
+        """Put the request's order to `recipient`, parked as failed, back in the queue (audited)."""
+        await orders.retry_order(self._pool, request_id, recipient, actor=actor)
+        async with self._pool.acquire() as conn:
+            delivery = await store.fetch_delivery(conn, request_id, recipient)
+        assert delivery is not None, "retry_order found it"
         return delivery
 
     async def _locked(self, conn: Connection, request_id: UUID) -> RequestRow:
@@ -276,6 +290,7 @@ class RequestHandling:
         if target is RequestState.IN_PROGRESS:
             row = await store.update_request(conn, row.id, now, state=target)
             await audit.record(conn, _entry(actor, "request.in_progress", row), now=now)
+            await self._execution.enqueue(conn, row, now)
         elif target is RequestState.COMPLETED and request_type is not RequestType.OPT_OUT:
             purposes = await effects.object_or_restrict(conn, active.policy, row, now)
             row = await store.update_request(conn, row.id, now, state=target, completed_at=now)

@@ -57,6 +57,8 @@ class NewRequestIn(msgspec.Struct, kw_only=True, frozen=True):
     corrections: dict[str, str] | None = None
     received_at: datetime | None = None
     """When a letter or call reached us, if earlier than now: the deadlines run from receipt."""
+    full_history: bool = False
+    """Access or portability: everything since 2022-01-01 rather than the last 12 months (CCPA)."""
     actor: str
     trusted_caller: bool
     """A dsr or admin key: only such a caller may assert `trusted` verification."""
@@ -97,7 +99,7 @@ def verification_of(active: ActivePolicy, new: NewRequestIn) -> Verification:
 
 def check_details(active: ActivePolicy, new: NewRequestIn) -> None:
     """Purposes only for objection and restriction, each one a choice applies to; corrections only
-    for rectification."""
+    for rectification; the full history only for access and portability."""
     if new.purposes and new.type not in (RequestType.OBJECT, RequestType.RESTRICT):
         raise InvalidInput("only an objection or a restriction names purposes", field="purposes")
     for position, purpose_id in enumerate(new.purposes):
@@ -108,6 +110,8 @@ def check_details(active: ActivePolicy, new: NewRequestIn) -> None:
             )
     if new.corrections is not None and new.type is not RequestType.RECTIFICATION:
         raise InvalidInput("only a rectification carries corrections", field="corrections")
+    if new.full_history and new.type not in (RequestType.ACCESS, RequestType.PORTABILITY):
+        raise InvalidInput("only an access or portability request asks for the full history", field="full_history")
 
 
 def received_at_of(new: NewRequestIn, now: datetime) -> datetime:

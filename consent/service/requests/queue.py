@@ -26,12 +26,10 @@ MAX_PAGE = 500
 
 
 class RequestDetail(msgspec.Struct, kw_only=True, frozen=True):
-    """One request with its deliveries, and where its export can be fetched once there is one."""
+    """One request with its deliveries (its export link comes from `consent.service.exports`)."""
 
     request: RequestRow
     deliveries: list[DeliveryRow]
-    export_url: str | None = None
-    """Access and portability exports are not built yet: always None for now."""
 
 
 async def list_requests(pool: Pool, where: ListFilter) -> list[RequestRow]:

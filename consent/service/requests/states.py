@@ -6,8 +6,11 @@ verified request goes next.
         └───────────────────┴──────────── reject ───────────────┴──▶ rejected
 
 `opt_out`, `object` and `restrict` take effect in the use case that verifies (or approves)
-them, so they go from verified straight to completed. Executing access, portability, erasure
-and rectification is not built yet: they stay in progress.
+them, so they go from verified straight to completed. The other types are run by a job
+(`execution.py`) by the executor registered for their type (erasure and rectification have one;
+a type without one stays in progress), and complete once their work is done and every recipient
+acknowledged its order (`orders.py`). `retry` moves on a verified request that stopped, or puts
+the parked job of one in progress back.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ _ALLOWED = {
     RequestAction.APPROVE: frozenset({RequestState.VERIFIED}),
     RequestAction.REJECT: OPEN,
     RequestAction.EXTEND: OPEN,
-    RequestAction.RETRY: frozenset({RequestState.VERIFIED}),
+    RequestAction.RETRY: frozenset({RequestState.VERIFIED, RequestState.IN_PROGRESS}),
 }
 
 _PAST = {

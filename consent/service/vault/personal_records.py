@@ -24,7 +24,15 @@ from consent.store.pool import Connection, Pool, transaction
 from consent.store.vault import RecordFieldRow
 from crypto import DataKey, IdentifierKind, Redacted, decrypt_field_text, encrypt_field
 
-__all__ = ["PersonalRecord", "RecordRead", "erase_subject_keys", "put_personal_record", "read_record", "write_record"]
+__all__ = [
+    "PersonalRecord",
+    "RecordRead",
+    "decrypt_record",
+    "erase_subject_keys",
+    "put_personal_record",
+    "read_record",
+    "write_record",
+]
 
 TABLE = "personal_records"
 _TEXT_FIELDS = ("name", "email", "phone", "address", "user_id")
@@ -118,7 +126,8 @@ async def _write(
     return created
 
 
-def _decrypt(key: DataKey, subject_id: UUID, rows: list[RecordFieldRow]) -> PersonalRecord:
+def decrypt_record(key: DataKey, subject_id: UUID, rows: list[RecordFieldRow]) -> PersonalRecord:
+    """The record from its stored fields (the caller audits the read)."""
     values: dict[str, Any] = {}
     for row in rows:
         plain = decrypt_field_text(key, row.ciphertext, subject_id=subject_id, table=TABLE, field=row.field)
@@ -139,7 +148,7 @@ async def read_record(db: Connection | Pool, subjects: Subjects, subject_id: UUI
                 raise SubjectErased("this subject was erased", field="subject_id")
             raise NotFound("no subject has this id", field="subject_id")
         rows = await store.fetch_record_fields(conn, subject_id)
-        record = _decrypt(key, subject_id, rows)
+        record = decrypt_record(key, subject_id, rows)
         fields = sorted(row.field for row in rows)
         await audit.record(conn, audit.subject_action(actor, "personal_record.read", subject_id, fields=fields))
     updated = max((row.updated_at for row in rows), default=None)

@@ -1,0 +1,123 @@
+"""Rectification end to end, and legal holds: the corrections applied and ordered on; holds placed and released."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from consent.api.app import create_app
+from consent.config import Settings
+from consent.service.api_keys.issuing import Scope
+from consent.store.pool import Connection
+from tests.api.dsr_service import (
+    RECORD,
+    Client,
+    file_request,
+    orders_received,
+    service_settings,
+    shown,
+    subject_with_record,
+    until_executed,
+    until_sent,
+)
+from tests.helpers import MakeKey, bearer
+from tests.service.delivery.receiver import Receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver().serving() as serving:
+        yield serving
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    return service_settings(database_url, tmp_path, receiver.url, monkeypatch, legal_obligation=True)
+
+
+@pytest.fixture
+async def dsr(make_key: MakeKey) -> str:
+    return (await make_key(Scope.DSR)).token
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[Client]:
+    async with AsyncTestClient[Litestar](app=create_app(settings)) as test_client:
+        yield test_client
+
+
+async def test_a_rectification_is_applied_to_the_record_and_ordered_to_the_recipients_without_values(
+    client: Client, dsr: str, receiver: Receiver, conn: Connection
+) -> None:
+    subject_id = await subject_with_record(client, dsr)
+    corrections = {"name": "Hanako Sato", "email": "hanako.sato@example.jp", "phone": "", "attributes.tier": "vip"}
+    filed = await file_request(client, dsr, "rectification", corrections=corrections)
+    request = await until_executed(client, dsr, filed["id"])
+    assert request["outcome"] == {"applied": True, "fields": sorted(corrections)}
+
+    record = (await client.get(f"/v1/subjects/{subject_id}/record", headers=bearer(dsr))).json()
+    assert (record["name"], record["email"], record["phone"]) == ("Hanako Sato", "hanako.sato@example.jp", None)
+    assert record["attributes"] == {"loyalty": "gold", "tier": "vip"}
+    assert (record["address"], record["user_id"]) == (RECORD["address"], RECORD["user_id"])
+    found = await client.post("/v1/subjects/lookup", json={"email": "hanako.sato@example.jp"}, headers=bearer(dsr))
+    assert found.json()["subject_id"] == subject_id  # the identifier follows the corrected email
+
+    deliveries = await until_sent(client, dsr, filed["id"])
+    orders = orders_received(receiver.received, "rectification.ordered")
+    assert set(orders) == {d["event_id"] for d in deliveries}
+    for order in orders.values():
+        assert order["fields"] == sorted(corrections)
+        assert "Sato" not in str(order)
+    for delivery in deliveries:
+        await client.post(f"/v1/requests/{filed['id']}/deliveries/{delivery['recipient']}/ack", headers=bearer(dsr))
+    assert (await shown(client, dsr, filed["id"]))["state"] == "completed"
+    assert await conn.fetchval("SELECT corrections_ciphertext IS NOT NULL FROM requests WHERE id = $1", filed["id"])
+
+
+@pytest.mark.parametrize(
+    ("corrections", "field"),
+    [
+        ({"shoe_size": "42"}, "corrections"),  # refused by the schema: a key names a field
+        ({"email": "not an email"}, "corrections.email"),
+        ({"birth_date": "1 April 1990"}, "corrections.birth_date"),
+    ],
+)
+async def test_a_correction_the_record_cannot_take_is_refused_when_filed(
+    client: Client, dsr: str, corrections: dict[str, str], field: str, conn: Connection
+) -> None:
+    await subject_with_record(client, dsr)
+    body = {"type": "rectification", "subject": {"email": RECORD["email"]}, "jurisdiction": "gdpr",
+            "verification": "trusted", "corrections": corrections}  # fmt: skip
+    response = await client.post("/v1/requests", json=body, headers=bearer(dsr))
+    assert response.status_code == 422, response.text
+    assert field in response.text
+    assert await conn.fetchval("SELECT count(*) FROM requests") == 0
+
+
+async def test_a_hold_is_placed_listed_and_released_with_an_audit_entry_each(
+    client: Client, dsr: str, conn: Connection
+) -> None:
+    subject_id = await subject_with_record(client, dsr)
+    holds = f"/v1/subjects/{subject_id}/holds"
+    placed = await client.post(holds, json={"reason": "authority order 7"}, headers=bearer(dsr))
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["data_categories"] == []
+    listed = await client.get(holds, headers=bearer(dsr))
+    assert [hold["id"] for hold in listed.json()] == [placed.json()["id"]]
+    unknown = await client.post(holds, json={"reason": "x", "data_categories": ["shoes"]}, headers=bearer(dsr))
+    assert unknown.status_code == 422
+    assert "data_categories[0]" in unknown.text
+    nobody = "01939e3c-6f28-7b00-9a00-1a2b3c4d5e6f"
+    assert (
+        await client.post(f"/v1/subjects/{nobody}/holds", json={"reason": "x"}, headers=bearer(dsr))
+    ).status_code == 404
+    released = await client.delete(f"{holds}/{placed.json()['id']}", headers=bearer(dsr))
+    assert released.status_code == 204
+    assert (await client.delete(f"{holds}/{placed.json()['id']}", headers=bearer(dsr))).status_code == 404
+    assert (await client.get(holds, headers=bearer(dsr))).json() == []
+    actions = await conn.fetch("SELECT action FROM audit_log WHERE action LIKE 'subject.hold_%'")
+    assert sorted(row["action"] for row in actions) == ["subject.hold_placed", "subject.hold_released"]

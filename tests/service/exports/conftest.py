@@ -1,0 +1,103 @@
+"""A subject with a personal record, consent choices and an access request, ready to export."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date
+from uuid import UUID
+
+import msgspec
+import pytest
+
+from consent.runtime import Runtime
+from consent.service.exports import ExportDocument
+from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
+from consent.service.requests.intake import NewRequestIn, Verification
+from consent.service.vault.personal_records import PersonalRecord, put_personal_record
+from consent.store.requests import RequestRow
+from policies import Jurisdiction, RequestType
+
+EMAIL = "hanako.yamada@example.jp"
+RECORD = PersonalRecord(
+    name="Hanako Yamada",
+    email=EMAIL,
+    phone="+81 90-1234-5678",
+    address="1-2-3 Shibuya, Tokyo",
+    birth_date=date(1990, 4, 1),
+    attributes={"loyalty_tier": "gold"},
+)
+
+
+class Subject(msgspec.Struct, kw_only=True, frozen=True):
+    id: UUID
+    receipts: list[RecordOut]
+
+
+async def record_choices(runtime: Runtime, choices: dict[str, str], *, jurisdiction: Jurisdiction) -> RecordOut:
+    versions = {"analytics": 2, "personalisation": 1, "marketing_email": 1}
+    recorded = await runtime.consents.record(
+        runtime.policy.current,
+        RecordingRequest(
+            identifier=runtime.subjects.identifier("email", EMAIL),
+            property="shop",
+            jurisdiction=jurisdiction,
+            language="en",
+            action=Action.API,
+            choices=[Choice(purpose=p, status=s, notice_version=versions[p]) for p, s in choices.items()],
+            gpc=False,
+            client_at=None,
+            proof={},
+            actor="test",
+            source=Source.API,
+        ),
+    )
+    assert isinstance(recorded, RecordOut)
+    return recorded
+
+
+async def make_subject(runtime: Runtime, jurisdiction: Jurisdiction = Jurisdiction.GDPR) -> Subject:
+    first = await record_choices(
+        runtime, {"analytics": "granted", "personalisation": "denied"}, jurisdiction=jurisdiction
+    )
+    second = await record_choices(runtime, {"marketing_email": "granted"}, jurisdiction=jurisdiction)
+    await put_personal_record(runtime.pool, runtime.subjects, first.subject_id, RECORD, actor="test")
+    return Subject(id=first.subject_id, receipts=[first, second])
+
+
+async def file_request(
+    runtime: Runtime,
+    jurisdiction: Jurisdiction = Jurisdiction.GDPR,
+    *,
+    full_history: bool = False,
+    note: str | None = None,
+    request_type: RequestType = RequestType.ACCESS,
+) -> RequestRow:
+    received = await runtime.requests.receive(
+        NewRequestIn(
+            type=request_type,
+            subject=runtime.subjects.identifier("email", EMAIL),
+            jurisdiction=jurisdiction,
+            verification=Verification.TRUSTED,
+            note=note,
+            full_history=full_history,
+            actor="test",
+            trusted_caller=True,
+        )
+    )
+    assert received.request.state == "in_progress"
+    return received.request
+
+
+def unzip(archive: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        return {name: opened.read(name) for name in opened.namelist()}
+
+
+def document_of(files: dict[str, bytes]) -> ExportDocument:
+    return msgspec.json.decode(files["export.json"], type=ExportDocument)
+
+
+@pytest.fixture
+async def subject(runtime: Runtime) -> Subject:
+    return await make_subject(runtime)
