@@ -229,6 +229,8 @@ async def _copy_csv(conn: Connection, query: str, *args: object) -> bytes:
 
     await conn.copy_from_query(query, *args, output=collect, format="csv", header=True)
     return b"".join(chunks)
+
+
 async def fetch_plain_user_agents(conn: Connection, limit: int) -> list[tuple[UUID, UUID, str]]:
     """(subject id, event id, SHA-256 hex) of proofs still holding a plain user-agent digest, locked."""
     rows = await conn.fetch(
