@@ -19,6 +19,7 @@ __all__ = [
     "check_controller",
     "check_jurisdiction",
     "check_jurisdictions_declared",
+    "check_personal_fields",
     "check_purpose",
     "check_recipient",
 ]
@@ -99,6 +100,17 @@ def check_jurisdictions_declared(declared: Collection[str], problems: ProblemLis
     for code in Jurisdiction:
         if code.value not in declared:
             problems.add(key_path("jurisdictions", code.value), "missing; every jurisdiction must be declared")
+
+
+def check_personal_fields(retention: Mapping[str, Fields], problems: ProblemList) -> None:
+    """A personal-record field has one retention: one `[retention]` table names it, once."""
+    owners: dict[str, str] = {}
+    for category, fields in retention.items():
+        for field in fields.get("personal_fields", tuple) or ():
+            path = key_path(key_path("retention", category), "personal_fields")
+            if field in owners:
+                problems.add(path, f"{field!r} is already named in retention.{owners[field]}")
+            owners[field] = category
 
 
 def check_recipient(recipient: Fields, path: str, purposes: Mapping[str, Fields], problems: ProblemList) -> None:

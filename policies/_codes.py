@@ -14,6 +14,7 @@ __all__ = [
     "Jurisdiction",
     "LegalBasis",
     "PeriodUnit",
+    "PersonalField",
     "PurposeCategory",
     "Reason",
     "Regime",
@@ -127,6 +128,19 @@ class RequestType(StrEnum):
     RESTRICT = "restrict"
     OBJECT = "object"
     """Objection to direct marketing (GDPR Art. 21(2)) or to named purposes (Art. 21(1))."""
+
+
+class PersonalField(StrEnum):
+    """A field of a subject's personal record, as a retention table names it."""
+
+    NAME = "name"
+    EMAIL = "email"
+    PHONE = "phone"
+    ADDRESS = "address"
+    USER_ID = "user_id"
+    BIRTH_DATE = "birth_date"
+    ATTRIBUTES = "attributes"
+    """The custom attributes, kept as one document."""
 
 
 class Approval(StrEnum):

@@ -16,6 +16,7 @@ from policies._checks import (
     check_controller,
     check_jurisdiction,
     check_jurisdictions_declared,
+    check_personal_fields,
     check_purpose,
     check_recipient,
 )
@@ -77,7 +78,8 @@ def _decode_policy(document: dict[str, Any], problems: ProblemList) -> Policy | 
     if "purposes" in document and not purpose_fields:
         problems.add("purposes", "declare at least one purpose")
     jurisdictions = _decode_jurisdictions(_table(document, "jurisdictions", problems), problems)
-    retention, _ = _decode_items(document, Retention, "retention", problems, named=False)
+    retention, retention_fields = _decode_items(document, Retention, "retention", problems, named=False)
+    check_personal_fields(retention_fields, problems)
 
     def check_one_recipient(fields: Fields, path: str) -> None:
         check_recipient(fields, path, purpose_fields, problems)

@@ -12,7 +12,16 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from policies._codes import Approval, Jurisdiction, LegalBasis, PeriodUnit, PurposeCategory, Regime, RequestType
+from policies._codes import (
+    Approval,
+    Jurisdiction,
+    LegalBasis,
+    PeriodUnit,
+    PersonalField,
+    PurposeCategory,
+    Regime,
+    RequestType,
+)
 
 __all__ = [
     "Controller",
@@ -163,22 +172,20 @@ class JurisdictionRules(msgspec.Struct, kw_only=True, frozen=True, forbid_unknow
     """Non-business days, besides weekends, for deadlines counted in business days."""
 
 
-RecordField = Literal["name", "email", "phone", "address", "user_id", "birth_date", "attributes"]
-"""A field of a subject's personal record."""
-
-
-# `omit_defaults`: a policy that leaves the erasure keys out keeps the digest it had before they existed.
+# `omit_defaults`: a policy that leaves `personal_fields` or `legal_obligation` out keeps the digest it had
+# before they existed.
 class Retention(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """How long one data category is kept, and whether the law obliges keeping it."""
 
     personal_data_days: Days
     consent_proof_days: Days
     """Consent events are proof; they outlive the data so a grant can still be shown later."""
-    record_fields: tuple[RecordField, ...] = ()
-    """The personal-record fields that hold data of this category (what an erasure keeps, if it must)."""
+    personal_fields: tuple[PersonalField, ...] = ()
+    """The personal-record fields of this category: housekeeping deletes each once it has gone
+    `personal_data_days` without being written. A field in no category is kept until erasure."""
     legal_obligation: Text | None = None
     """The law that obliges keeping this category (a tax or commercial code): an erasure keeps its
-    record fields, tells recipients to keep the category, and records this as the reason."""
+    personal fields, tells recipients to keep the category, and records this as the reason."""
 
 
 # `omit_defaults`: a policy that leaves `ack` out keeps the digest it had before the field existed.

@@ -26,6 +26,7 @@ from consent.service.api_keys.issuing import CreatedKey, Scope, create_key
 from consent.store.embedded import EmbeddedPostgres
 from consent.store.migrate import apply_migrations
 from consent.store.pool import Connection, connect
+from policies import RequestType
 from tests.helpers import MakeKey, with_database
 
 TEMPLATE = "consent_template"
@@ -117,6 +118,14 @@ def app(settings: Settings) -> Litestar:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def exports_held(client: AsyncTestClient[Litestar]) -> None:
+    """Access and portability requests wait in progress (no export is built): for tests of the
+    workflow's own rules, which need an open request."""
+    for request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+        client.app.state.runtime.execution.unregister(request_type)
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from consent.config import load_settings
+from consent.key_material import load_key_material
+
 __all__ = [
     "alive",
     "consent_serve",
@@ -16,6 +19,7 @@ __all__ = [
     "group_alive",
     "group_cpu_seconds",
     "postmaster_pid",
+    "service_env",
 ]
 
 
@@ -27,6 +31,14 @@ def development_environment(home: Path, **variables: str) -> dict[str, str]:
     """
     service = {"CONSENT_HOME": str(home), "CONSENT_ENV": "development", "CONSENT_HOST": "127.0.0.1"}
     return os.environ | service | variables
+
+
+def service_env(database_url: str, home: Path, **settings: str) -> dict[str, str]:
+    """The environment of `consent` processes on `database_url`, sharing development keys under
+    `home` (made now, before any of them starts), with extra `CONSENT_*` settings."""
+    env = development_environment(home, DATABASE_URL=database_url, **settings)
+    load_key_material(load_settings(env), announce=lambda _message: None)
+    return env
 
 
 def free_port() -> int:

@@ -60,6 +60,13 @@ def housekeeping_handler(
                 done.jobs_purged,
                 done.exports_purged,
             )
+        if done.personal_fields_deleted or done.requests_deleted:
+            log.info(
+                "housekeeping: %d personal-record fields past their retention and %d request records"
+                " past 24 months deleted",
+                done.personal_fields_deleted,
+                done.requests_deleted,
+            )
         next_period = (job.payload["period"] + 1) * interval.total_seconds()
         await schedule_housekeeping(
             pool, at=datetime.fromtimestamp(next_period, UTC), interval=interval, max_attempts=max_attempts

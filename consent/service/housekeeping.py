@@ -14,6 +14,9 @@ a jurisdiction forces consent, which the engine decides per check.
 ago, are deleted; open and failed ones always stay. Each purge that deleted something is audited.
 Access exports past their lifetime lose their archive (each audited, `consent.service.exports`);
 their rows go after the retention too, when a used or expired link stops answering 410.
+
+**Retention.** Personal data past its data category's retention in the policy, and request
+records past the 24 months they are kept, are deleted and audited (`consent.service.retention`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from consent.ids import uuid7
 from consent.service import audit
 from consent.service.exports import purge_exports
 from consent.service.policy_versions import ActivePolicy
+from consent.service.retention import delete_expired_personal_data, delete_old_request_records
 from consent.store import jobs as jobs_store
 from consent.store import outbox as outbox_store
 from consent.store.consent_batch import BatchRows, write_batch
@@ -46,6 +50,8 @@ class Housekeeping(msgspec.Struct, kw_only=True, frozen=True):
     expired: int
     outbox_purged: int
     jobs_purged: int
+    personal_fields_deleted: int
+    requests_deleted: int
     exports_purged: int = 0
 
 
@@ -140,8 +146,17 @@ async def purge_finished(pool: Pool, *, now: datetime, retention: timedelta) -> 
 
 
 async def run_housekeeping(pool: Pool, active: ActivePolicy, *, now: datetime, retention: timedelta) -> Housekeeping:
-    """One run: expire, then purge."""
+    """One run: expire, purge, then apply the retention of personal data and of request records."""
     expired = await expire_consents(pool, active, now=now)
     messages, jobs = await purge_finished(pool, now=now, retention=retention)
     exports, _ = await purge_exports(pool, now=now, keep_rows_for=retention)
-    return Housekeeping(expired=expired, outbox_purged=messages, jobs_purged=jobs, exports_purged=exports)
+    fields = await delete_expired_personal_data(pool, active.policy, now=now, actor=ACTOR)
+    requests = await delete_old_request_records(pool, now=now, actor=ACTOR)
+    return Housekeeping(
+        expired=expired,
+        outbox_purged=messages,
+        jobs_purged=jobs,
+        exports_purged=exports,
+        personal_fields_deleted=fields,
+        requests_deleted=requests,
+    )

@@ -18,6 +18,7 @@ __all__ = [
     "StoredState",
     "SubjectFactsRow",
     "add_objections",
+    "clear_birth_dates",
     "count_outdated_grants",
     "fetch_states",
     "resolve",
@@ -207,6 +208,14 @@ async def add_objections(
         subject_id,
         direct_marketing_at,
         purposes,
+    )
+
+
+async def clear_birth_dates(conn: Connection, subject_ids: list[UUID]) -> None:
+    """Forget the birth dates of these subjects (their record's copy is gone)."""
+    await conn.execute(
+        "UPDATE subject_facts SET birth_date = NULL WHERE subject_id = ANY($1::uuid[]) AND birth_date IS NOT NULL",
+        subject_ids,
     )
 
 

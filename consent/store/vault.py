@@ -16,12 +16,15 @@ __all__ = [
     "MasterVersionRow",
     "NewSubjects",
     "RecordFieldRow",
+    "StaleFields",
     "TombstoneRow",
     "WrappedKeyRow",
     "count_keys_by_master_version",
     "delete_identifier",
     "delete_identifiers",
     "delete_identifiers_of_kind",
+    "delete_identifiers_of_kinds",
+    "delete_stale_fields",
     "delete_subject_key",
     "fetch_identifier_candidates",
     "fetch_identifiers_of",
@@ -120,6 +123,17 @@ async def delete_identifiers_of_kind(conn: Connection, subject_id: UUID, kind: s
     await conn.execute("DELETE FROM subject_identifiers WHERE subject_id = $1 AND kind = $2", subject_id, kind)
 
 
+async def delete_identifiers_of_kinds(conn: Connection, subject_ids: list[UUID], kinds: list[str]) -> int:
+    """Delete each (subject, kind) pair's identifiers, the lists read in parallel; how many went."""
+    result = await conn.execute(
+        "DELETE FROM subject_identifiers AS i USING unnest($1::uuid[], $2::text[]) AS p(subject_id, kind)"
+        " WHERE i.subject_id = p.subject_id AND i.kind = p.kind",
+        subject_ids,
+        kinds,
+    )
+    return int(result.split()[-1])
+
+
 async def delete_identifier(conn: Connection, kind: str, blind_index: bytes, subject_id: UUID) -> None:
     await conn.execute(
         "DELETE FROM subject_identifiers WHERE kind = $1 AND blind_index = $2 AND subject_id = $3",
@@ -156,6 +170,36 @@ class RecordFieldRow(msgspec.Struct, kw_only=True, frozen=True):
     field: str
     ciphertext: bytes
     updated_at: datetime
+
+
+class StaleFields(msgspec.Struct, kw_only=True, frozen=True):
+    """The fields deleted from one subject's record (names only)."""
+
+    subject_id: UUID
+    fields: list[str]
+
+
+async def delete_stale_fields(
+    conn: Connection, fields: list[str], *, written_before: datetime, limit: int
+) -> list[StaleFields]:
+    """Delete up to `limit` record fields among `fields` last written before `written_before`,
+    skipping rows another transaction holds; what went, by subject."""
+    records = await conn.fetch(
+        """
+        WITH gone AS (
+            DELETE FROM personal_records WHERE (subject_id, field) IN (
+                SELECT subject_id, field FROM personal_records
+                 WHERE updated_at < $2 AND field = ANY($1::text[])
+                 ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED
+            ) RETURNING subject_id, field
+        )
+        SELECT subject_id, array_agg(field ORDER BY field) AS fields FROM gone GROUP BY subject_id ORDER BY subject_id
+        """,
+        fields,
+        written_before,
+        limit,
+    )
+    return [StaleFields(subject_id=row["subject_id"], fields=list(row["fields"])) for row in records]
 
 
 async def fetch_record_fields(conn: Connection | Pool, subject_id: UUID) -> list[RecordFieldRow]:

@@ -25,9 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from consent.config import load_settings
-from consent.key_material import load_key_material
-from tests.processes import development_environment, free_port
+from tests.processes import free_port, service_env
 
 ORIGIN = "https://shop.example"
 EXAMPLES = 8
@@ -108,9 +106,7 @@ def schemathesis(url: str, scope: str, token: str, report: Path) -> subprocess.P
 
 
 def test_the_openapi_document_holds_for_every_key_scope(database_url: str, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    env = development_environment(home, DATABASE_URL=database_url, CONSENT_FEED_MAX_WAIT="1")
-    load_key_material(load_settings(env), announce=lambda _message: None)
+    env = service_env(database_url, tmp_path / "home", CONSENT_FEED_MAX_WAIT="1")
     keys = {scope: create_key(env, scope, *([ORIGIN] if scope == "collect" else [])) for scope in SCOPES}
     reports = {scope: tmp_path / f"{scope}.txt" for scope in SCOPES}
     with serving(env, tmp_path / "service.log") as url:

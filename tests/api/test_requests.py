@@ -111,6 +111,7 @@ async def test_only_a_compliance_key_may_date_a_request_back(client: Client, key
     assert refused["field"] == "received_at"
 
 
+@pytest.mark.usefixtures("exports_held")
 async def test_lgpd_and_appi_requests_are_due_in_15_and_14_days(client: Client, keys: Keys) -> None:
     for jurisdiction, days in (("lgpd", 15), ("appi", 14)):
         body = await file(client, keys.dsr, type="portability", verification="trusted", jurisdiction=jurisdiction)
@@ -187,6 +188,7 @@ async def test_a_request_that_needs_verification_says_so(client: Client, keys: K
     assert refused["field"] == "verification"
 
 
+@pytest.mark.usefixtures("exports_held")
 async def test_an_extension_adds_two_months_once(client: Client, keys: Keys) -> None:
     body = await file(client, keys.dsr, type="access", verification="trusted")
     await act(client, keys.dsr, body["id"], "extend", 422)
@@ -198,6 +200,7 @@ async def test_an_extension_adds_two_months_once(client: Client, keys: Keys) -> 
     await act(client, keys.dsr, body["id"], "extend", 409, reason="again")
 
 
+@pytest.mark.usefixtures("exports_held")
 async def test_an_extension_after_the_first_period_is_refused(client: Client, keys: Keys, conn: Connection) -> None:
     body = await file(client, keys.dsr, type="access", verification="trusted")
     await conn.execute("UPDATE requests SET due_at = current_date - 1")
@@ -211,6 +214,7 @@ async def test_an_lgpd_request_cannot_be_extended(client: Client, keys: Keys) ->
     assert refused["field"] == "jurisdiction"
 
 
+@pytest.mark.usefixtures("exports_held")
 async def test_a_rejection_needs_a_reason(client: Client, keys: Keys) -> None:
     body = await file(client, keys.dsr, type="access", verification="trusted")
     refused = await act(client, keys.dsr, body["id"], "reject", 422)
@@ -288,6 +292,7 @@ async def test_a_request_shows_its_deliveries_and_a_recipient_acknowledges_one(
     assert listed[0]["acknowledged_at"] is not None
 
 
+@pytest.mark.usefixtures("exports_held")
 async def test_the_report_lists_requests_without_personal_values(client: Client, keys: Keys) -> None:
     body = await file(client, keys.dsr, type="access", verification="trusted", note="call after 6pm, Hanako")
     await act(client, keys.dsr, body["id"], "reject", reason="could not locate the data")

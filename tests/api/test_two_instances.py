@@ -19,10 +19,8 @@ from typing import Any
 
 import httpx
 
-from consent.config import load_settings
-from consent.key_material import load_key_material
 from tests.helpers import bearer
-from tests.processes import development_environment, free_port, group_alive
+from tests.processes import free_port, group_alive, service_env
 
 WITHIN = 0.100  # seconds
 
@@ -119,10 +117,8 @@ async def reason(http: httpx.AsyncClient, instance: Instance, token: str, subjec
 async def test_a_withdrawal_through_one_instance_is_honoured_by_the_other_within_100_ms(
     database_url: str, tmp_path: Path
 ) -> None:
-    home = tmp_path / "home"
-    # Both instances (and the CLI) share the development key files; create them before either starts.
-    env = development_environment(home, DATABASE_URL=database_url)
-    load_key_material(load_settings(env), announce=lambda _message: None)
+    # Both instances (and the CLI) share the development key files.
+    env = service_env(database_url, tmp_path / "home")
     async with instances(env, tmp_path, 2) as (a, b), httpx.AsyncClient(timeout=10) as http:
         dsr, check = await asyncio.gather(create_key(env, "dsr"), create_key(env, "check"))
         await asyncio.gather(a.wait_ready(http), b.wait_ready(http))

@@ -12,10 +12,11 @@ noise); with `--against REV`, the service as it was at that git revision too,
 on its own database, measured right after this one at each scenario and
 count (so a change is compared with its parent in the same run, under the
 same load of the machine); withdrawal visibility across two instances
-on one database (`_withdrawal.py`); the in-process benchmarks of `SCRIPTS`
-(crypto, the access export, the erasure of a subject with 10,000 events),
-each printing its own table beside its own baseline. Progress goes to stderr,
-the report to stdout.
+on one database (`_withdrawal.py`); the request queue over 100,000
+requests, beside the store's query alone (`_request_list.py`); the in-process
+benchmarks of `SCRIPTS` (crypto, the access export, the erasure of a subject
+with 10,000 events), each printing its own table beside its own baseline.
+Progress goes to stderr, the report to stdout.
 
 The exit status is 1 when a scenario could not be measured or answered with
 errors, the service logged an error, or a server did not stop cleanly; a
@@ -38,6 +39,7 @@ from pathlib import Path
 
 from tests.bench._http import HttpError, call
 from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
+from tests.bench._request_list import REQUESTS, measure_request_list
 from tests.bench._scenarios import BASELINE_GET, BASELINE_POST, SCENARIOS, Scenario, Tokens
 from tests.bench._servers import BenchError, ConsentService, baseline_server, checkout, consent_service
 from tests.bench._withdrawal import Withdrawal, measure_withdrawal
@@ -51,7 +53,7 @@ SCRIPTS = {
 }
 """In-process benchmarks: `--only` name -> (title in the report, script printing its own table)."""
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "withdrawal", *SCRIPTS)
+_EXTRAS = ("uvicorn", "withdrawal", "request-list", *SCRIPTS)
 _WITHDRAWAL_ROUNDS = 200
 
 
@@ -265,6 +267,18 @@ class _Bench:
             )
         return found
 
+    def _request_list(self) -> tuple[str | None, str | None]:
+        """The request queue's table, or why it could not be measured."""
+        _say(f"request list: consent serve ({self.workers} workers), {REQUESTS:,} requests seeded")
+        try:
+            table = measure_request_list(self.scratch / "request-list", workers=self.workers)
+        except (BenchError, HttpError, OSError) as exc:
+            detail = "; ".join([str(exc), *getattr(exc, "__notes__", ())])
+            _say(f"  request list: NOT MEASURED: {detail}")
+            return None, f"request list: {detail}"
+        _say(table)
+        return table, None
+
     def run(self) -> Report:
         load_average = os.getloadavg()[0]
         baselines: dict[str, tuple[Measured, ...]] = {}
@@ -295,6 +309,12 @@ class _Bench:
                 notes.append(f"withdrawal: {withdrawal.error}")
         tables: dict[str, str] = {}
         errors: list[str] = []
+        if "request-list" in self.only:
+            listed, list_error = self._request_list()
+            if listed is not None:
+                tables[f"Request list over {REQUESTS:,} requests, filtered by state and due date"] = listed
+            if list_error is not None:
+                notes.append(list_error)
         for name, (title, script) in SCRIPTS.items():
             table, error = _script_table(script) if name in self.only else (None, None)
             if table:

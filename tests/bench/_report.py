@@ -62,9 +62,9 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     baselines: dict[str, tuple[Measured, ...]]  # by server: (GET, echo)
     recheck: tuple[Measured, ...]  # B measured again after the service, to show drift
     scenarios: list[Measured]
-    tables: dict[str, str] = {}  # in-process benchmarks' own tables, by title
+    tables: dict[str, str] = {}  # by title, tables printed as they come (request list, crypto and export scripts)
     withdrawal: Withdrawal | None = None  # visibility of a withdrawal to a second instance
-    notes: list[str] = []  # errors seen on the way (service log, crypto script)
+    notes: list[str] = []  # errors seen on the way (service log, crypto script, request list)
     failed: bool = False  # a note is an error
     against: str | None = None  # the git revision the service was also measured at
 

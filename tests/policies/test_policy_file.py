@@ -10,6 +10,7 @@ from policies import (
     LegalBasis,
     Period,
     PeriodUnit,
+    PersonalField,
     Policy,
     PolicyError,
     PolicyInvalid,
@@ -340,6 +341,21 @@ def test_text_that_is_not_toml_is_one_problem_for_the_whole_file() -> None:
             "'usage'",
             id="retention renamed",
         ),
+        pytest.param(
+            "consent_proof_days = 1825",
+            'consent_proof_days = 1825\npersonal_fields = ["email", "nose"]',
+            "retention.usage.personal_fields[1]",
+            "not one of",
+            id="unknown personal field",
+        ),
+        pytest.param(
+            "consent_proof_days = 1825",
+            'consent_proof_days = 1825\npersonal_fields = ["email"]\n\n[retention.contact]\n'
+            'personal_data_days = 30\nconsent_proof_days = 30\npersonal_fields = ["phone", "email"]',
+            "retention.contact.personal_fields",
+            "already named in retention.usage",
+            id="personal field with two retentions",
+        ),
         pytest.param("[controller]\n", "", "controller", "missing required section", id="missing section"),
         pytest.param(
             'policy_url = "https://minimal.example/privacy"',
@@ -353,6 +369,11 @@ def test_text_that_is_not_toml_is_one_problem_for_the_whole_file() -> None:
 def test_a_single_problem_is_reported_at_its_key_path(old: str, new: str, path: str, fragment: str) -> None:
     problems = problems_in(edited(old, new))
     assert any(where == path and fragment in message for where, message in problems), problems
+
+
+def test_shop_example_gives_every_personal_field_a_retention(shop: Policy) -> None:
+    named = [field for rule in shop.retention.values() for field in rule.personal_fields]
+    assert sorted(named) == sorted(PersonalField)
 
 
 def test_a_local_webhook_may_use_plain_http() -> None:

@@ -3,7 +3,7 @@
 **Exceptions.** A legal hold on the subject (`holds.py`) keeps the data categories it names, or
 every category when it names none; a data category whose retention the policy marks with a
 `legal_obligation` is kept too. What is kept is the personal-record fields those categories
-declare (`record_fields`), with the identifiers of the same kind, so the subject stays findable
+declare (`personal_fields`), with the identifiers of the same kind, so the subject stays findable
 for whoever holds it. The outcome lists each exception: category, reason (`legal_hold` with the
 hold's id, or `legal_obligation` with the policy's text) and the fields kept; nothing personal.
 
@@ -69,7 +69,7 @@ def exceptions(policy: Policy, holds: Sequence[HoldRow], stored_fields: Sequence
         if category == EVERY_CATEGORY:
             return sorted(stored)
         retention = policy.retention.get(category)
-        return [] if retention is None else sorted(stored.intersection(retention.record_fields))
+        return [] if retention is None else sorted(f.value for f in retention.personal_fields if f.value in stored)
 
     kept = [
         Kept(category=category, reason="legal_hold", basis=str(hold.id), fields=fields_of(category))

@@ -98,6 +98,11 @@ class RequestExecution:
         """Run requests of `request_type` with `executor`; register before the runner starts."""
         self._executors[request_type] = executor
 
+    def unregister(self, request_type: RequestType) -> None:
+        """Run requests of `request_type` no more: new ones wait in progress, with no job (the tests of
+        the workflow's own rules keep an access request open this way)."""
+        self._executors.pop(request_type, None)
+
     def runs(self, request_type: RequestType) -> bool:
         return request_type in self._executors
 

@@ -101,3 +101,9 @@ def document_of(files: dict[str, bytes]) -> ExportDocument:
 @pytest.fixture
 async def subject(runtime: Runtime) -> Subject:
     return await make_subject(runtime)
+
+
+@pytest.fixture(autouse=True)
+async def exports_driven_by_the_tests(runtime: Runtime) -> None:
+    """The tests call the export executor themselves: the runtime's job runner must not race them to it."""
+    await runtime.jobs.stop()
