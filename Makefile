@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 # Linux x86_64 and CPython 3.11: make run, make test and CI install exactly these versions.
 LOCK := requirements.lock
 
-.PHONY: run test lint format bench lock clean screenshots
+.PHONY: run test lint format bench faults lock clean screenshots
 
 # A changed lock (or pyproject.toml) reinstalls. The project itself goes in without dependencies and
 # without build isolation, so nothing unpinned is fetched; `pip check` then fails if pyproject.toml
@@ -51,6 +51,11 @@ test: $(INSTALLED) lint
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| { echo "make test needs Debian's chromium: sudo apt-get install chromium"; exit 1; }
 	$(BIN)/pytest
+
+## The long part of the fault suite: a dozen SIGKILLs during a write burst, PostgreSQL killed too (docs/reliability.md)
+# `make test` runs the fast part of tests/faults; this runs all of it and prints the figures at the end.
+faults: $(INSTALLED)
+	$(BIN)/pytest tests/faults -m "faults or not faults" -p no:cacheprovider $(FAULTS_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

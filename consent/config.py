@@ -13,6 +13,7 @@ variable, instead of failing later on the first request that needs it.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 import typing
 from collections.abc import Mapping
@@ -87,6 +88,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     outbox_retention_days: int = 7  # acknowledged outbox rows (and finished jobs) kept this long
     housekeeping_interval_minutes: int = 60  # how often consents are expired and old rows purged
     export_lifetime_hours: int = 168  # an access export's download link works this long (once)
+    # Rate limits, for the whole deployment (docs/security.md says why these defaults); 0 turns one off.
+    trusted_proxies: str = ""  # addresses or CIDR networks whose X-Forwarded-For names the client
+    instances: int = 1  # service instances sharing the limits: each process enforces its exact share
+    rate_limit_network_per_second: float = 100.0  # requests from one client network (IPv4 /24, IPv6 /48)
+    rate_limit_network_burst: int = 1000
+    rate_limit_key_per_second: float = 1000.0  # requests made with one publishable key
+    rate_limit_key_burst: int = 10_000
+    rate_limit_secret_key_per_second: float = 20_000.0  # requests made with one secret key
+    rate_limit_secret_key_burst: int = 100_000
+    new_subjects_per_minute: int = 6000  # subjects one publishable key may create per minute
 
     def __post_init__(self) -> None:
         checks = (
@@ -114,6 +125,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             ("outbox_retention_days", self.outbox_retention_days >= 0),
             ("housekeeping_interval_minutes", self.housekeeping_interval_minutes >= 1),
             ("export_lifetime_hours", self.export_lifetime_hours >= 1),
+            ("instances", self.instances >= 1),
+            ("rate_limit_network_per_second", self.rate_limit_network_per_second >= 0),
+            ("rate_limit_network_burst", self.rate_limit_network_burst >= 0),
+            ("rate_limit_key_per_second", self.rate_limit_key_per_second >= 0),
+            ("rate_limit_key_burst", self.rate_limit_key_burst >= 0),
+            ("rate_limit_secret_key_per_second", self.rate_limit_secret_key_per_second >= 0),
+            ("rate_limit_secret_key_burst", self.rate_limit_secret_key_burst >= 0),
+            ("new_subjects_per_minute", self.new_subjects_per_minute >= 0),
         )
         for name, ok in checks:
             if not ok:
@@ -121,6 +140,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         if self.link_token_secret is not None and len(self.link_token_secret) < MIN_LINK_TOKEN_SECRET:
             # Tokens are HMAC-SHA256 under this secret: a short one can be guessed offline from a single token.
             raise ConfigError(f"CONSENT_LINK_TOKEN_SECRET: at least {MIN_LINK_TOKEN_SECRET} characters")
+        try:
+            self.trusted_proxy_networks  # noqa: B018 (decoded once here, so a bad entry stops the start-up)
+        except ValueError:
+            raise ConfigError(f"{_env_name('trusted_proxies')}: addresses or CIDR networks, comma-separated") from None
 
     @property
     def embedded_database(self) -> bool:
@@ -130,6 +153,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     @property
     def worker_count(self) -> int:
         return self.workers or (os.cpu_count() or 1)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """`trusted_proxies` decoded: the peers whose X-Forwarded-For is believed."""
+        return tuple(ipaddress.ip_network(part.strip()) for part in self.trusted_proxies.split(",") if part.strip())
+
+    @property
+    def processes(self) -> int:
+        """Service processes in the deployment: each one enforces this share of every rate limit."""
+        return self.worker_count * self.instances
 
 
 def _env_name(field: str) -> str:

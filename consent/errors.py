@@ -6,7 +6,8 @@
     ├── NotFound                 the target does not exist (404)
     ├── Conflict                 the request contradicts the current state (409)
     ├── Gone                     the target existed but is no longer available (410)
-    └── Forbidden                credentials lack the right (403)
+    ├── Forbidden                credentials lack the right (403)
+    └── Unavailable              the database cannot be reached at the moment (503, try again)
 
 Messages never contain personal values: callers name fields, never echo them.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "RepeatedHeader",
+    "Unavailable",
 ]
 
 
@@ -78,3 +80,11 @@ class Forbidden(ConsentError):
     status = 403
     kind = "forbidden"
     title = "Forbidden"
+
+
+class Unavailable(ConsentError):
+    """An outage, not a fault of the request: the client should try again (`Retry-After` says when)."""
+
+    status = 503
+    kind = "unavailable"
+    title = "Service unavailable"

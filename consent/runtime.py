@@ -35,6 +35,7 @@ from consent.service.exports import ExportService
 from consent.service.feed import ChangeFeed
 from consent.service.policy_versions import ActivePolicy, PolicyHolder, ensure_policy
 from consent.service.proof_rekeying import REKEY_PROOFS, rekey_user_agents, schedule_rekeying
+from consent.service.rate_limits import RateLimits
 from consent.service.recording.consents import ConsentService
 from consent.service.recording.writer import ConsentWriter
 from consent.service.requests.erasure import erasure_executor
@@ -65,6 +66,7 @@ class Runtime:
         self.keys = keys
         self.notifications = Notifications(database_url)
         self.api_keys = KeyResolver(pool, self.notifications)
+        self.limits = RateLimits(settings)
         self.policy = PolicyHolder(pool, self.notifications, policy)
         self.data_keys = DataKeys(keys, self.notifications, max_entries=settings.cache_size)
         self.subjects = Subjects(

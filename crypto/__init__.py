@@ -30,7 +30,7 @@ from crypto._errors import (
     UnknownKeyVersion,
     VerificationFailed,
 )
-from crypto._identifiers import IDENTIFIER_KINDS, IdentifierKind, normalise_identifier
+from crypto._identifiers import DEVICE_ID_PATTERN, IDENTIFIER_KINDS, IdentifierKind, normalise_identifier
 from crypto._jwks import JsonWebKey, JsonWebKeySet, PublicKeySet, public_keys_from_jwks
 from crypto._jws import jwks, sign_jws, verify_jws
 from crypto._key_provider import KeyProvider, LocalKeyProvider
@@ -55,6 +55,7 @@ from crypto._webhook import WEBHOOK_SIGNATURE_SCHEME, sign_webhook, verify_webho
 
 __all__ = [
     "BLIND_INDEX_LENGTHS",
+    "DEVICE_ID_PATTERN",
     "FIELD_OVERHEAD",
     "IDENTIFIER_KINDS",
     "LINK_NONCE_BYTES",

@@ -30,7 +30,7 @@ def bearer(token: str, **headers: str) -> dict[str, str]:
 def choices(**overrides: Any) -> dict[str, Any]:
     """A banner's "save choices" for one visitor: analytics yes, marketing email no."""
     body: dict[str, Any] = {
-        "subject": {"device_id": "d_7Hq2visitor"},
+        "subject": {"device_id": "d_7Hq2visitor-0000000000"},
         "property": "shop",
         "jurisdiction": "gdpr",
         "language": "en",

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+
+import httpx
 
 from consent.config import load_settings
 from consent.key_material import load_key_material
 
 __all__ = [
+    "Instance",
     "alive",
     "consent_serve",
+    "create_key",
     "development_environment",
     "free_port",
     "group_alive",
     "group_cpu_seconds",
+    "instances",
     "postmaster_pid",
     "service_env",
 ]
@@ -106,3 +116,109 @@ def consent_serve(env: dict[str, str], log: Path, *, workers: int = 1) -> tuple[
             start_new_session=True,
         )
     return process, f"http://127.0.0.1:{port}"
+
+
+class Instance:
+    """`python -m consent serve` in its own session, so that it and its workers stop (or die) as one group.
+
+    The same instance can be killed and started again, on the same port and appending to the same log,
+    as an orchestrator restarts a crashed service.
+    """
+
+    def __init__(self, env: Mapping[str, str], port: int, log: Path, *, workers: int = 1) -> None:
+        self.env = dict(env)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.workers = workers
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *("-m", "consent", "serve", "--no-demo", "--port", str(self.port), "--workers", str(self.workers)),
+                env=self.env,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:]) if self.log.exists() else ""
+
+    async def wait_ready(self, http: httpx.AsyncClient, patience: float = 60.0) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            if self.process.returncode is not None:
+                raise AssertionError(f"{self.url} exited with {self.process.returncode}:\n{self.tail()}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(f"{self.url}/ready", timeout=2)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.url} not ready after {patience:.0f} s:\n{self.tail()}")
+
+    async def kill(self) -> None:
+        """SIGKILL to the whole group, as the kernel's OOM killer or a lost machine would end it."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        await self.process.wait()
+        await self._until_group_gone(self.process.pid)
+
+    async def stop(self) -> None:
+        """SIGINT, as Ctrl-C; whatever is still running afterwards is killed."""
+        if self.process is None:
+            return
+        pgid = self.process.pid  # a session leader's pid is its group id
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(self.process.wait(), 20)
+            except TimeoutError:
+                os.killpg(pgid, signal.SIGKILL)
+                await self.process.wait()
+        await self._until_group_gone(pgid)
+
+    @staticmethod
+    async def _until_group_gone(pgid: int) -> None:
+        for _ in range(50):
+            if not group_alive(pgid):
+                return
+            await asyncio.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+@contextlib.asynccontextmanager
+async def instances(env: Mapping[str, str], scratch: Path, count: int) -> AsyncIterator[list[Instance]]:
+    """`count` started instances, each with its own metrics directory; all stopped afterwards."""
+    started: list[Instance] = []
+    try:
+        for number in range(count):
+            metrics = scratch / f"metrics-{number}"
+            metrics.mkdir()
+            instance = Instance(
+                {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, free_port(), scratch / f"instance-{number}.log"
+            )
+            started.append(instance)
+            await instance.start()
+        yield started
+    finally:
+        await asyncio.gather(*(instance.stop() for instance in started))
+
+
+async def create_key(env: Mapping[str, str], scope: str, *origins: str) -> str:
+    """`consent apikeys create`, which prints the token alone on stdout."""
+    flags = [arg for origin in origins for arg in ("--origin", origin)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "consent", "apikeys", "create", "--name", f"test-{scope}", "--scope", scope, *flags),
+        env=dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode().strip()

@@ -50,3 +50,15 @@ def test_empty_variables_count_as_unset() -> None:
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"^{variable}: "):
         load_settings({variable: value})
+
+
+@pytest.mark.parametrize("proxies", ["10.0.0.1, 192.168.0.0/16", "2001:db8::1,2001:db8:1::/48", ""])
+def test_trusted_proxies_are_addresses_or_networks(proxies: str) -> None:
+    assert len(load_settings({"CONSENT_TRUSTED_PROXIES": proxies}).trusted_proxy_networks) == proxies.count(",") + (
+        1 if proxies else 0
+    )
+
+
+def test_a_trusted_proxy_that_is_not_an_address_stops_the_start_up() -> None:
+    with pytest.raises(ConfigError, match=r"^CONSENT_TRUSTED_PROXIES: "):
+        load_settings({"CONSENT_TRUSTED_PROXIES": "proxy.example"})

@@ -31,10 +31,11 @@ from consent.api.feed import feed_routes
 from consent.api.headers import header
 from consent.api.health import HealthController
 from consent.api.holds import HoldsController
+from consent.api.limits import admit_network
 from consent.api.notices import NoticesController
 from consent.api.observability import observe
 from consent.api.openapi import complete_openapi
-from consent.api.problems import exception_handlers
+from consent.api.problems import exception_handlers, problem_for, send_problem
 from consent.api.recording import RECORD, recording_routes
 from consent.api.reports import ReportsController
 from consent.api.requests import RequestsController
@@ -122,6 +123,11 @@ class ConsentApp(Litestar):
     async def _dispatch(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         runtime = self.runtime
         assert runtime is not None
+        try:
+            admit_network(runtime, scope)  # first: a flood is refused before any other work
+        except Exception as exc:
+            await send_problem(send, problem_for(exc, scope["method"], scope["path"]))  # type: ignore[typeddict-item]
+            return
         if scope["method"] == "POST":  # type: ignore[typeddict-item]
             route = EXPRESS.get(scope["path"])
             if route is not None:

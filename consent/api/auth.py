@@ -19,6 +19,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Scope as AsgiScope
 
 from consent.api.headers import header
+from consent.api.limits import admit_key
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import ApiKey, Scope
 
@@ -64,10 +65,12 @@ def _browser_origin(scope: AsgiScope) -> str | None:
 
 
 async def authenticate(runtime: Runtime, scope: AsgiScope, accepted: frozenset[Scope]) -> ApiKey:
-    """The key this request is made with, admitted for a route accepting `accepted`, else 401 or 403."""
+    """The key this request is made with, admitted for a route accepting `accepted`, else 401, 403
+    or 429 (the key over its rate limit)."""
     key = await runtime.api_keys.resolve(_token(scope))
     if key is None:
         raise NotAuthorizedException("unknown or revoked API key")
+    admit_key(runtime, key)
     if key.scope not in accepted:
         raise PermissionDeniedException(f"a {key.scope.value} key may not call this endpoint")
     if key.publishable and _browser_origin(scope) not in key.origins:

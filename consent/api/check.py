@@ -30,11 +30,13 @@ from consent.service.checking.checked_subjects import subject_checked
 from consent.service.subjects.identifiers import Subjects
 from consent.service.subjects.references import ANY_KIND, SubjectKind
 from consent.text import CONTROL_CHARACTERS
+from crypto import DEVICE_ID_PATTERN
 from policies import Decision, Jurisdiction
 
 __all__ = [
     "CHECK",
     "CHECK_BATCH",
+    "DEVICE_ID",
     "EMAIL",
     "NO_CONTROL_CHARACTERS",
     "SubjectRef",
@@ -54,6 +56,18 @@ EMAIL = r"^[\s\S]*\S[\s\S]*@[^@]*[^@\s][^@]*$"
 NO_CONTROL_CHARACTERS = f"^[^{CONTROL_CHARACTERS}]*$"
 _EMAIL_SCHEMA = {"pattern": EMAIL, "description": "Trimmed and compared case-insensitively"}
 _PHONE_SCHEMA = {"description": "A number valid for its country, best in E.164 (+14155550123)"}
+# Stated in the schema; the service checks it itself (`crypto.normalise_identifier`), naming the field.
+DEVICE_ID = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=128,
+        extra_json_schema={
+            "minLength": 22,
+            "pattern": DEVICE_ID_PATTERN,
+            "description": "128 random bits or more: 22 to 128 base64url characters, e.g. a UUIDv4",
+        },
+    ),
+]
 
 
 def exactly_one_of(kinds: Sequence[SubjectKind], among: Sequence[SubjectKind] = ANY_KIND) -> dict[str, Any]:
@@ -78,7 +92,7 @@ def exactly_one_of(kinds: Sequence[SubjectKind], among: Sequence[SubjectKind] = 
 class SubjectRef(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
     """Exactly one way to name the subject (which kinds, the field using it says)."""
 
-    device_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+    device_id: DEVICE_ID | None = None
     user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     email: Annotated[str, msgspec.Meta(max_length=320, extra_json_schema=_EMAIL_SCHEMA)] | None = None
     phone: Annotated[str, msgspec.Meta(max_length=64, extra_json_schema=_PHONE_SCHEMA)] | None = None

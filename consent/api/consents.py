@@ -14,6 +14,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from consent.api.auth import api_key_of, require_key, scopes
+from consent.api.check import DEVICE_ID
 from consent.api.headers import request_headers
 from consent.api.recording import proof_of
 from consent.errors import Forbidden
@@ -95,14 +96,12 @@ class SubjectConsentsController(Controller):
             subject_id,
             purpose,
             actor=key.actor,
-            proof=proof_of(
-                request_headers(request.scope), request.client.host if request.client else None, runtime, key
-            ),
+            proof=proof_of(request_headers(request.scope), request.scope, runtime, key),
         )
 
 
 class LinkIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    device_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    device_id: DEVICE_ID
     user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     token: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
 

@@ -4,14 +4,16 @@ A consent check sits on every page view of a client, and a banner records a
 choice on every first visit. Measured in-process, Litestar's per-request
 machinery (connection and signature model, dependency resolution, response
 object) cost about as much as the whole cached check itself. For POST on their
-exact path, those routes are therefore served here, in plain ASGI: read the
-body, authenticate, and call the route's answer, the same function its
-documented Litestar handler calls for any other way in (a trailing slash).
+exact path, those routes are therefore served here, in plain ASGI:
+authenticate, read the body (so a refused request costs no read of up to the
+body limit), and call the route's answer, the same function its documented
+Litestar handler calls for any other way in (a trailing slash).
 
 Nothing cross-cutting is restated here: the request id, metrics, 415, and the
 headers every answer carries (CORS after authentication) come from the one
-wrapper around the whole service (`consent.api.observability.observe`), the key
-from `consent.api.auth.authenticate`, errors from `consent.api.problems`.
+wrapper around the whole service (`consent.api.observability.observe`), rate
+limits from `consent.api.limits`, the key from `consent.api.auth.authenticate`,
+errors from `consent.api.problems`.
 """
 
 from __future__ import annotations
@@ -115,8 +117,8 @@ async def serve_express(runtime: Runtime, route: ExpressRoute, scope: Scope, rec
     path: str = scope["path"]
     scope["path_template"] = path  # the metrics' route label
     try:
+        key = await authenticate(runtime, scope, route.accepted)  # before the body: refusing costs no read
         body = await _read_body(receive, runtime.settings.max_body_bytes * route.body_limit)
-        key = await authenticate(runtime, scope, route.accepted)
         answer = await route.answer(runtime, scope, key, body)
     except Exception as exc:
         await send_problem(send, problem_for(exc, "POST", path))

@@ -3,7 +3,7 @@
 Litestar describes every route from its handler and types. What it cannot know
 is added here, from the same route options the service enforces: the scopes
 of each operation (`opt=scopes(...)`, also the `bearer` security requirement),
-the problem documents each may answer (401/403 for keys, 404 for a path
+the problem documents each may answer (429 everywhere, 401/403 for keys, 404 for a path
 parameter, 413/415/422 for a body, 409 for a write that can conflict), the
 statuses a handler chooses at run time, and the media type of the JWKS.
 
@@ -72,6 +72,8 @@ _WHEN = {
     415: "The body is not JSON",
     410: "The link was used already, or has expired",
     422: "Invalid input, named in `field`",
+    429: "Too many requests from this client network or with this key; retry after `Retry-After` seconds",
+    503: "The database cannot be reached at the moment; try again after `Retry-After` seconds",
 }
 # Statuses a handler picks at run time, beside the one Litestar documents.
 _ALSO = {
@@ -99,7 +101,7 @@ def _problem(status: int) -> OpenAPIResponse:
 def _problems_of(handler: HTTPRouteHandler, path: str, operation: Operation) -> list[int]:
     statuses = []
     if require_key in handler.resolve_guards():
-        statuses += [401, 403]
+        statuses += [401, 403, 503]  # every key is looked up in the database
     if "{" in path:
         statuses += [404, 422]
     if operation.parameters:
@@ -107,6 +109,7 @@ def _problems_of(handler: HTTPRouteHandler, path: str, operation: Operation) -> 
     if operation.request_body is not None:
         statuses += [400, 409, 413, 415, 422]
     statuses += _PROBLEMS_ALSO.get(operation.operation_id or "", [])
+    statuses.append(429)  # every route: the rate limits (`consent.api.limits`) come before it
     return sorted(set(statuses))
 
 

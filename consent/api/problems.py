@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
+    InternalServerException,
     MethodNotAllowedException,
     NotAuthorizedException,
     NotFoundException,
@@ -24,7 +25,8 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap, Send
 
-from consent.errors import ConsentError
+from consent.errors import ConsentError, InvalidInput
+from consent.service.outages import RETRY_AFTER_SECONDS, outage
 
 __all__ = [
     "PROBLEM_JSON",
@@ -183,8 +185,19 @@ def _http(exc: HTTPException, method: str, path: str) -> Problem:
     return _problem(exc.status_code, detail, instance=path, headers=headers)
 
 
+# Litestar reports a body cut short (the client hung up while sending it) as a 500: the client's doing,
+# answered as the express lane answers it.
+_CUT_SHORT = "client disconnected prematurely"
+
+
 def problem_for(exc: Exception, method: str, path: str) -> Problem:
     """The problem document answering `exc` on `method path`; unexpected exceptions are logged as 500s."""
+    if isinstance(exc, RecursionError) and _TOO_DEEP in str(exc):
+        # msgspec gives up decoding JSON nested deeper than Python's recursion limit, before any field
+        # is known (fields that take any JSON say how deep they may go, once decoded: `attributes`).
+        exc = InvalidInput("the body nests arrays or objects too deeply", field="body")
+    if isinstance(exc, InternalServerException) and exc.detail == _CUT_SHORT:
+        exc = InvalidInput("the client went away before sending the body", field="body")
     if isinstance(exc, ConsentError):
         return _consent_error(exc, path)
     if isinstance(exc, ValidationException):
@@ -193,10 +206,12 @@ def problem_for(exc: Exception, method: str, path: str) -> Problem:
         return _invalid([exc.error], path)
     if isinstance(exc, HTTPException):
         return _http(exc, method, path)
-    if isinstance(exc, RecursionError) and _TOO_DEEP in str(exc):
-        # msgspec gives up decoding JSON nested deeper than Python's recursion limit, before any field
-        # is known (fields that take any JSON say how deep they may go, once decoded: `attributes`).
-        return _problem(422, "the body nests arrays or objects too deeply", field="body", instance=path)
+    if (unavailable := outage(exc)) is not None:
+        # An outage answers every request alike: one line each, naming the driver's error only.
+        log.warning("database unreachable on %s: %s", path, type(exc).__name__)
+        found = _consent_error(unavailable, path)
+        found.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return found
     # The message may quote internals; log the type and traceback, answer generically.
     log.error("unhandled %s on %s", type(exc).__name__, path, exc_info=exc)
     return _problem(HTTP_500_INTERNAL_SERVER_ERROR, "the service failed; the error is logged", instance=path)

@@ -23,6 +23,7 @@ from consent.api.auth import api_key_of
 from consent.api.check import NO_CONTROL_CHARACTERS, SubjectRef, exactly_one_of
 from consent.api.express import Answer, ExpressRoute, decode_body, documented_post
 from consent.api.headers import request_headers
+from consent.api.limits import admit_new_subject, client_address, network_of, spend_new_subject
 from consent.api.notices import LANGUAGE_TAG, jurisdiction_of
 from consent.config import IpRetention
 from consent.errors import Forbidden, InvalidInput
@@ -76,25 +77,16 @@ def _subject(runtime: Runtime, key: ApiKey, ref: SubjectRef) -> Identifier:
     return named
 
 
-def _ip_prefix(host: str | None, retention: IpRetention) -> str | None:
-    """IPv4 /24 or IPv6 /48, as text; the full address is never kept."""
-    if not host or retention is IpRetention.NONE:
-        return None
-    if ":" not in host:
-        parts = host.split(".")
-        return ".".join(parts[:3]) + ".0/24" if len(parts) == 4 and all(p.isdigit() for p in parts) else None
-    groups = host.split("::", 1)[0].split(":")[:3] if "::" in host else host.split(":")[:3]
-    return ":".join([*groups, *(["0"] * (3 - len(groups)))]) + "::/48"
-
-
-def proof_of(headers: Mapping[str, str], client_host: str | None, runtime: Runtime, key: ApiKey) -> dict[str, Any]:
-    """How a choice was collected, without a raw IP address or a raw user agent."""
+def proof_of(headers: Mapping[str, str], scope: AsgiScope, runtime: Runtime, key: ApiKey) -> dict[str, Any]:
+    """How a choice was collected, without a raw IP address or a raw user agent: of the client's
+    address (`consent.api.limits.client_address`) only its network (IPv4 /24, IPv6 /48) is kept."""
     proof: dict[str, Any] = {"api_key_id": str(key.id), "request_id": request_id.get()}
     if (origin := headers.get("origin")) is not None:
         proof["origin"] = origin[:200]
-    prefix = _ip_prefix(client_host, runtime.settings.ip_retention)
-    if prefix is not None:
-        proof["ip_prefix"] = prefix
+    if runtime.settings.ip_retention is not IpRetention.NONE:
+        address = client_address(scope, runtime.settings)
+        if address is not None and (prefix := network_of(address)) is not None:
+            proof["ip_prefix"] = prefix
     if (agent := headers.get("user-agent")) is not None:
         # Keyed: a plain digest of a user agent is the user agent to anyone with a list of them.
         proof["user_agent_hmac"] = runtime.keys.index_key.user_agent_proof(hashlib.sha256(agent.encode()).hexdigest())
@@ -121,8 +113,7 @@ def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes
         raise InvalidInput("a property is a site or app id without control characters", field="property")
     if data.language is not None and not LANGUAGE_TAG.match(data.language):
         raise InvalidInput("a language is a BCP 47 tag such as en, ja or pt-BR", field="language")
-    client = scope.get("client")
-    proof = proof_of(headers, client[0] if client else None, runtime, key)
+    proof = proof_of(headers, scope, runtime, key)
     if data.tcf is not None:
         proof["tcf"] = runtime.decode_tcf(data.tcf)
     return RecordingRequest(
@@ -139,12 +130,21 @@ def _record_request(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes
         actor=key.actor,
         idempotency=_idempotency(headers, key, body),
         source=Source.BANNER if key.publishable else Source.API,
+        publishable=key.publishable,
     )
 
 
 async def answer_record(runtime: Runtime, scope: AsgiScope, key: ApiKey, body: bytes) -> Answer:
-    """Record a person's choices; both lanes call this (the raw body is hashed for idempotency)."""
-    result = await runtime.consents.record(runtime.policy.current, _record_request(runtime, scope, key, body))
+    """Record a person's choices; both lanes call this (the raw body is hashed for idempotency).
+
+    A publishable key's recordings are refused (429) while it is over its quota of new subjects.
+    """
+    admit_new_subject(runtime, key)
+    result = await runtime.consents.record(
+        runtime.policy.current,
+        _record_request(runtime, scope, key, body),
+        on_new_subject=lambda: spend_new_subject(runtime, key),
+    )
     if isinstance(result, Replay):
         return Answer(result.body, result.status, replayed=True)
     return Answer(result, 201)

@@ -15,6 +15,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from consent.api.auth import api_key_of, require_key, scopes
+from consent.api.check import DEVICE_ID
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
 from consent.service.requests.intake import Channel, NewRequestIn, Verification
@@ -46,7 +47,7 @@ class RequestSubjectIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     email: str | None = None
     phone: str | None = None
     user_id: str | None = None
-    device_id: str | None = None
+    device_id: DEVICE_ID | None = None
     subject_id: UUID | None = None
 
 

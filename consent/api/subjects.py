@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, JSONBody
 
 from consent.api.auth import api_key_of, require_key, scopes
-from consent.api.check import EMAIL, exactly_one_of
+from consent.api.check import DEVICE_ID, EMAIL, exactly_one_of
 from consent.errors import InvalidInput, NotFound
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
@@ -61,7 +61,7 @@ class LookupIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     email: Annotated[str, msgspec.Meta(extra_json_schema={"pattern": EMAIL})] | None = None
     phone: str | None = None
     user_id: Annotated[str, msgspec.Meta(extra_json_schema={"minLength": 1})] | None = None
-    device_id: Annotated[str, msgspec.Meta(extra_json_schema={"minLength": 1})] | None = None
+    device_id: DEVICE_ID | None = None
 
 
 class LookupOut(msgspec.Struct, kw_only=True, frozen=True):

@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from consent.errors import NotFound
+from consent.errors import Forbidden, NotFound
 from consent.store.audit import AuditRow
 from consent.store.consent_events import ConsentEventRow
 from consent.store.consent_state import ConsentStateRow, SubjectFactsRow
@@ -71,7 +71,9 @@ events AS (
     SELECT * FROM {_recordset(3, _FACT_COLUMNS)}
     ON CONFLICT (subject_id) DO UPDATE
        SET gpc_opt_out_at = coalesce(subject_facts.gpc_opt_out_at, EXCLUDED.gpc_opt_out_at),
-           jurisdiction = EXCLUDED.jurisdiction
+           jurisdiction = CASE WHEN subject_facts.subject_id = ANY ($6::uuid[])
+                               THEN coalesce(subject_facts.jurisdiction, EXCLUDED.jurisdiction)
+                               ELSE EXCLUDED.jurisdiction END
 ), audit AS (
     INSERT INTO audit_log (id, recorded_at, actor, action, target, detail, content_hash)
     SELECT r.id, r.recorded_at, r.actor, r.action, r.target, r.detail, decode(r.content_hash, 'base64')
@@ -79,10 +81,12 @@ events AS (
 ), outbox AS (
     INSERT INTO outbox ({_names(_OUTBOX_COLUMNS)}, next_attempt_at)
     SELECT r.*, r.created_at FROM {_recordset(5, _OUTBOX_COLUMNS)}
+), guard AS (
+    SELECT refuse_linked_subjects($7::uuid[]) AS ok
 )"""
-_WRITE = f"WITH {_WRITES}\nSELECT 1"
+_WRITE = f"WITH {_WRITES}\nSELECT ok FROM guard"
 
-_C = 5  # the tables' parameters above, then the new subjects' and the claim's
+_C = 7  # the tables' parameters and the publishable writes' subjects above, then the new subjects' and the claim's
 _CREATE_AND_WRITE = f"""
 WITH claimed AS (
     SELECT claim_identifiers(${_C + 4}::text[], ${_C + 5}::bytea[], ${_C + 8}::uuid[]) AS ok
@@ -95,22 +99,38 @@ WITH claimed AS (
     INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)
     SELECT i.*, ${_C + 7} FROM unnest(${_C + 4}::text[], ${_C + 5}::bytea[], ${_C + 1}::uuid[], ${_C + 6}::bytea[]) AS i
 ), {_WRITES}
-SELECT ok FROM claimed
+SELECT claimed.ok AND guard.ok FROM claimed, guard
 """
 
 
 class BatchRows(msgspec.Struct, kw_only=True, frozen=True):
-    """A batch's rows: states newest per (subject, purpose), facts one per subject."""
+    """A batch's rows: states newest per (subject, purpose), facts one per subject.
+
+    `kept_jurisdiction`: subjects whose stored jurisdiction the facts only set if there is none
+    (only publishable keys wrote for them); `publishable`: subjects some publishable key wrote for,
+    which must hold no identifier but device ids (migration 0011).
+    """
 
     events: Sequence[ConsentEventRow]
     states: Sequence[ConsentStateRow]
     facts: Sequence[SubjectFactsRow]
     audit: Sequence[AuditRow]
     outbox: Sequence[OutboxRow]
+    kept_jurisdiction: Sequence[UUID] = ()
+    publishable: Sequence[UUID] = ()
 
-    def columns(self) -> tuple[Sequence[msgspec.Struct], ...]:
-        """The five tables' parameters, $1 to $5 (the pool encodes each list as one JSON array)."""
-        return (self.events, self.states, self.facts, self.audit, self.outbox)
+    def columns(self) -> tuple[Sequence[object], ...]:
+        """The statement's parameters $1 to $7: the five tables' rows (the pool encodes each list as
+        one JSON array), then the two lists of subjects."""
+        return (
+            self.events,
+            self.states,
+            self.facts,
+            self.audit,
+            self.outbox,
+            list(self.kept_jurisdiction),
+            list(self.publishable),
+        )
 
 
 async def _run(conn: Connection, statement: str, *args: object) -> None:
@@ -119,6 +139,14 @@ async def _run(conn: Connection, statement: str, *args: object) -> None:
     except asyncpg.ForeignKeyViolationError:
         # A subject the batch writes for was erased after the write was prepared.
         raise NotFound("a subject of this write no longer exists (erased)", field="subject") from None
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == "CN403":
+            raise Forbidden(
+                "this device is linked to an account: a publishable key may not record for it; record the "
+                "person's choices from your backend with a secret key",
+                field="subject.device_id",
+            ) from None
+        raise
 
 
 async def write_batch(conn: Connection, rows: BatchRows) -> None:
@@ -131,6 +159,7 @@ async def create_and_write_batch(conn: Connection, rows: BatchRows, *, new: NewS
 
     `seen` are the subjects the caller saw holding the new identifiers' blind indexes (collisions)
     when it looked them up. The statement fails with SQLSTATE CN409 if any other subject holds one
-    now, and with NotFound if a subject it writes for is gone; it then changed nothing.
+    now, with NotFound if a subject it writes for is gone, and with Forbidden if a publishable key
+    wrote for a linked subject; it then changed nothing.
     """
     await _run(conn, _CREATE_AND_WRITE, *rows.columns(), *new.columns(), [*seen, *new.subject_ids])

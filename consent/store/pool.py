@@ -25,6 +25,7 @@ __all__ = [
     "Record",
     "connect",
     "create_pool",
+    "database_unreachable",
     "transaction",
 ]
 
@@ -149,6 +150,16 @@ async def connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
 # SQLSTATE classes after which a session is not worth keeping: connection exceptions (08) and
 # operator intervention (57: the server shutting down, the backend terminated).
 _SESSION_LOST = ("08", "57")
+# Beside those, insufficient resources (53: too many connections, out of memory or disk).
+_OUTAGE = (*_SESSION_LOST, "53")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """True when `exc` says the database is out of reach (stopped, restarting, unreachable, full of
+    connections) rather than that it refused a statement: a moment's outage, not a fault of the request."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return exc.sqlstate is not None and exc.sqlstate[:2] in _OUTAGE
+    return isinstance(exc, OSError)  # refused, reset, timed out (TimeoutError is an OSError)
 
 
 class HeldConnections:
@@ -169,6 +180,8 @@ class HeldConnections:
 
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
+        while self._idle and self._idle[-1].is_closed():
+            self._idle.pop()  # the server ended it while idle (a restart, a fast shutdown): not worth a try
         conn = self._idle.pop() if self._idle else await connect(self._url)
         try:
             await refresh_plans_when_due(conn)

@@ -174,3 +174,10 @@ async def test_secret_endpoints_send_no_cors_headers(client: Client, make_key: M
     assert "access-control-allow-origin" not in response.headers
     preflight = await client.options("/v1/api-keys", headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"})
     assert "access-control-allow-origin" not in preflight.headers
+
+
+@pytest.mark.parametrize("path", ["/v1/check", "/v1/check/"], ids=["express", "litestar"])
+async def test_a_request_without_a_key_is_refused_before_its_body_is_read(client: Client, path: str) -> None:
+    too_large = b'{"subject": {"user_id": "' + b"x" * (2 * 1024 * 1024) + b'"}}'
+    response = await client.post(path, content=too_large, headers={"Content-Type": "application/json"})
+    assert response.status_code == 401, response.text

@@ -31,7 +31,7 @@ ALL_PURPOSES = {
     "partner_sharing",
 }
 CONSENT_PURPOSES = {"analytics", "personalisation", "marketing_email", "advertising", "partner_sharing"}
-DEVICE = {"device_id": "d_7Hq2visitor"}
+DEVICE = {"device_id": "d_7Hq2visitor-0000000000"}
 
 
 class Keys:
@@ -139,7 +139,7 @@ async def test_a_grant_under_a_notice_below_the_minimum_is_notice_outdated(
 
 
 async def test_an_unknown_subject_is_not_asked_for_every_consent_purpose(client: Client, keys: Keys) -> None:
-    answer = await check(client, keys, {"device_id": "d_never_seen"})
+    answer = await check(client, keys, {"device_id": "d_never_seen-00000000000"})
     assert answer["subject_id"] is None
     assert answer["jurisdiction"] == "default"
     decisions = answer["decisions"]
@@ -164,7 +164,9 @@ async def test_an_unknown_subject_id_is_answered_as_unknown(client: Client, keys
 # --- naming the subject -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("subject", [{"device_id": "d_7Hq2visitor"}, {"user_id": "u-42"}], ids=["device_id", "user_id"])
+@pytest.mark.parametrize(
+    "subject", [{"device_id": "d_7Hq2visitor-0000000000"}, {"user_id": "u-42"}], ids=["device_id", "user_id"]
+)
 async def test_a_subject_is_found_by_the_identifier_it_was_recorded_with(
     client: Client, keys: Keys, subject: dict[str, str]
 ) -> None:
@@ -231,7 +233,9 @@ async def test_a_subject_is_found_by_its_id(client: Client, keys: Keys) -> None:
 
 async def test_naming_the_subject_twice_is_422(client: Client, keys: Keys) -> None:
     response = await client.post(
-        "/v1/check", json={"subject": {"device_id": "d_1", "user_id": "u-1"}}, headers=bearer(keys.check)
+        "/v1/check",
+        json={"subject": {"device_id": "d_1-00000000000000000000", "user_id": "u-1"}},
+        headers=bearer(keys.check),
     )
     assert response.status_code == 422
     assert response.json()["field"] == "subject"
@@ -307,7 +311,7 @@ async def test_a_batch_answers_in_the_order_asked(client: Client, keys: Keys) ->
     denied = await record(client, keys, {"user_id": "u-2"}, {"personalisation": "denied"})
     checks = [
         {"subject": {"user_id": "u-2"}, "purposes": ["personalisation"]},
-        {"subject": {"device_id": "d_unknown"}, "purposes": ["analytics"]},
+        {"subject": {"device_id": "d_unknown-00000000000000"}, "purposes": ["analytics"]},
         {"subject": {"user_id": "u-1"}, "purposes": ["analytics"]},
         {"subject": {"subject_id": granted}, "purposes": ["analytics", "marketing_email"]},
     ]
@@ -324,14 +328,14 @@ async def test_a_batch_answers_in_the_order_asked(client: Client, keys: Keys) ->
 
 
 async def test_a_batch_of_1000_checks_is_answered(client: Client, keys: Keys) -> None:
-    checks = [{"subject": {"device_id": f"d_{i}"}, "purposes": ["analytics"]} for i in range(1000)]
+    checks = [{"subject": {"device_id": f"d_{i:0>22}"}, "purposes": ["analytics"]} for i in range(1000)]
     response = await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))
     assert response.status_code == 200
     assert len(response.json()["results"]) == 1000
 
 
 async def test_a_batch_of_1001_checks_is_422(client: Client, keys: Keys) -> None:
-    checks = [{"subject": {"device_id": f"d_{i}"}, "purposes": ["analytics"]} for i in range(1001)]
+    checks = [{"subject": {"device_id": f"d_{i:0>22}"}, "purposes": ["analytics"]} for i in range(1001)]
     response = await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))
     assert response.status_code == 422
     assert response.json()["field"] == "checks"
@@ -341,7 +345,7 @@ async def test_a_batch_of_1001_checks_is_422(client: Client, keys: Keys) -> None
     ("bad", "field"),
     [
         ({"subject": DEVICE, "purposes": ["analytics", "telepathy"]}, "checks[2].purposes[1]"),
-        ({"subject": {"device_id": "d_1", "user_id": "u-1"}}, "checks[2].subject"),
+        ({"subject": {"device_id": "d_1-00000000000000000000", "user_id": "u-1"}}, "checks[2].subject"),
         ({"subject": {"email": "hanako-at-example.jp"}}, "checks[2].subject.email"),
     ],
     ids=["unknown purpose", "two identifiers", "invalid email"],
@@ -394,7 +398,7 @@ async def test_a_batch_after_a_policy_change_is_decided_under_the_new_policy(
     client: Client, app: Litestar, keys: Keys, conn: Connection
 ) -> None:
     await record(client, keys, DEVICE, {"analytics": "granted"})
-    checks = [{"subject": DEVICE, "purposes": ["analytics"]}, {"subject": {"device_id": "d_unknown"}}]
+    checks = [{"subject": DEVICE, "purposes": ["analytics"]}, {"subject": {"device_id": "d_unknown-00000000000000"}}]
     before = (await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))).json()
     assert before["results"][0]["decisions"]["analytics"]["reason"] == "granted"
     assert before["results"][1]["decisions"]["analytics"]["reason"] == "not_asked"
@@ -420,7 +424,10 @@ async def test_a_batch_after_a_policy_change_is_decided_under_the_new_policy(
 async def test_a_batch_names_a_subject_error_before_a_purpose_error_of_an_earlier_check(
     client: Client, keys: Keys
 ) -> None:
-    checks = [{"subject": DEVICE, "purposes": ["telepathy"]}, {"subject": {"device_id": "d_1", "user_id": "u-1"}}]
+    checks = [
+        {"subject": DEVICE, "purposes": ["telepathy"]},
+        {"subject": {"device_id": "d_1-00000000000000000000", "user_id": "u-1"}},
+    ]
     response = await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))
     assert response.status_code == 422
     assert response.json()["field"] == "checks[1].subject"
@@ -453,15 +460,15 @@ def statements(monkeypatch: pytest.MonkeyPatch) -> StatementLog:
 async def test_a_batch_of_uncached_subjects_takes_one_database_round_trip(
     client: Client, app: Litestar, keys: Keys, statements: StatementLog
 ) -> None:
-    ids = [await record(client, keys, {"device_id": f"d_{i}"}, {"analytics": "granted"}) for i in range(40)]
+    ids = [await record(client, keys, {"device_id": f"d_{i:0>22}"}, {"analytics": "granted"}) for i in range(40)]
     await check(client, keys, {"device_id": "d_warm_up_the_key_cache"})
     runtime: Runtime = app.state.runtime
     runtime.states.clear()
     runtime.subjects.clear()
     runtime.data_keys.clear()
-    checks = [{"subject": {"device_id": f"d_{i}"}, "purposes": ["analytics"]} for i in range(40)]
+    checks = [{"subject": {"device_id": f"d_{i:0>22}"}, "purposes": ["analytics"]} for i in range(40)]
     checks += [{"subject": {"subject_id": ids[i]}} for i in range(0, 40, 4)]
-    checks += [{"subject": {"device_id": f"d_unknown_{i}"}} for i in range(10)]
+    checks += [{"subject": {"device_id": f"d_unknown_{i:0>14}"}} for i in range(10)]
     statements.statements.clear()
     response = await client.post("/v1/check/batch", json={"checks": checks}, headers=bearer(keys.check))
     consent_statements = statements.touching("consent_state", "subject_identifiers", "subject_keys", "subject_facts")

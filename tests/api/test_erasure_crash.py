@@ -9,8 +9,6 @@ left about any subject.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +18,8 @@ from consent.config import load_settings
 from consent.key_material import load_key_material
 from consent.store.pool import Connection
 from tests.api.dsr_service import QUICK, RECORD, SECRET_ENV, orders_received, personal_rows, policy_file
-from tests.api.test_two_instances import create_key, instances
 from tests.helpers import bearer, eventually
-from tests.processes import development_environment
+from tests.processes import create_key, development_environment, instances
 from tests.service.delivery.receiver import Receiver
 
 SUBJECTS = 12
@@ -96,8 +93,7 @@ async def test_erasures_killed_mid_way_complete_once_after_a_restart_with_every_
                 await first.wait_ready(http)
                 subjects = [await customer(http, first.url, token, n) for n in range(SUBJECTS)]
                 requests = await asyncio.gather(*(erase(http, first.url, token, s) for s in subjects))
-                os.killpg(first.process.pid, signal.SIGKILL)
-                await first.process.wait()
+                await first.kill()
             unfinished = await conn.fetchval(
                 "SELECT (SELECT count(*) FROM requests WHERE executed_at IS NULL)"
                 " + (SELECT count(*) FROM outbox WHERE kind = 'erasure.ordered' AND state = 'pending')"

@@ -17,7 +17,7 @@ Client = AsyncTestClient[Litestar]
 ORIGIN = "https://shop.example"
 _COMPARED_HEADERS = ("content-type", "www-authenticate", "access-control-allow-origin", "vary")
 RECORD = {
-    "subject": {"device_id": "d_express"},
+    "subject": {"device_id": "d_express-00000000000000"},
     "property": "shop",
     "jurisdiction": "gdpr",
     "action": "save_choices",
@@ -47,11 +47,16 @@ async def _both_ways(
 @pytest.mark.parametrize(
     "case",
     [
-        ("/v1/check", {"subject": {"device_id": "d"}}, None, {}),
-        ("/v1/check", {"subject": {"device_id": "d"}}, Scope.COLLECT, {"origin": ORIGIN}),
-        ("/v1/check", {"subject": {"device_id": "d"}, "purposes": ["nope"]}, Scope.CHECK, {}),
+        ("/v1/check", {"subject": {"device_id": "d-0000000000000000000000"}}, None, {}),
+        ("/v1/check", {"subject": {"device_id": "d-0000000000000000000000"}}, Scope.COLLECT, {"origin": ORIGIN}),
+        ("/v1/check", {"subject": {"device_id": "d-0000000000000000000000"}, "purposes": ["nope"]}, Scope.CHECK, {}),
         ("/v1/check", {"subject": {}}, Scope.CHECK, {}),
-        ("/v1/check", {"subject": {"device_id": "d"}, "purposes": ["analytics"]}, Scope.CHECK, {}),
+        (
+            "/v1/check",
+            {"subject": {"device_id": "d-0000000000000000000000"}, "purposes": ["analytics"]},
+            Scope.CHECK,
+            {},
+        ),
         ("/v1/check/batch", {"checks": []}, Scope.CHECK, {}),
         ("/v1/consents", RECORD, Scope.COLLECT, {"origin": ORIGIN}),
         ("/v1/consents", RECORD, Scope.COLLECT, {"origin": "https://elsewhere.example"}),
@@ -89,7 +94,9 @@ async def test_a_body_that_is_not_json_is_refused_alike(client: Client, monkeypa
 
 
 async def test_express_answers_carry_the_request_id_and_are_counted(client: Client, make_key: MakeKey) -> None:
-    answered = await client.post("/v1/check", json={"subject": {"device_id": "d"}}, headers={"X-Request-Id": "r-1"})
+    answered = await client.post(
+        "/v1/check", json={"subject": {"device_id": "d-0000000000000000000000"}}, headers={"X-Request-Id": "r-1"}
+    )
     assert answered.status_code == 401
     assert answered.headers["x-request-id"] == "r-1"
 
@@ -103,7 +110,7 @@ async def test_a_header_added_in_the_shared_place_reaches_express_and_litestar_r
     shared = app_module.answer_headers
     monkeypatch.setattr(app_module, "answer_headers", lambda scope: [*shared(scope), (b"x-shared", b"yes")])
     async with AsyncTestClient(app=app_module.create_app(settings)) as client:
-        express = await client.post("/v1/check", json={"subject": {"device_id": "d"}})
+        express = await client.post("/v1/check", json={"subject": {"device_id": "d-0000000000000000000000"}})
         framework = await client.get("/v1/whoami")
         missing = await client.get("/v1/nothing-here")
     assert express.status_code == framework.status_code == 401
@@ -138,7 +145,7 @@ async def test_a_refused_value_is_never_quoted_back(
     admin = await make_key(Scope.ADMIN)
     secret = "private-value-9f1c"
     body = (
-        {"subject": {"device_id": "d"}, "jurisdiction": secret}
+        {"subject": {"device_id": "d-0000000000000000000000"}, "jurisdiction": secret}
         if path == "/v1/check"
         else {"name": "x", "scope": secret}
     )

@@ -82,7 +82,7 @@ async def changes(http: httpx.AsyncClient, tokens: Tokens, **params: Any) -> dic
 
 
 async def test_a_page_lists_changes_with_what_a_copy_needs(service: httpx.AsyncClient, tokens: Tokens) -> None:
-    event_ids = await record(service, tokens, "d_1")
+    event_ids = await record(service, tokens, "d_1-00000000000000000000")
     page = await changes(service, tokens)
     assert [c["event_id"] for c in page["changes"]] == sorted(event_ids)
     analytics = next(c for c in page["changes"] if c["purpose"] == "analytics")
@@ -93,11 +93,11 @@ async def test_a_page_lists_changes_with_what_a_copy_needs(service: httpx.AsyncC
 
 
 async def test_following_the_cursor_continues_after_the_last_change(service: httpx.AsyncClient, tokens: Tokens) -> None:
-    first = await record(service, tokens, "d_1")
+    first = await record(service, tokens, "d_1-00000000000000000000")
     page = await changes(service, tokens, limit=1)
     assert len(page["changes"]) == 1
     rest = await changes(service, tokens, after=page["next"])
-    second = await record(service, tokens, "d_2")
+    second = await record(service, tokens, "d_2-00000000000000000000")
     later = await changes(service, tokens, after=rest["next"])
     assert {c["event_id"] for c in page["changes"] + rest["changes"]} == set(first)
     assert {c["event_id"] for c in later["changes"]} == set(second)
@@ -113,7 +113,7 @@ async def test_a_follower_sees_every_change_exactly_once_while_many_writers_comm
             # Two instances, so that several transactions commit at once and out of order.
             http = service if number % 2 else other
             for round_ in range(25):
-                await record(http, tokens, f"d_{number}_{round_ % 3}", "granted" if round_ % 2 else "denied")
+                await record(http, tokens, f"d_{number}_{round_ % 3}-{0:0>18}", "granted" if round_ % 2 else "denied")
 
         async def follower() -> list[dict[str, Any]]:
             seen: list[dict[str, Any]] = []
@@ -151,13 +151,13 @@ async def test_a_follower_sees_every_change_exactly_once_while_many_writers_comm
 async def test_a_change_committed_late_by_an_older_transaction_is_not_skipped(
     service: httpx.AsyncClient, tokens: Tokens, conn: Connection
 ) -> None:
-    await record(service, tokens, "d_early")
+    await record(service, tokens, "d_early-0000000000000000")
     start = await changes(service, tokens)
     subject_id = await conn.fetchval("SELECT subject_id FROM consent_events LIMIT 1")
     late = uuid7()
     async with conn.transaction():
         await conn.execute("SELECT pg_current_xact_id()")  # this transaction's id is now older than the next write's
-        newer = await record(service, tokens, "d_newer")
+        newer = await record(service, tokens, "d_newer-0000000000000000")
         hidden = await changes(service, tokens, after=start["next"])
         assert hidden == {"changes": [], "next": start["next"]}
         await conn.execute(
@@ -201,7 +201,7 @@ async def test_a_long_poll_returns_as_soon_as_a_change_is_committed(service: htt
     polling = asyncio.create_task(changes(service, tokens, after=start["next"], wait=10))
     await asyncio.sleep(0.2)
     assert not polling.done()
-    event_ids = await record(service, tokens, "d_1")
+    event_ids = await record(service, tokens, "d_1-00000000000000000000")
     page = await polling
     assert time.monotonic() - began < 3
     assert {c["event_id"] for c in page["changes"]} == set(event_ids)
@@ -210,7 +210,7 @@ async def test_a_long_poll_returns_as_soon_as_a_change_is_committed(service: htt
 async def test_a_long_poll_without_changes_returns_an_empty_page_after_the_wait(
     service: httpx.AsyncClient, tokens: Tokens
 ) -> None:
-    await record(service, tokens, "d_1")
+    await record(service, tokens, "d_1-00000000000000000000")
     start = await changes(service, tokens)
     began = time.monotonic()
     page = await changes(service, tokens, after=start["next"], wait=0.5)

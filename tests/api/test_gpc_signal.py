@@ -39,7 +39,7 @@ async def test_the_signal_alone_opts_out_of_sale_and_sharing_where_gpc_counts(
     ]
     check = await client.post(
         "/v1/check",
-        json={"subject": {"device_id": "d_7Hq2visitor"}, "purposes": ["advertising", "analytics"]},
+        json={"subject": {"device_id": "d_7Hq2visitor-0000000000"}, "purposes": ["advertising", "analytics"]},
         headers=bearer(checker.token),
     )
     assert check.json()["decisions"]["advertising"]["reason"] == "gpc_opt_out"

@@ -49,18 +49,27 @@ async def test_a_secret_key_links_and_the_device_choices_follow_the_user(client:
     admin = await make_key(Scope.ADMIN)
     checker = await make_key(Scope.CHECK)
     recorded = await client.post(
-        "/v1/consents", json=choice("dev-1", "analytics", "granted", 2), headers=bearer(collect.token, Origin=ORIGIN)
+        "/v1/consents",
+        json=choice("dev-1-000000000000000000", "analytics", "granted", 2),
+        headers=bearer(collect.token, Origin=ORIGIN),
     )
     assert recorded.status_code == 201
+    device_before = await client.post(
+        "/v1/check", json={"subject": {"device_id": "dev-1-000000000000000000"}}, headers=bearer(checker.token)
+    )
     linked = await client.post(
-        "/v1/subjects/link", json={"device_id": "dev-1", "user_id": "u-1"}, headers=bearer(admin.token)
+        "/v1/subjects/link",
+        json={"device_id": "dev-1-000000000000000000", "user_id": "u-1"},
+        headers=bearer(admin.token),
     )
     assert linked.status_code == 200, linked.text
     body = linked.json()
     assert body["carried_purposes"] == ["analytics"]
-    assert body["linked_from"] == recorded.json()["subject_id"]
+    assert body["linked_from"] == device_before.json()["subject_id"]
     assert (await check(client, checker.token, {"user_id": "u-1"}, "analytics"))["reason"] == "granted"
-    device_now = await client.post("/v1/check", json={"subject": {"device_id": "dev-1"}}, headers=bearer(checker.token))
+    device_now = await client.post(
+        "/v1/check", json={"subject": {"device_id": "dev-1-000000000000000000"}}, headers=bearer(checker.token)
+    )
     assert device_now.json()["subject_id"] == body["subject_id"]
 
 
@@ -69,12 +78,16 @@ async def test_a_newer_choice_of_the_user_is_not_overwritten(client: Client, mak
     admin = await make_key(Scope.ADMIN)
     checker = await make_key(Scope.CHECK)
     await client.post(
-        "/v1/consents", json=choice("dev-2", "analytics", "granted", 2), headers=bearer(collect.token, Origin=ORIGIN)
+        "/v1/consents",
+        json=choice("dev-2-000000000000000000", "analytics", "granted", 2),
+        headers=bearer(collect.token, Origin=ORIGIN),
     )
     mine = choice("x", "analytics", "denied", 2) | {"subject": {"user_id": "u-2"}}
     assert (await client.post("/v1/consents", json=mine, headers=bearer(admin.token))).status_code == 201
     linked = await client.post(
-        "/v1/subjects/link", json={"device_id": "dev-2", "user_id": "u-2"}, headers=bearer(admin.token)
+        "/v1/subjects/link",
+        json={"device_id": "dev-2-000000000000000000", "user_id": "u-2"},
+        headers=bearer(admin.token),
     )
     assert linked.json()["carried_purposes"] == []
     assert (await check(client, checker.token, {"user_id": "u-2"}, "analytics"))["reason"] == "denied"
@@ -83,13 +96,17 @@ async def test_a_newer_choice_of_the_user_is_not_overwritten(client: Client, mak
 async def test_a_page_needs_a_token_signed_by_the_site_backend(client: Client, make_key: MakeKey) -> None:
     collect = await make_key(Scope.COLLECT, origins=[ORIGIN])
     headers = bearer(collect.token, Origin=ORIGIN)
-    body = {"device_id": "dev-3", "user_id": "u-3"}
+    body = {"device_id": "dev-3-000000000000000000", "user_id": "u-3"}
     assert (await client.post("/v1/subjects/link", json=body, headers=headers)).status_code == 403
-    good = sign_identity_token(SECRET, IdentityToken(user_id="u-3", device_id="dev-3", exp=int(time.time()) + 60))
-    forged = sign_identity_token(
-        "another-secret", IdentityToken(user_id="u-3", device_id="dev-3", exp=int(time.time()) + 60)
+    good = sign_identity_token(
+        SECRET, IdentityToken(user_id="u-3", device_id="dev-3-000000000000000000", exp=int(time.time()) + 60)
     )
-    other_user = sign_identity_token(SECRET, IdentityToken(user_id="u-4", device_id="dev-3", exp=int(time.time()) + 60))
+    forged = sign_identity_token(
+        "another-secret", IdentityToken(user_id="u-3", device_id="dev-3-000000000000000000", exp=int(time.time()) + 60)
+    )
+    other_user = sign_identity_token(
+        SECRET, IdentityToken(user_id="u-4", device_id="dev-3-000000000000000000", exp=int(time.time()) + 60)
+    )
     payload, signature = good.rsplit(".", 1)
     # The first character of the signature carries its first six bits, so changing it always alters them
     # (the last one of unpadded base64url also carries filler bits a decoder may ignore).
@@ -103,7 +120,7 @@ async def test_a_page_needs_a_token_signed_by_the_site_backend(client: Client, m
 
 
 def test_an_expired_identity_token_is_refused() -> None:
-    token = sign_identity_token(SECRET, IdentityToken(user_id="u", device_id="d", exp=1000))
+    token = sign_identity_token(SECRET, IdentityToken(user_id="u", device_id="d-0000000000000000000000", exp=1000))
     with pytest.raises(Forbidden, match="expired"):
         verify_identity_token(SECRET, token, datetime.now(UTC))
 
@@ -136,6 +153,8 @@ def test_a_short_link_token_secret_stops_the_service() -> None:
 async def test_a_check_key_cannot_link(client: Client, make_key: MakeKey) -> None:
     checker = await make_key(Scope.CHECK)
     response = await client.post(
-        "/v1/subjects/link", json={"device_id": "d", "user_id": "u"}, headers=bearer(checker.token)
+        "/v1/subjects/link",
+        json={"device_id": "d-0000000000000000000000", "user_id": "u"},
+        headers=bearer(checker.token),
     )
     assert response.status_code == 403

@@ -1,8 +1,10 @@
 import re
 
 from litestar import Litestar
+from litestar.exceptions import InternalServerException
 from litestar.testing import AsyncTestClient
 
+from consent.api.problems import problem_for
 from consent.service.api_keys.issuing import Scope
 from tests.helpers import MakeKey, bearer
 
@@ -104,3 +106,18 @@ async def test_options_on_a_guarded_route_answers_without_a_key(client: Client) 
         response = await client.options(path)
         assert response.status_code == 204, path
         assert method in response.headers["allow"]
+
+
+def test_an_unreachable_database_is_answered_503_with_retry_after_not_500() -> None:
+    """The outage itself is exercised end to end in tests/faults/test_database_outage.py."""
+    found = problem_for(ConnectionRefusedError(111, "Connection refused"), "POST", "/v1/consents")
+    assert found.status == 503
+    assert found.body["type"] == "https://consent.dev/problems/unavailable"
+    assert found.headers["Retry-After"] == "1"
+    assert "refused" not in found.body["detail"].lower()  # the driver's message stays in the log
+
+
+def test_a_body_cut_short_is_the_clients_doing_not_a_500() -> None:
+    """Litestar's words for it; the express lane answers the same (tests/faults/test_hostile_input.py)."""
+    found = problem_for(InternalServerException("client disconnected prematurely"), "POST", "/v1/api-keys")
+    assert (found.status, found.body["field"]) == (422, "body")

@@ -15,9 +15,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.api.test_two_instances import create_key, instances
 from tests.helpers import bearer
-from tests.processes import service_env
+from tests.processes import create_key, instances, service_env
 
 CLIENTS = 16
 FILING = {

@@ -208,6 +208,7 @@ async def test_an_extension_after_the_first_period_is_refused(client: Client, ke
     assert refused["field"] == "due_at"
 
 
+@pytest.mark.usefixtures("exports_held")
 async def test_an_lgpd_request_cannot_be_extended(client: Client, keys: Keys) -> None:
     body = await file(client, keys.dsr, type="access", verification="trusted", jurisdiction="lgpd")
     refused = await act(client, keys.dsr, body["id"], "extend", 409, reason="busy")

@@ -13,7 +13,8 @@ on its own database, measured right after this one at each scenario and
 count (so a change is compared with its parent in the same run, under the
 same load of the machine); withdrawal visibility across two instances
 on one database (`_withdrawal.py`); the request queue over 100,000
-requests, beside the store's query alone (`_request_list.py`); the in-process
+requests, beside the store's query alone (`_request_list.py`); a flood from
+one client network beside other clients (`_flood.py`); the in-process
 benchmarks of `SCRIPTS` (crypto, the access export, the erasure of a subject
 with 10,000 events), each printing its own table beside its own baseline.
 Progress goes to stderr, the report to stdout.
@@ -37,6 +38,7 @@ import tempfile
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
+from tests.bench._flood import Flood, measure_flood
 from tests.bench._http import HttpError, call
 from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
 from tests.bench._request_list import REQUESTS, measure_request_list
@@ -53,7 +55,7 @@ SCRIPTS = {
 }
 """In-process benchmarks: `--only` name -> (title in the report, script printing its own table)."""
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "withdrawal", "request-list", *SCRIPTS)
+_EXTRAS = ("uvicorn", "withdrawal", "flood", "request-list", *SCRIPTS)
 _WITHDRAWAL_ROUNDS = 200
 
 
@@ -279,6 +281,13 @@ class _Bench:
         _say(table)
         return table, None
 
+    def _flood(self) -> Flood:
+        _say(f"flood: consent serve ({self.workers} workers) behind a trusted proxy, default rate limits")
+        found = measure_flood(self.scratch / "flood", workers=self.workers, duration=self.duration)
+        for line in found.lines():
+            _say(f"  {line}")
+        return found
+
     def run(self) -> Report:
         load_average = os.getloadavg()[0]
         baselines: dict[str, tuple[Measured, ...]] = {}
@@ -307,6 +316,9 @@ class _Bench:
             notes += list(withdrawal.notes)
             if withdrawal.error:
                 notes.append(f"withdrawal: {withdrawal.error}")
+        flood = self._flood() if "flood" in self.only else None
+        if flood is not None and flood.error:
+            notes.append(f"flood: {flood.error}")
         tables: dict[str, str] = {}
         errors: list[str] = []
         if "request-list" in self.only:
@@ -331,6 +343,7 @@ class _Bench:
             scenarios=measured,
             tables=tables,
             withdrawal=withdrawal,
+            flood=flood,
             notes=notes + errors,
             against=self.against,
             failed=bool(notes or errors),

@@ -17,6 +17,7 @@ from pathlib import Path
 import msgspec
 
 from tests.bench._baseline_app import uvicorn_http
+from tests.bench._flood import Flood
 from tests.bench._scenarios import Scenario
 from tests.bench._withdrawal import TARGET_P99_MS, Withdrawal
 from tests.bench._wrk import WrkResult, wrk_version
@@ -64,6 +65,7 @@ class Report(msgspec.Struct, kw_only=True, frozen=True):
     scenarios: list[Measured]
     tables: dict[str, str] = {}  # by title, tables printed as they come (request list, crypto and export scripts)
     withdrawal: Withdrawal | None = None  # visibility of a withdrawal to a second instance
+    flood: Flood | None = None  # a flood from one client network beside other clients
     notes: list[str] = []  # errors seen on the way (service log, crypto script, request list)
     failed: bool = False  # a note is an error
     against: str | None = None  # the git revision the service was also measured at
@@ -361,6 +363,12 @@ def render_text(report: Report) -> str:
         table = _text_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal), left={4, 5})
         notes = [f"  {note}" for note in _withdrawal_notes(report.withdrawal)]
         lines += ["Withdrawal visibility across instances:", table, *notes, ""]
+    if report.flood:
+        lines += [
+            "A flood from one client network (tests/bench/_flood.py):",
+            *(f"  {x}" for x in report.flood.lines()),
+            "",
+        ]
     for title, table in report.tables.items():
         lines += [f"{title}:", table.rstrip(), ""]
     if report.notes:
@@ -385,6 +393,8 @@ def render_markdown(report: Report) -> str:
         table = _markdown_table(_WITHDRAWAL_HEADERS, _withdrawal_rows(report.withdrawal))
         notes = [f"- {note}" for note in _withdrawal_notes(report.withdrawal)]
         lines += ["#### Withdrawal visibility across instances", "", table, "", *notes, ""]
+    if report.flood:
+        lines += ["#### A flood from one client network", "", *(f"- {line}" for line in report.flood.lines()), ""]
     for title, table in report.tables.items():
         lines += [f"#### {title}", "", "```text", table.rstrip(), "```", ""]
     if report.notes:

@@ -154,7 +154,7 @@ _RECORD = {
 def _seed(base_url: str, tokens: Tokens, count: int) -> None:
     """Record a choice for `bench-known-0` .. `bench-known-{count-1}` (once per run is enough)."""
     for i in range(count):
-        body = _RECORD | {"subject": {"device_id": f"bench-known-{i}"}}
+        body = _RECORD | {"subject": {"device_id": f"bench-known-device-{i:0>8}"}}
         post_json(base_url, "/v1/consents", tokens["collect"], body, headers=(("Origin", BENCH_ORIGIN),))
 
 
@@ -181,7 +181,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         method="POST",
         path="/v1/check",
         scope="check",
-        body={"subject": {"device_id": "bench-known-0"}, "purposes": ["analytics"]},
+        body={"subject": {"device_id": "bench-known-device-00000000"}, "purposes": ["analytics"]},
         summary="one known subject: key cache, identifier cache, state cache, the decision engine",
         targets=_HOT_PATH,
         setup=lambda base_url, tokens: _seed(base_url, tokens, 1),
@@ -191,7 +191,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         method="POST",
         path="/v1/check",
         scope="check",
-        body={"subject": {"device_id": "bench-unknown-${n}"}, "purposes": ["analytics"]},
+        body={"subject": {"device_id": "bench-unknown-device-${n}"}, "purposes": ["analytics"]},
         summary="a new device every request: blind index lookup and state read in PostgreSQL",
         targets=(Target(rps=0.33),),
     ),
@@ -202,7 +202,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         scope="check",
         body={
             "checks": [
-                {"subject": {"device_id": f"bench-known-{i % _SEEDED}"}, "purposes": [_BATCH_PURPOSES[i % 4]]}
+                {
+                    "subject": {"device_id": f"bench-known-device-{i % _SEEDED:0>8}"},
+                    "purposes": [_BATCH_PURPOSES[i % 4]],
+                }
                 for i in range(1000)
             ]
         },
@@ -218,7 +221,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         path="/v1/consents",
         scope="collect",
         headers=(("Origin", BENCH_ORIGIN),),
-        body=_RECORD | {"subject": {"device_id": "bench-new-${n}"}},
+        body=_RECORD | {"subject": {"device_id": "bench-new-device-${n}"}},
         expect=201,
         summary="a new visitor's choice: subject and data key created, events, state, audit, receipt, commit",
         # Throughput is the bar under load (64 connections); with 4 clients a write is latency-bound.

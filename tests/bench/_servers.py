@@ -44,6 +44,13 @@ __all__ = [
 
 _ROOT = Path(__file__).resolve().parents[2]
 _CREATED_KEY = re.compile(r"created \w+ key ([0-9a-f-]{36})")
+# The scenarios load the service from one address and create a subject per request: limits that hold
+# a real site's visitors would hold them. The limiter still runs; only `_flood` measures its defaults.
+_UNLIMITED = {
+    "CONSENT_RATE_LIMIT_NETWORK_PER_SECOND": "1e9",
+    "CONSENT_RATE_LIMIT_NETWORK_BURST": "1000000000",
+    "CONSENT_NEW_SUBJECTS_PER_MINUTE": "1000000000",
+}
 _ERROR_LINE = re.compile(r'"level":\s*"(error|critical)"|Traceback|\[ERROR\]')
 
 
@@ -222,17 +229,22 @@ def _stop_postgres(pid: int) -> None:
 
 
 @contextlib.contextmanager
-def consent_service(*, workers: int, scratch: Path, source: Path | None = None) -> Iterator[ConsentService]:
+def consent_service(
+    *, workers: int, scratch: Path, source: Path | None = None, environment: Mapping[str, str] = _UNLIMITED
+) -> Iterator[ConsentService]:
     """`consent serve --no-demo` with a throw-away CONSENT_HOME, ready (`/ready` is 200).
 
-    With `source`, the service of that checkout (see `checkout`), run with this environment's packages.
+    With `source`, the service of that checkout (see `checkout`), run with this environment's packages;
+    `environment` adds settings (by default, rate limits out of the scenarios' reach).
     """
     home = scratch / "consent-home"
     metrics = scratch / "metrics"
     metrics.mkdir(parents=True)
     port = free_port()
     # PROMETHEUS_MULTIPROC_DIR: else `consent serve` makes one under /tmp per start and leaves it there.
-    env = development_environment(home, CONSENT_WORKERS=str(workers), PROMETHEUS_MULTIPROC_DIR=str(metrics))
+    env = development_environment(
+        home, CONSENT_WORKERS=str(workers), PROMETHEUS_MULTIPROC_DIR=str(metrics), **environment
+    )
     if source is not None:
         env["PYTHONPATH"] = str(source)  # before site-packages, so its `consent` is the one imported
     consent = consent_command(source)

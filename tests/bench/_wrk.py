@@ -2,7 +2,7 @@
 
 wrk runs with one thread (`-t1`): on a small machine it shares the cores with
 the server, and one thread is enough to saturate a Python server over
-loopback. Requests with a body go through `request.lua`.
+loopback. Requests with a body, or with "${net}" in a header, go through `request.lua`.
 
 >>> result = run_wrk(WrkRequest(url="http://127.0.0.1:8000/health"), connections=4, duration=5)
 >>> result.rps, result.p99_ms
@@ -95,14 +95,13 @@ def run_wrk(request: WrkRequest, *, connections: int, duration: int) -> WrkResul
         command += ["-H", f"{name}: {value}"]
     with tempfile.TemporaryDirectory(prefix="consent-bench-wrk-") as scratch:
         env = dict(os.environ)
-        if request.body is not None or request.method != "GET":
-            body_file = Path(scratch) / "body"
-            body_file.write_bytes(request.body or b"")
-            env |= {
-                "BENCH_METHOD": request.method,
-                "BENCH_BODY_FILE": str(body_file),
-                "BENCH_RUN": secrets.token_hex(4),
-            }
+        numbered_headers = any("${net}" in value for _, value in request.headers)
+        if request.body is not None or request.method != "GET" or numbered_headers:
+            env |= {"BENCH_METHOD": request.method, "BENCH_RUN": secrets.token_hex(4)}
+            if request.body is not None or request.method != "GET":
+                body_file = Path(scratch) / "body"
+                body_file.write_bytes(request.body or b"")
+                env["BENCH_BODY_FILE"] = str(body_file)
             command += ["-s", str(_SCRIPT)]
         command.append(request.url)
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=duration + 30, check=False)

@@ -29,7 +29,9 @@ emails = st.from_regex(r"[a-z0-9._+-]{1,20}@[a-z0-9]{1,12}\.[a-z]{2,6}", fullmat
 
 @pytest.mark.parametrize("kind", IDENTIFIER_KINDS)
 def test_each_kind_is_truncated_to_its_chosen_length(index_key: IndexKey, kind: IdentifierKind) -> None:
-    value = {"email": "ada@example.org", "phone": "+16502530000"}.get(kind, "u-42")
+    value = {"email": "ada@example.org", "phone": "+16502530000", "device_id": "d_7Hq2xYzAbCdEfGhIjKlMnOp"}.get(
+        kind, "u-42"
+    )
 
     assert len(blind_index(index_key, kind, value)) == BLIND_INDEX_LENGTHS[kind]
 
@@ -86,7 +88,8 @@ def test_indexes_differ_across_fields(index_key: IndexKey, value: str) -> None:
 
 
 def test_device_ids_and_user_ids_never_share_an_index(index_key: IndexKey) -> None:
-    assert blind_index(index_key, "device_id", "u-42")[:3] != blind_index(index_key, "user_id", "u-42")
+    same = "u-42-AbCdEfGhIjKlMnOpQrSt"
+    assert blind_index(index_key, "device_id", same)[:3] != blind_index(index_key, "user_id", same)
 
 
 def test_an_invalid_identifier_raises_without_echoing_it(index_key: IndexKey) -> None:

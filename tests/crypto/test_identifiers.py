@@ -99,9 +99,21 @@ def test_any_text_either_normalises_or_is_refused_cleanly(value: str, region: st
     assert normalised[1:].isdigit()
 
 
-@pytest.mark.parametrize("kind", ["user_id", "device_id"])
-def test_ids_are_kept_exactly_as_given(kind: str) -> None:
-    assert normalise_identifier(kind, " U-42 ") == " U-42 "  # type: ignore[arg-type]
+def test_user_ids_are_kept_exactly_as_given() -> None:
+    assert normalise_identifier("user_id", " U-42 ") == " U-42 "
+
+
+@pytest.mark.parametrize("device", ["d_7Hq2xYzAbCdEfGhIjKlMnOp", "0b7e1c3a-5f2d-4e8b-9a61-2c4d8f0e7b13", "A" * 128])
+def test_device_ids_of_128_random_bits_are_kept_exactly_as_given(device: str) -> None:
+    assert normalise_identifier("device_id", device) == device
+
+
+@pytest.mark.parametrize(
+    "device", ["d_7Hq2visitor", "A" * 21, "A" * 129, "d_7Hq2xYzAbCdEfGhIjKlMn p", "d_7Hq2xYz+bCdEfGhIjKlMnOp"]
+)
+def test_a_device_id_too_short_to_be_unguessable_or_not_base64url_is_refused(device: str) -> None:
+    with pytest.raises(InvalidIdentifier, match="device_id: 22 to 128"):
+        normalise_identifier("device_id", device)
 
 
 @pytest.mark.parametrize("kind", IDENTIFIER_KINDS)

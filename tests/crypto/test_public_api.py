@@ -7,6 +7,7 @@ import crypto
 EXPECTED = {
     "BLIND_INDEX_LENGTHS",
     "FIELD_OVERHEAD",
+    "DEVICE_ID_PATTERN",
     "IDENTIFIER_KINDS",
     "LINK_NONCE_BYTES",
     "CryptoError",

@@ -71,7 +71,7 @@ def queries(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_concurrent_misses_share_queries_and_each_finds_its_subject(
     runtime: Runtime, queries: list[int], make_reads: Callable[..., ColdReads]
 ) -> None:
-    devices = [f"d_{i}" for i in range(20)]
+    devices = [f"d_{i:0>22}" for i in range(20)]
     recorded = {device: (await record_device(runtime, device)).subject_id for device in devices}
     reads = make_reads(slots=2)
     queries.clear()  # recording read too
@@ -91,7 +91,7 @@ async def test_concurrent_misses_share_queries_and_each_finds_its_subject(
 async def test_a_lone_miss_is_sent_at_once(
     runtime: Runtime, queries: list[int], make_reads: Callable[..., ColdReads]
 ) -> None:
-    subject = (await record_device(runtime, "d_alone")).subject_id
+    subject = (await record_device(runtime, "d_alone-0000000000000000")).subject_id
     reads = make_reads()
     queries.clear()
 
@@ -104,7 +104,7 @@ async def test_a_lone_miss_is_sent_at_once(
 async def test_a_failed_query_fails_its_waiters_and_the_next_query_works(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, make_reads: Callable[..., ColdReads]
 ) -> None:
-    subject = (await record_device(runtime, "d_after_failure")).subject_id
+    subject = (await record_device(runtime, "d_after_failure-00000000")).subject_id
     resolve = consent_state.resolve
 
     async def broken(*args: Any) -> Any:
@@ -123,7 +123,7 @@ async def test_a_failed_query_fails_its_waiters_and_the_next_query_works(
 async def test_a_caller_going_away_does_not_cancel_the_query_of_the_others(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, make_reads: Callable[..., ColdReads]
 ) -> None:
-    subject = (await record_device(runtime, "d_shared")).subject_id
+    subject = (await record_device(runtime, "d_shared-000000000000000")).subject_id
     resolve = consent_state.resolve
     release = asyncio.Event()
 

@@ -53,7 +53,7 @@ def by_device(runtime: Runtime, device: str, status: str = "granted") -> Recordi
 
 
 async def a_subject(runtime: Runtime) -> UUID:
-    recorded = await runtime.consents.record(runtime.policy.current, by_device(runtime, "d_existing"))
+    recorded = await runtime.consents.record(runtime.policy.current, by_device(runtime, "d_existing-0000000000000"))
     assert isinstance(recorded, RecordOut)
     return recorded.subject_id
 
@@ -64,13 +64,13 @@ async def test_one_bad_write_in_a_batch_does_not_fail_the_others(
     gone = await a_subject(patient)
     await conn.execute("DELETE FROM subjects WHERE id = $1", gone)  # erased underneath the writer
     active = patient.policy.current
-    bad = msgspec.structs.replace(by_device(patient, "d_existing"), identifier=None, subject_id=gone)
+    bad = msgspec.structs.replace(by_device(patient, "d_existing-0000000000000"), identifier=None, subject_id=gone)
     with caplog.at_level(logging.WARNING, logger="consent.service.recording.writer"):
         results = await asyncio.gather(
-            patient.consents.record(active, by_device(patient, "d_1")),
+            patient.consents.record(active, by_device(patient, "d_1-00000000000000000000")),
             patient.consents.record(active, bad),
-            patient.consents.record(active, by_device(patient, "d_2")),
-            patient.consents.record(active, by_device(patient, "d_3")),
+            patient.consents.record(active, by_device(patient, "d_2-00000000000000000000")),
+            patient.consents.record(active, by_device(patient, "d_3-00000000000000000000")),
             return_exceptions=True,
         )
     assert "a batch of 4 consent writes failed" in caplog.text
@@ -86,8 +86,8 @@ async def test_two_writes_of_one_purpose_in_a_batch_leave_the_newest_state(patie
     active = patient.policy.current
     # Both are prepared (and timed) in the order given, and queued before the writer wakes.
     first, second = await asyncio.gather(
-        patient.consents.record(active, by_device(patient, "d_1", "granted")),
-        patient.consents.record(active, by_device(patient, "d_1", "denied")),
+        patient.consents.record(active, by_device(patient, "d_1-00000000000000000000", "granted")),
+        patient.consents.record(active, by_device(patient, "d_1-00000000000000000000", "denied")),
     )
     assert isinstance(first, RecordOut)
     assert isinstance(second, RecordOut)
@@ -104,7 +104,9 @@ async def test_two_writes_of_one_purpose_in_a_batch_leave_the_newest_state(patie
 
 async def test_concurrent_first_writes_for_one_device_create_one_subject(runtime: Runtime, conn: Connection) -> None:
     active = runtime.policy.current
-    results = await asyncio.gather(*(runtime.consents.record(active, by_device(runtime, "d_new")) for _ in range(5)))
+    results = await asyncio.gather(
+        *(runtime.consents.record(active, by_device(runtime, "d_new-000000000000000000")) for _ in range(5))
+    )
     assert len({r.subject_id for r in results if isinstance(r, RecordOut)}) == 1
     assert await conn.fetchval("SELECT count(*) FROM subjects") == 1
     assert await conn.fetchval("SELECT count(*) FROM consent_events") == 5
@@ -122,7 +124,7 @@ async def test_a_batch_of_new_visitors_is_one_statement_without_locks(
 
     monkeypatch.setattr("consent.service.recording.writer.settle_subjects", counted)
     active = patient.policy.current
-    await asyncio.gather(*(patient.consents.record(active, by_device(patient, f"d_{i}")) for i in range(5)))
+    await asyncio.gather(*(patient.consents.record(active, by_device(patient, f"d_{i:0>22}")) for i in range(5)))
 
     assert locking == []
     assert await conn.fetchval("SELECT count(DISTINCT subject_id) FROM consent_events") == 5
@@ -140,7 +142,7 @@ async def test_a_subject_created_by_another_writer_meanwhile_is_written_to_not_d
         nonlocal calls
         calls += 1
         if calls == 1:  # after this batch looked the device up, another batch creates it and commits
-            await runtime.consents.record(active, by_device(runtime, "d_race"))
+            await runtime.consents.record(active, by_device(runtime, "d_race-00000000000000000"))
         try:
             await real(*args, **kwargs)
         except asyncpg.PostgresError as exc:
@@ -148,7 +150,7 @@ async def test_a_subject_created_by_another_writer_meanwhile_is_written_to_not_d
             raise
 
     monkeypatch.setattr("consent.service.recording.writer.create_and_write_batch", overtaken)
-    first = await runtime.consents.record(active, by_device(runtime, "d_race", "denied"))
+    first = await runtime.consents.record(active, by_device(runtime, "d_race-00000000000000000", "denied"))
 
     assert isinstance(first, RecordOut)
     assert refused == ["CN409"]  # the claim failed; the locking path then found the subject

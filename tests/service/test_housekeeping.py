@@ -39,8 +39,8 @@ async def record(runtime: Runtime, device: str, status: str) -> UUID:
 async def test_a_grant_past_its_lifetime_expires_once_in_the_feed_the_audit_trail_and_the_outbox(
     runtime: Runtime,
 ) -> None:
-    granted = await record(runtime, "d_old_grant", "granted")
-    await record(runtime, "d_denied", "denied")
+    granted = await record(runtime, "d_old_grant-000000000000", "granted")
+    await record(runtime, "d_denied-000000000000000", "denied")
     later = datetime.now(UTC) + ANALYTICS_LIFETIME + timedelta(minutes=1)
     await runtime.pool.execute("DELETE FROM outbox")
 
@@ -63,17 +63,17 @@ async def test_a_grant_past_its_lifetime_expires_once_in_the_feed_the_audit_trai
 
 
 async def test_a_grant_within_its_lifetime_or_replaced_by_a_newer_choice_does_not_expire(runtime: Runtime) -> None:
-    await record(runtime, "d_fresh", "granted")
-    await record(runtime, "d_changed_mind", "granted")
-    await record(runtime, "d_changed_mind", "denied")
+    await record(runtime, "d_fresh-0000000000000000", "granted")
+    await record(runtime, "d_changed_mind-000000000", "granted")
+    await record(runtime, "d_changed_mind-000000000", "denied")
     assert await expire_consents(runtime.pool, runtime.policy.current, now=datetime.now(UTC)) == 0
     later = datetime.now(UTC) + ANALYTICS_LIFETIME + timedelta(minutes=1)
     assert await expire_consents(runtime.pool, runtime.policy.current, now=later) == 1  # d_fresh only
 
 
 async def test_acknowledged_messages_past_retention_are_purged_and_open_ones_stay(runtime: Runtime) -> None:
-    await record(runtime, "d_a", "granted")
-    await record(runtime, "d_b", "granted")
+    await record(runtime, "d_a-00000000000000000000", "granted")
+    await record(runtime, "d_b-00000000000000000000", "granted")
     first = await runtime.pool.fetchval("SELECT id FROM outbox ORDER BY id LIMIT 1")
     await runtime.pool.execute(
         "UPDATE outbox SET state = 'acknowledged', acknowledged_at = now() - interval '8 days' WHERE id = $1", first

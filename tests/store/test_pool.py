@@ -8,7 +8,8 @@ import asyncpg
 import pytest
 
 from consent.ids import uuid7
-from consent.store.pool import Connection, HeldConnections, connect, create_pool
+from consent.store.pool import Connection, HeldConnections, connect, create_pool, database_unreachable
+from tests.helpers import eventually
 
 
 async def test_sessions_run_in_utc_even_where_the_database_defaults_to_another_zone(
@@ -53,15 +54,50 @@ async def test_held_connections_are_lent_again_kept_after_an_sql_error_and_repla
                 await failing.execute("SELECT 1/0")
         async with held.lease() as after_error:
             assert after_error.get_server_pid() == pid  # an SQL error leaves the session usable
-        await conn.execute("SELECT pg_terminate_backend($1, 5000)", pid)  # returns once it is gone
-        with pytest.raises(Exception):  # noqa: B017, PT011 - what asyncpg raises depends on when it notices
-            async with held.lease() as broken:
+        async with held.lease() as broken:
+            await conn.execute("SELECT pg_terminate_backend($1, 5000)", pid)  # returns once it is gone
+            with pytest.raises(Exception):  # noqa: B017, PT011 - what asyncpg raises depends on when it notices
                 await broken.fetchval("SELECT 1")
         async with held.lease() as fresh:
             assert fresh.get_server_pid() != pid
             assert await fresh.fetchval("SELECT 1") == 1
     finally:
         await held.close()
+
+
+async def test_a_held_connection_the_server_ended_while_idle_is_replaced_before_it_is_lent(
+    conn: Connection, database_url: str
+) -> None:
+    """After a database restart the first statement of each hot path succeeds: no error for a stale session."""
+    held = HeldConnections(database_url)
+    try:
+        async with held.lease() as idle:
+            pid = idle.get_server_pid()
+        await conn.execute("SELECT pg_terminate_backend($1, 5000)", pid)
+        await eventually(idle.is_closed)
+        async with held.lease() as fresh:
+            assert fresh.get_server_pid() != pid
+            assert await fresh.fetchval("SELECT 1") == 1
+    finally:
+        await held.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (TimeoutError(), True),
+        (asyncpg.CannotConnectNowError("the database system is starting up"), True),
+        (asyncpg.AdminShutdownError("terminating connection due to administrator command"), True),
+        (asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"), True),
+        (asyncpg.TooManyConnectionsError("sorry, too many clients already"), True),
+        (asyncpg.UniqueViolationError("duplicate key"), False),
+        (asyncpg.DataError("invalid input"), False),
+        (ValueError("a bug of ours"), False),
+    ],
+)
+def test_an_unreachable_database_is_told_from_a_refused_statement(error: BaseException, outage: bool) -> None:
+    assert database_unreachable(error) is outage
 
 
 async def test_a_held_connection_left_in_a_transaction_is_closed_not_lent(database_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -75,8 +76,13 @@ class ConsentService:
         self._writer = writer
         self._signing_keys = signing_keys
 
-    async def record(self, active: ActivePolicy, request: RecordingRequest) -> RecordOut | Replay:
-        """Validate, prepare and commit one request; nothing is returned before the commit."""
+    async def record(
+        self, active: ActivePolicy, request: RecordingRequest, *, on_new_subject: Callable[[], None] | None = None
+    ) -> RecordOut | Replay:
+        """Validate, prepare and commit one request; nothing is returned before the commit.
+
+        `on_new_subject` is called once the write is committed if it created its subject.
+        """
         choices = validate_choices(active, request)
         if request.idempotency is not None:
             replay = await earlier_answer(self._pool, request.idempotency)
@@ -105,7 +111,11 @@ class ConsentService:
             request=request, prepare=prepare, subject_id=subject_id, planned_id=subject_id or uuid7(), prepared=prepared
         )
         result = await self._writer.submit(write)
-        return result if isinstance(result, Replay) else result.response
+        if isinstance(result, Replay):
+            return result
+        if on_new_subject is not None and subject_id is None and result.subject_id == write.planned_id:
+            on_new_subject()
+        return result.response
 
     async def withdraw(
         self, active: ActivePolicy, subject_id: UUID, purpose_id: str, *, actor: str, proof: dict[str, Any]

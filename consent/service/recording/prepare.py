@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import msgspec
 
@@ -112,10 +112,17 @@ class RecordingRequest(msgspec.Struct, kw_only=True, frozen=True):
     """A guardian gave the choices: a grant then counts below the parental-consent age."""
     idempotency: Idempotency | None = None
     source: Source = Source.BANNER
+    publishable: bool = False
+    """Made with a publishable key, from a page anyone can read: it may not change the subject's stored
+    jurisdiction nor write for a linked subject, and its answer names no subject (`prepare_write`)."""
 
 
 class RecordOut(msgspec.Struct, kw_only=True, frozen=True):
-    """The 201 answer (the wire contract of issue 5)."""
+    """The 201 answer (the wire contract of issue 5).
+
+    To a publishable key, `subject_id` (in the answer and its receipt) is a random UUIDv4 new with each
+    answer: the subject's own id is time-ordered, so it would tell a page whether a device id existed.
+    """
 
     subject_id: UUID
     event_ids: list[UUID]
@@ -202,6 +209,7 @@ class PreparedWrite(msgspec.Struct, kw_only=True):
     audit: AuditEntry
     outbox: list[OutboxRow]
     response: RecordOut
+    publishable: bool = False  # `RecordingRequest.publishable`
 
 
 def _gpc_choices(
@@ -238,6 +246,7 @@ def prepare_write(
     """
     gpc_choices = _gpc_choices(active, recording, choices, snapshot)
     receipt_id = uuid7()
+    named = uuid4() if recording.publishable else subject_id  # the subject as the answer names it
     events: list[ConsentEventRow] = []
     states: list[ConsentStateRow] = []
     consents = dict(snapshot.consents)
@@ -280,7 +289,7 @@ def prepare_write(
         signing_keys,
         active.policy,
         receipt_id=receipt_id,
-        subject_id=subject_id,
+        subject_id=named,
         policy_version=active.version,
         jurisdiction=recording.jurisdiction.value,
         collection_method=f"{recording.source.value}:{recording.action.value}",
@@ -312,8 +321,9 @@ def prepare_write(
             detail={"purposes": written, "action": recording.action.value, "gpc": recording.gpc},
         ),
         outbox=_outbox(active, subject_id, events, now),
+        publishable=recording.publishable,
         response=RecordOut(
-            subject_id=subject_id,
+            subject_id=named,
             event_ids=[event.id for event in events],
             policy_version=active.version,
             decisions=decisions,

@@ -311,12 +311,16 @@ def _subjects_of(waiting: list[WriteRequest]) -> tuple[list[tuple[Identifier, UU
 
 
 def _rows(writes: list[PreparedWrite]) -> BatchRows:
+    publishable = {w.subject_id for w in writes if w.publishable}
     return BatchRows(
         events=[row for w in writes for row in w.events],
         states=_newest_states(writes),
         facts=_merged_facts(writes),
         audit=audit.entry_rows([w.audit for w in writes], datetime.now(UTC)),
         outbox=[row for w in writes for row in w.outbox],
+        # A secret key's write in the same batch sets the jurisdiction as it always does.
+        kept_jurisdiction=list(publishable - {w.subject_id for w in writes if not w.publishable}),
+        publishable=list(publishable),
     )
 
 
@@ -332,8 +336,10 @@ def _newest_states(writes: list[PreparedWrite]) -> list[ConsentStateRow]:
 
 
 def _merged_facts(writes: list[PreparedWrite]) -> list[SubjectFactsRow]:
-    """One row per subject: the latest jurisdiction, the earliest GPC opt-out."""
+    """One row per subject: the latest jurisdiction (a secret key's over a publishable key's), the
+    earliest GPC opt-out."""
     merged: dict[UUID, SubjectFactsRow] = {}
+    by_secret_key: set[UUID] = set()
     for write in writes:
         facts = write.facts
         earlier = merged.get(facts.subject_id)
@@ -342,5 +348,9 @@ def _merged_facts(writes: list[PreparedWrite]) -> list[SubjectFactsRow]:
             if facts.gpc_opt_out_at is not None:
                 gpc_at = min(gpc_at, facts.gpc_opt_out_at)
             facts = msgspec.structs.replace(facts, gpc_opt_out_at=gpc_at)
+        if earlier is not None and write.publishable and facts.subject_id in by_secret_key:
+            facts = msgspec.structs.replace(facts, jurisdiction=earlier.jurisdiction)
+        if not write.publishable:
+            by_secret_key.add(facts.subject_id)
         merged[facts.subject_id] = facts
     return list(merged.values())

@@ -66,7 +66,7 @@ async def make_deliveries(runtime: Runtime) -> AsyncIterator[Any]:
         await deliveries.close()
 
 
-async def grant_analytics(runtime: Runtime, device: str = "d_webhook") -> UUID:
+async def grant_analytics(runtime: Runtime, device: str = "d_webhook-00000000000000") -> UUID:
     recorded = await runtime.consents.record(
         runtime.policy.current,
         RecordingRequest(
@@ -233,7 +233,7 @@ async def test_two_deliverers_post_each_message_once(
     runtime: Runtime, receiver: Receiver, make_deliveries: Any
 ) -> None:
     for n in range(20):
-        await grant_analytics(runtime, f"d_{n}")
+        await grant_analytics(runtime, f"d_{n:0>22}")
     policy = policy_towards(runtime, receiver.url)
     first, second = make_deliveries(policy), make_deliveries(policy)
     for _ in itertools.repeat(None, 10):

@@ -1,0 +1,73 @@
+"""Token buckets: a burst, a steady rate, each process its exact share, bounded memory."""
+
+from __future__ import annotations
+
+from consent.config import load_settings
+from consent.service.rate_limits import RateLimits, TokenBuckets
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_is_admitted_then_the_rate() -> None:
+    clock = Clock()
+    buckets = TokenBuckets(per_second=2.0, burst=4, share=1, clock=clock)
+    assert [buckets.take("a") for _ in range(4)] == [0.0] * 4
+    assert buckets.take("a") == 0.5  # the next token is due in half a second
+    clock.now = 0.5
+    assert buckets.take("a") == 0.0
+    assert buckets.take("a") > 0
+
+
+def test_each_key_has_its_own_bucket() -> None:
+    buckets = TokenBuckets(per_second=1.0, burst=1, share=1, clock=Clock())
+    assert buckets.take("a") == 0.0
+    assert buckets.take("a") > 0
+    assert buckets.take("b") == 0.0
+
+
+def test_each_process_holds_its_share_so_all_together_hold_the_limit() -> None:
+    clock = Clock()
+    shares = [TokenBuckets(per_second=10.0, burst=100, share=4, clock=clock) for _ in range(4)]
+    admitted = sum(1 for share in shares for _ in range(1000) if share.take("net") == 0.0)
+    assert admitted == 100
+    clock.now = 4.0
+    admitted = sum(1 for share in shares for _ in range(1000) if share.take("net") == 0.0)
+    assert admitted == 40
+
+
+def test_a_share_admits_at_least_one_request() -> None:
+    buckets = TokenBuckets(per_second=1.0, burst=1, share=8, clock=Clock())
+    assert buckets.take("a") == 0.0
+
+
+def test_a_rate_of_zero_turns_the_limit_off() -> None:
+    buckets = TokenBuckets(per_second=0.0, burst=0, share=1, clock=Clock())
+    assert all(buckets.take("a") == 0.0 for _ in range(10_000))
+
+
+def test_spending_after_the_fact_delays_the_next_request() -> None:
+    buckets = TokenBuckets(per_second=1.0, burst=1, share=1, clock=Clock())
+    assert buckets.wait("a") == 0.0
+    buckets.spend("a")
+    buckets.spend("a")
+    assert buckets.wait("a") == 2.0
+
+
+def test_buckets_are_bounded_in_number() -> None:
+    clock = Clock()
+    buckets = TokenBuckets(per_second=1.0, burst=10, share=1, max_entries=100, clock=clock)
+    for number in range(10_000):
+        buckets.take(number)
+    assert len(buckets._buckets) <= 100
+
+
+def test_the_deployments_limits_are_split_over_its_processes() -> None:
+    settings = load_settings({}, workers=2, instances=3, rate_limit_network_per_second=60, rate_limit_network_burst=600)
+    limits = RateLimits(settings)
+    assert (limits.networks.rate, limits.networks.capacity) == (10.0, 100.0)
