@@ -213,8 +213,7 @@ async def test_identifier_checks_are_counted_per_key_never_per_identifier(
     assert f"{counted['email']} 2.0" in metrics
     assert f"{counted['phone']} 1.0" in metrics
     assert f"{counted['device_id']} 1.0" in metrics
-    assert "counted.person" not in metrics
-    assert "1234" not in metrics
+    assert not any(value in metrics for value in ("counted.person", "+81 90-1234-5678", "819012345678"))
 
 
 async def test_an_email_is_found_whatever_its_case_and_spacing(client: Client, keys: Keys, make_key: MakeKey) -> None:

@@ -556,8 +556,8 @@ async def test_a_subjects_history_lists_every_event_in_order_and_is_audited(
 
 
 async def test_a_check_key_may_not_read_a_subjects_history(client: Client, make_key: MakeKey) -> None:
-    collect, checker = await make_key(Scope.COLLECT), await make_key(Scope.CHECK)
-    recorded = await client.post("/v1/consents", json=choices(), headers=bearer(collect.token, Origin=ORIGIN))
+    dsr, checker = await make_key(Scope.DSR), await make_key(Scope.CHECK)
+    recorded = await client.post("/v1/consents", json=choices(), headers=bearer(dsr.token))
     subject_id = recorded.json()["subject_id"]
     response = await client.get(f"/v1/subjects/{subject_id}/consents?history=true", headers=bearer(checker.token))
     assert response.status_code == 403
