@@ -48,6 +48,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     env: Environment = Environment.PRODUCTION
     home: Path = Path(".consent")
     database_url: str | None = None
+    # Set when DATABASE_URL is PgBouncer in transaction mode: a direct session for LISTEN and migrations.
+    database_session_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 0  # 0: one per core
@@ -69,6 +71,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     signing_key_file: Path | None = None
     audit_seal_interval_ms: int = 200
     cache_size: int = 100_000
+    state_cache_size: int | None = None  # subjects whose consent state each process caches (default: cache_size)
     phone_region: str | None = None  # ISO country to read phone numbers without a +country code in
     idempotency_ttl_hours: int = 24
     write_batch_size: int = 128  # consent writes committed together at most
@@ -108,6 +111,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             ("max_body_bytes", self.max_body_bytes >= 1024),
             ("audit_seal_interval_ms", self.audit_seal_interval_ms >= 10),
             ("cache_size", self.cache_size >= 0),
+            ("state_cache_size", self.state_cache_size is None or self.state_cache_size >= 0),
             ("idempotency_ttl_hours", self.idempotency_ttl_hours >= 1),
             ("write_batch_size", self.write_batch_size >= 1),
             ("write_batch_wait_us", self.write_batch_wait_us >= 0),
@@ -151,6 +155,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         return self.database_url is None
 
     @property
+    def pooled(self) -> bool:
+        """True when DATABASE_URL is a transaction-mode pooler (DATABASE_SESSION_URL names the server)."""
+        return self.database_session_url is not None
+
+    @property
+    def state_cache_entries(self) -> int:
+        return self.cache_size if self.state_cache_size is None else self.state_cache_size
+
+    @property
     def worker_count(self) -> int:
         return self.workers or (os.cpu_count() or 1)
 
@@ -166,7 +179,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
 
 
 def _env_name(field: str) -> str:
-    return "DATABASE_URL" if field == "database_url" else f"CONSENT_{field.upper()}"
+    return field.upper() if field.startswith("database_") else f"CONSENT_{field.upper()}"
 
 
 _FIELDS = {_env_name(name): name for name in Settings.__struct_fields__}

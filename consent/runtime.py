@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from consent.api.observability import run_metrics_flusher
+from consent.api.observability import run_metrics_flusher, watch_state_cache
 from consent.config import ConfigError, Settings
 from consent.errors import Conflict, InvalidInput
 from consent.ids import uuid7
@@ -64,7 +64,8 @@ class Runtime:
         self.database_url = database_url
         self.pool = pool
         self.keys = keys
-        self.notifications = Notifications(database_url)
+        # LISTEN needs a session of its own: behind PgBouncer, a direct connection to the server.
+        self.notifications = Notifications(settings.database_session_url or database_url)
         self.api_keys = KeyResolver(pool, self.notifications)
         self.limits = RateLimits(settings)
         self.policy = PolicyHolder(pool, self.notifications, policy)
@@ -76,8 +77,8 @@ class Runtime:
             phone_region=settings.phone_region,
             max_entries=settings.cache_size,
         )
-        self.states = StateCache(self.notifications, max_entries=settings.cache_size)
-        self.cold_reads = ColdReads(database_url)
+        self.states = StateCache(self.notifications, max_entries=settings.state_cache_entries)
+        self.cold_reads = ColdReads(database_url, pooled=settings.pooled)
         self.writer = ConsentWriter(
             pool,
             self.subjects,
@@ -87,6 +88,7 @@ class Runtime:
             batch_size=settings.write_batch_size,
             wait_seconds=settings.write_batch_wait_us / 1_000_000,
             slots=settings.write_concurrency,
+            pooled=settings.pooled,
         )
         self.feed = ChangeFeed(pool, self.notifications)
         self.consents = ConsentService(
@@ -177,6 +179,7 @@ class Runtime:
     async def start(self) -> None:
         await self.notifications.start()
         self.writer.start()
+        watch_state_cache(self.states)
         self._tasks.append(asyncio.create_task(run_metrics_flusher(), name="metrics-flusher"))
         ttl = timedelta(hours=self.settings.idempotency_ttl_hours)
         self._tasks.append(asyncio.create_task(run_idempotency_expiry(self.pool, ttl=ttl), name="idempotency-expiry"))
@@ -223,7 +226,9 @@ class Runtime:
 async def running(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
     """A started runtime for the duration of the block."""
     keys = load_key_material(settings)
-    pool = await create_pool(database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+    pool = await create_pool(
+        database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size, pooled=settings.pooled
+    )
     try:
         async with pool.acquire() as conn:
             policy = await ensure_policy(conn, policy_file=settings.policy_file)

@@ -62,3 +62,20 @@ def test_trusted_proxies_are_addresses_or_networks(proxies: str) -> None:
 def test_a_trusted_proxy_that_is_not_an_address_stops_the_start_up() -> None:
     with pytest.raises(ConfigError, match=r"^CONSENT_TRUSTED_PROXIES: "):
         load_settings({"CONSENT_TRUSTED_PROXIES": "proxy.example"})
+
+
+def test_the_state_cache_is_sized_on_its_own_or_with_the_other_caches() -> None:
+    assert load_settings({"CONSENT_CACHE_SIZE": "500"}).state_cache_entries == 500
+    both = load_settings({"CONSENT_CACHE_SIZE": "500", "CONSENT_STATE_CACHE_SIZE": "50"})
+    assert both.state_cache_entries == 50
+    with pytest.raises(ConfigError, match=r"^CONSENT_STATE_CACHE_SIZE: value out of range$"):
+        load_settings({"CONSENT_STATE_CACHE_SIZE": "-1"})
+
+
+def test_the_session_url_says_the_database_url_is_a_transaction_pooler() -> None:
+    assert not load_settings({"DATABASE_URL": "postgresql://db/consent"}).pooled
+    behind = load_settings(
+        {"DATABASE_URL": "postgresql://pgbouncer/consent", "DATABASE_SESSION_URL": "postgresql://db/consent"}
+    )
+    assert behind.pooled
+    assert behind.database_session_url == "postgresql://db/consent"

@@ -21,6 +21,7 @@ import itertools
 import os
 import re
 import time
+import weakref
 from collections.abc import Callable
 from uuid import UUID
 
@@ -31,6 +32,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 
 from consent.api.problems import UNSUPPORTED_MEDIA_TYPE, send_problem
 from consent.logs import request_id
+from consent.service.checking.state_cache import StateCache
 
 __all__ = [
     "POOL_IDLE",
@@ -42,6 +44,7 @@ __all__ = [
     "observe",
     "render_metrics",
     "run_metrics_flusher",
+    "watch_state_cache",
 ]
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -56,6 +59,11 @@ IDENTIFIER_CHECKS = Counter(
 )
 POOL_SIZE = Gauge("consent_db_pool_connections", "Open database connections", multiprocess_mode="livesum")
 POOL_IDLE = Gauge("consent_db_pool_idle_connections", "Idle database connections", multiprocess_mode="livesum")
+STATE_CACHE_HITS = Counter("consent_state_cache_hits", "Consent state lookups answered from the process's cache")
+STATE_CACHE_MISSES = Counter("consent_state_cache_misses", "Consent state lookups that read the database")
+STATE_CACHE_ENTRIES = Gauge(
+    "consent_state_cache_entries", "Subjects whose consent state is cached", multiprocess_mode="livesum"
+)
 
 # The method label takes one of these values: a client choosing the method must not choose label values.
 _METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
@@ -87,8 +95,29 @@ def count_identifier_checks(key_id: UUID, kind: str, count: int) -> None:
     _pending_identifier_checks[key] = _pending_identifier_checks.get(key, 0) + count
 
 
+# The state cache of each running runtime (one per worker; tests start many), with the hit and miss
+# counts already folded into the counters.
+_state_caches: weakref.WeakKeyDictionary[StateCache, tuple[int, int]] = weakref.WeakKeyDictionary()
+
+
+def watch_state_cache(cache: StateCache) -> None:
+    """Report `cache`'s hits, misses and size in the metrics from now on."""
+    _state_caches[cache] = (cache.hits, cache.misses)
+
+
+def _flush_state_caches() -> None:
+    entries = 0
+    for cache, (hits, misses) in list(_state_caches.items()):
+        STATE_CACHE_HITS.inc(cache.hits - hits)
+        STATE_CACHE_MISSES.inc(cache.misses - misses)
+        _state_caches[cache] = (cache.hits, cache.misses)
+        entries += len(cache)
+    STATE_CACHE_ENTRIES.set(entries)
+
+
 def flush_metrics() -> None:
     """Fold what this process counted since the last flush into the Prometheus metrics."""
+    _flush_state_caches()
     identifier_checks = list(_pending_identifier_checks.items())
     _pending_identifier_checks.clear()
     for (key_id, kind), count in identifier_checks:

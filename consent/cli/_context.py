@@ -66,7 +66,8 @@ def database_url(settings: Settings, *, announce: bool = False) -> Iterator[str]
 
 
 def run_with_connection(settings: Settings, work: Callable[[Connection], Awaitable[T]]) -> T:
-    """Run `work(conn)` on one connection to the configured database."""
+    """Run `work(conn)` on one connection to the configured database: a direct session to the server
+    when DATABASE_URL is PgBouncer's (migrations hold an advisory lock for the session)."""
 
     async def main(url: str) -> T:
         conn = await connect(url)
@@ -77,7 +78,7 @@ def run_with_connection(settings: Settings, work: Callable[[Connection], Awaitab
 
     with database_url(settings) as url:
         try:
-            return asyncio.run(main(url))
+            return asyncio.run(main(settings.database_session_url or url))
         except (OSError, asyncpg.PostgresError) as exc:
             # No personal value is ever stored in plaintext, so a database message cannot quote one.
             fail(f"database error: {type(exc).__name__}: {exc}")

@@ -15,9 +15,10 @@ from consent.cli._demo import ensure_demo_keys
 from consent.config import ConfigError, Environment, Settings
 from consent.key_material import load_key_material
 from consent.logs import SERVER_LOG_CONFIG
+from consent.service.connection_budget import check_connection_budget, connection_budget
 from consent.service.policy_versions import ensure_policy
 from consent.store.migrate import MigrationError, apply_migrations
-from consent.store.pool import Connection, connect
+from consent.store.pool import Connection, connect, server_connections
 from policies import PolicyInvalid
 
 __all__ = ["WORKER_KILL_TIMEOUT", "migrate", "serve"]
@@ -52,11 +53,16 @@ def migrate() -> None:
 
 
 def _prepare(settings: Settings, url: str) -> dict[str, str]:
-    """Migrate, and in development make sure demo keys exist; returns the demo tokens."""
+    """Check the connection budget, migrate, and in development make sure demo keys exist; returns the
+    demo tokens. Directly on the server: behind PgBouncer, migrations hold a session's advisory lock."""
 
     async def work() -> dict[str, str]:
-        conn = await connect(url)
+        conn = await connect(settings.database_session_url or url)
         try:
+            try:
+                check_connection_budget(connection_budget(settings), await server_connections(conn))
+            except ConfigError as exc:
+                fail(f"connection budget: {exc}")
             applied = await _migrate(conn, settings)
             if applied:
                 say(f"applied migrations: {', '.join(map(str, applied))}")

@@ -23,9 +23,11 @@ __all__ = [
     "HeldConnections",
     "Pool",
     "Record",
+    "ServerConnections",
     "connect",
     "create_pool",
     "database_unreachable",
+    "server_connections",
     "transaction",
 ]
 
@@ -94,6 +96,10 @@ async def _reset(conn: asyncpg.Connection) -> None:
     await refresh_plans_when_due(conn)
 
 
+async def _keep(conn: asyncpg.Connection) -> None:
+    """Release a connection to PgBouncer's pool as it is: no plans to refresh, nothing else to reset."""
+
+
 # PostgreSQL plans a prepared statement with the table sizes of that moment and plans it again
 # only when the table is analyzed. Between two runs of autovacuum (the first comes a minute or
 # more after a table starts filling, then at every 10 % of growth) a growing table keeps plans
@@ -125,26 +131,70 @@ async def refresh_plans_when_due(conn: asyncpg.Connection[asyncpg.Record]) -> No
 # binary encoding reads such values as UTC too.
 _SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "timezone": "UTC"}
 
+# Behind PgBouncer in transaction mode (`pooled`), consecutive transactions of one client connection
+# may run on different server sessions. PgBouncer 1.18 (Debian 12's) keeps no prepared statement
+# across them, so asyncpg must not cache any (`statement_cache_size=0`: each statement is parsed on
+# the session that runs it, planned for its parameters; `DISCARD PLANS` has nothing to drop), and
+# it refuses startup parameters it does not know, such as `plan_cache_mode`, while it passes the
+# time zone on to every server session it lends. What needs a session of its own (LISTEN, the
+# migrations' advisory lock) connects to PostgreSQL directly (`DATABASE_SESSION_URL`).
+_POOLED_SETTINGS = {"timezone": "UTC"}
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    """Create the process's pool; each connection gets the JSON codecs."""
+
+def _options(pooled: bool) -> dict[str, Any]:
+    if pooled:
+        return {"server_settings": _POOLED_SETTINGS, "statement_cache_size": 0}
+    return {"server_settings": _SERVER_SETTINGS}
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, pooled: bool = False) -> asyncpg.Pool:
+    """Create the process's pool; each connection gets the JSON codecs. `pooled`: `url` is PgBouncer's."""
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
         init=_setup_connection,
-        reset=_reset,
-        server_settings=_SERVER_SETTINGS,
+        reset=_keep if pooled else _reset,
+        **_options(pooled),
     )
     assert pool is not None
     return pool
 
 
-async def connect(url: str) -> asyncpg.Connection[asyncpg.Record]:
+async def connect(url: str, *, pooled: bool = False) -> asyncpg.Connection[asyncpg.Record]:
     """A single connection with the same codecs (CLI commands, listeners, migrations)."""
-    conn = await asyncpg.connect(url, server_settings=_SERVER_SETTINGS)
+    conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(url, **_options(pooled))
     await _setup_connection(conn)
     return conn
+
+
+class ServerConnections(msgspec.Struct, kw_only=True, frozen=True):
+    """The server's connection limits, and how many client connections it holds now."""
+
+    max_connections: int
+    superuser_reserved_connections: int
+    reserved_connections: int  # PostgreSQL 16's reserve for pg_use_reserved_connections; 0 before
+    in_use: int  # client connections other than the asking one
+
+    @property
+    def available(self) -> int:
+        reserved = self.superuser_reserved_connections + self.reserved_connections
+        return self.max_connections - reserved - self.in_use
+
+
+async def server_connections(conn: Connection) -> ServerConnections:
+    """What `conn`'s server allows and holds (`pg_stat_activity` lists every session, whoever asks)."""
+    row = await conn.fetchrow(
+        """
+        SELECT current_setting('max_connections')::int AS max_connections,
+               current_setting('superuser_reserved_connections')::int AS superuser_reserved_connections,
+               coalesce(current_setting('reserved_connections', true), '0')::int AS reserved_connections,
+               (SELECT count(*) FROM pg_stat_activity
+                 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS in_use
+        """
+    )
+    assert row is not None
+    return ServerConnections(**dict(row))
 
 
 # SQLSTATE classes after which a session is not worth keeping: connection exceptions (08) and
@@ -173,8 +223,9 @@ class HeldConnections:
     or is left inside a transaction is closed; the next lease opens a new one.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pooled: bool = False) -> None:
         self._url = url
+        self._pooled = pooled
         self._idle: list[asyncpg.Connection[asyncpg.Record]] = []
         self._closed = False
 
@@ -182,9 +233,10 @@ class HeldConnections:
     async def lease(self) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
         while self._idle and self._idle[-1].is_closed():
             self._idle.pop()  # the server ended it while idle (a restart, a fast shutdown): not worth a try
-        conn = self._idle.pop() if self._idle else await connect(self._url)
+        conn = self._idle.pop() if self._idle else await connect(self._url, pooled=self._pooled)
         try:
-            await refresh_plans_when_due(conn)
+            if not self._pooled:
+                await refresh_plans_when_due(conn)
             yield conn
         except asyncpg.PostgresError as exc:
             if exc.sqlstate[:2] in _SESSION_LOST:

@@ -1,6 +1,10 @@
 """`make bench`: the service under load, beside the bare-framework baseline of the same run.
 
     python -m tests.bench [--duration SECONDS] [--only NAME ...] [--connections 4,64] [--markdown] [--against REV]
+    python -m tests.bench --scale [--scale-max EVENTS]
+
+`--scale` runs the growth benchmark instead (`_growth.py`): the hot paths at 10^4, 10^5, ... consent
+events, each figure beside its value at 10^4.
 
 In order: the bare Litestar app under uvicorn (to check the choice of server);
 the bare app under granian, the production server (B); `consent serve` on a
@@ -39,6 +43,7 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 from tests.bench._flood import Flood, measure_flood
+from tests.bench._growth import run_growth
 from tests.bench._http import HttpError, call
 from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
 from tests.bench._request_list import REQUESTS, measure_request_list
@@ -90,6 +95,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--against",
         metavar="REV",
         help="also measure the service at this git revision (e.g. HEAD~1) beside each scenario",
+    )
+    parser.add_argument("--scale", action="store_true", help="run the growth benchmark (_growth.py) instead")
+    parser.add_argument(
+        "--scale-max",
+        type=int,
+        default=10**7,
+        metavar="EVENTS",
+        help="largest size of the growth benchmark, in consent events (default 10^7; 10^6 takes minutes)",
     )
     args = parser.parse_args(argv)
     if args.duration < 1:
@@ -357,6 +370,10 @@ def _failed(report: Report) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
+    if args.scale:
+        with tempfile.TemporaryDirectory(prefix="consent-growth-") as scratch:
+            print(run_growth(Path(scratch), args.scale_max))
+        return 0
     try:
         with tempfile.TemporaryDirectory(prefix="consent-bench-") as scratch:
             report = _Bench(args, Path(scratch)).run()

@@ -84,10 +84,13 @@ async def test_a_created_key_resolves_after_being_unknown(runtime: Runtime) -> N
 async def test_concurrent_preflights_after_a_key_change_read_the_origins_once(
     runtime: Runtime, queries: Counted
 ) -> None:
+    # Loaded first, so that the key change's notification is seen arriving: it drops them.
+    await runtime.api_keys.collect_origins()
+    before = queries["active_collect_origins"]
     await create_key(runtime.pool, name="site", scope=Scope.COLLECT, origins=["https://shop.example"], actor="test")
     await eventually(lambda: runtime.api_keys._origins is None)
     found = await asyncio.gather(*(runtime.api_keys.collect_origins() for _ in range(20)))
     assert found == [frozenset({"https://shop.example"})] * 20
-    assert queries["active_collect_origins"] == 1
+    assert queries["active_collect_origins"] == before + 1
     await runtime.api_keys.collect_origins()
-    assert queries["active_collect_origins"] == 1
+    assert queries["active_collect_origins"] == before + 1

@@ -21,3 +21,17 @@ def test_the_state_cache_drops_the_least_recently_checked_subject_first() -> Non
     assert states.cached(cold) is None
     assert states.cached(hot) is EMPTY
     assert states.cached(new) is EMPTY
+
+
+def test_the_state_cache_counts_its_hits_and_misses() -> None:
+    notifications = Notifications("postgresql://unused")
+    notifications.connected = True
+    states = StateCache(notifications, max_entries=1)
+    known, unknown = uuid7(), uuid7()
+    states.remember(known, EMPTY, states.generation)
+
+    states.cached(known)
+    states.cached(unknown)
+    states.cached(known)
+
+    assert (states.hits, states.misses, len(states)) == (2, 1, 1)

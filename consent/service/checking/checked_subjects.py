@@ -96,6 +96,7 @@ async def find_checked_subjects(
             known, checked.subject_id = subjects.cached(identifier)
             if not known:
                 pending.add_identifier(subjects, checked, identifier)
+                states.misses += 1  # its state is read with the identifier
                 continue
         if checked.subject_id is not None:
             checked.snapshot = states.cached(checked.subject_id)

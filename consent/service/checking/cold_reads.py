@@ -23,7 +23,9 @@ from consent.store import consent_state as store
 from consent.store.consent_state import Resolved
 from consent.store.pool import HeldConnections
 
-__all__ = ["ColdReads", "Resolved"]
+__all__ = ["SLOTS", "ColdReads", "Resolved"]
+
+SLOTS = 2  # queries of cold reads in flight at once, each on a connection of its own
 
 
 class _Query:
@@ -40,8 +42,8 @@ class _Query:
 
 
 class ColdReads:
-    def __init__(self, database_url: str, *, slots: int = 2) -> None:
-        self._connections = HeldConnections(database_url)  # at most `slots` leased at once
+    def __init__(self, database_url: str, *, slots: int = SLOTS, pooled: bool = False) -> None:
+        self._connections = HeldConnections(database_url, pooled=pooled)  # at most `slots` leased at once
         self._slots = slots
         self._in_flight = 0
         self._next: _Query | None = None

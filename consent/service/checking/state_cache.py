@@ -58,6 +58,11 @@ class StateCache:
         self._entries: OrderedDict[UUID, SubjectSnapshot] = OrderedDict()
         self._generation = 0
         self._max_entries = max_entries
+        # Lookups by subject answered from memory, and those that had to read the database (a check
+        # by an identifier this process has not cached reads the state with it: a miss too). Plain
+        # counts, folded into the Prometheus counters once a second (`consent.api.observability`).
+        self.hits = 0
+        self.misses = 0
         notifications.subscribe(CHANNEL, self._changed, on_reset=self.clear)
 
     def _changed(self, payload: str) -> None:
@@ -73,9 +78,15 @@ class StateCache:
         self._generation += 1
         self._entries.clear()
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def cached(self, subject_id: UUID) -> SubjectSnapshot | None:
         found = self._entries.get(subject_id)
-        if found is not None:
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
             self._entries.move_to_end(subject_id)  # at the bound, the least recently checked go first
         return found
 
@@ -83,6 +94,8 @@ class StateCache:
         found = self._entries.get(subject_id)
         if found is None:
             found = (await self.get_many(conn, (subject_id,)))[subject_id]
+        else:
+            self.hits += 1
         return found
 
     async def get_many(self, conn: Connection | Pool, subject_ids: Iterable[UUID]) -> dict[UUID, SubjectSnapshot]:
@@ -95,6 +108,8 @@ class StateCache:
                 missing.append(subject_id)
             else:
                 result[subject_id] = found
+        self.hits += len(result)
+        self.misses += len(missing)
         if missing:
             generation = self._generation
             stored = await store.fetch_states(conn, missing)

@@ -96,9 +96,10 @@ class ConsentWriter:
         batch_size: int,
         wait_seconds: float,
         slots: int,
+        pooled: bool = False,
     ) -> None:
         self._pool = pool
-        self._connections = HeldConnections(database_url)  # at most `slots` leased at once
+        self._connections = HeldConnections(database_url, pooled=pooled)  # at most `slots` leased at once
         self._reads = reads
         self._subjects = subjects
         self._states = states

@@ -43,9 +43,11 @@ from consent.service.requests.states import (
 )
 from consent.service.requests.verification import MAX_ATTEMPTS, code_matches, issue_code
 from consent.service.subjects.identifiers import Identifier, Subjects
+from consent.store import request_deliveries
 from consent.store import requests as store
 from consent.store.pool import Connection, Pool, transaction
-from consent.store.requests import DeliveryRow, NewRequest, RequestRow
+from consent.store.request_deliveries import DeliveryRow
+from consent.store.requests import NewRequest, RequestRow
 from crypto import encrypt_field
 from policies import Approval, BusinessCalendar, Jurisdiction, RequestType, add_period, due_dates
 
@@ -239,7 +241,7 @@ class RequestHandling:
         """Put the request's order to `recipient`, parked as failed, back in the queue (audited)."""
         await orders.retry_order(self._pool, request_id, recipient, actor=actor)
         async with self._pool.acquire() as conn:
-            delivery = await store.fetch_delivery(conn, request_id, recipient)
+            delivery = await request_deliveries.fetch_delivery(conn, request_id, recipient)
         assert delivery is not None, "retry_order found it"
         return delivery
 

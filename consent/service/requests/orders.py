@@ -25,12 +25,13 @@ from consent.ids import uuid7
 from consent.service import audit
 from consent.service.delivery import Delivery, acknowledge, retry_failed
 from consent.service.requests.states import RequestState
-from consent.store import outbox
+from consent.store import outbox, request_deliveries
 from consent.store import requests as store
 from consent.store.erasure import consented_purposes
 from consent.store.outbox import OutboxRow
 from consent.store.pool import Connection, Pool, transaction
-from consent.store.requests import DeliveryRow, RequestRow
+from consent.store.request_deliveries import DeliveryRow
+from consent.store.requests import RequestRow
 from policies import Policy
 
 __all__ = [
@@ -87,14 +88,14 @@ async def enqueue_orders(conn: Connection, row: RequestRow, order: Order, now: d
             created_at=now,
         )
         await store.enqueue(conn, message)
-        await store.insert_delivery(conn, row.id, recipient, event_id=message.id, at=now)
+        await request_deliveries.insert_delivery(conn, row.id, recipient, event_id=message.id, at=now)
 
 
 async def complete_if_settled(conn: Connection, row: RequestRow, *, actor: str, now: datetime) -> RequestRow:
     """Complete a locked request whose work is done and whose every delivery is acknowledged."""
     if row.state != RequestState.IN_PROGRESS or row.executed_at is None:
         return row
-    if not await store.all_acknowledged(conn, row.id):
+    if not await request_deliveries.all_acknowledged(conn, row.id):
         return row
     row = await store.update_request(conn, row.id, now, state=RequestState.COMPLETED, completed_at=now)
     await audit.record(conn, request_entry(actor, "request.completed", row), now=now)
@@ -106,7 +107,9 @@ async def order_changed(conn: Connection, message: outbox.DeliveryRow, actor: st
     if not message.kind.endswith(ORDER_SUFFIX):
         return
     now = datetime.now(UTC)
-    delivery = await store.update_delivery_of_event(conn, message.id, _STATES[message.state], at=now, actor=actor)
+    delivery = await request_deliveries.update_delivery_of_event(
+        conn, message.id, _STATES[message.state], at=now, actor=actor
+    )
     if delivery is None or delivery.state != "acknowledged":
         return
     row = await store.fetch_request(conn, delivery.request_id, lock=True)
@@ -119,14 +122,14 @@ async def acknowledge_order(pool: Pool, request_id: UUID, recipient: str, *, act
     acknowledged (audited), and the request completes if that was the last one."""
     now = datetime.now(UTC)
     async with transaction(pool) as conn:
-        delivery = await store.fetch_delivery(conn, request_id, recipient)
+        delivery = await request_deliveries.fetch_delivery(conn, request_id, recipient)
         if delivery is None:
             raise NotFound("this request has no delivery to this recipient", field="recipient")
         if delivery.event_id is not None:
             await acknowledge(conn, event_id=delivery.event_id, recipient=recipient, actor=actor)
         row = await store.fetch_request(conn, request_id, lock=True)
         assert row is not None, "a delivery belongs to a request"
-        acknowledged = await store.acknowledge_delivery(conn, request_id, recipient, at=now, actor=actor)
+        acknowledged = await request_deliveries.acknowledge_delivery(conn, request_id, recipient, at=now, actor=actor)
         assert acknowledged is not None, "the delivery was read in this transaction"
         entry = request_entry(actor, "request.delivery_acknowledged", row, recipient=recipient)
         await audit.record(conn, entry, now=now)
@@ -137,7 +140,7 @@ async def acknowledge_order(pool: Pool, request_id: UUID, recipient: str, *, act
 async def retry_order(pool: Pool, request_id: UUID, recipient: str, *, actor: str) -> Delivery:
     """Put the request's order to `recipient`, parked as failed, back in the queue (audited)."""
     async with transaction(pool) as conn:
-        delivery = await store.fetch_delivery(conn, request_id, recipient)
+        delivery = await request_deliveries.fetch_delivery(conn, request_id, recipient)
         if delivery is None or delivery.event_id is None:
             raise NotFound("this request has no order to this recipient", field="recipient")
         if delivery.state != "failed":

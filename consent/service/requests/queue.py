@@ -7,9 +7,11 @@ from uuid import UUID
 import msgspec
 
 from consent.errors import InvalidInput, NotFound
+from consent.store import request_deliveries
 from consent.store import requests as store
 from consent.store.pool import Pool
-from consent.store.requests import DeliveryRow, ListFilter, RequestRow
+from consent.store.request_deliveries import DeliveryRow
+from consent.store.requests import ListFilter, RequestRow
 
 __all__ = [
     "MAX_PAGE",
@@ -43,7 +45,7 @@ async def request_detail(pool: Pool, request_id: UUID) -> RequestDetail:
     row = await store.fetch_request(pool, request_id)
     if row is None:
         raise NotFound("no request has this id", field="request_id")
-    return RequestDetail(request=row, deliveries=await store.fetch_deliveries(pool, request_id))
+    return RequestDetail(request=row, deliveries=await request_deliveries.fetch_deliveries(pool, request_id))
 
 
 async def deliveries_of(pool: Pool, request_id: UUID) -> list[DeliveryRow]:

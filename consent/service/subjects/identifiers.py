@@ -166,11 +166,16 @@ class Subjects:
             memo = identifier.memo = hashed.digest()
         return memo
 
-    async def find(self, conn: Connection | Pool, identifier: Identifier) -> UUID | None:
-        """The subject this identifier belongs to, or None."""
+    async def find(self, conn: Connection | Pool, identifier: Identifier, *, fresh: bool = False) -> UUID | None:
+        """The subject this identifier belongs to, or None.
+
+        `fresh` reads the database whatever this process remembers: a caller holding the
+        identifier's lock must see a subject another process created meanwhile, which a
+        remembered miss would hide.
+        """
         memo = self._memo_key(identifier)
         found = self._cache.get(memo)
-        if found is not None or memo in self._unknown:
+        if found is not None or (memo in self._unknown and not fresh):
             return found
         generation, unknown_generation = self._generation, self._unknown_generation
         index = self._index_key.digest(identifier.kind, identifier.value)
@@ -197,7 +202,7 @@ class Subjects:
             return found, False
         index = self._index_key.digest(identifier.kind, identifier.value)
         await store.lock_identifier(conn, identifier.kind, index)
-        found = await self.find(conn, identifier)
+        found = await self.find(conn, identifier, fresh=True)
         if found is not None:
             return found, False
         subject_id = new_id or uuid7()
@@ -217,7 +222,7 @@ class Subjects:
         """
         index = self._index_key.digest(identifier.kind, identifier.value)
         await store.lock_identifier(conn, identifier.kind, index)
-        owner = await self.find(conn, identifier)
+        owner = await self.find(conn, identifier, fresh=True)
         if owner is not None and owner != subject_id:
             raise Conflict(f"this {identifier.kind} already identifies another subject", field=identifier.kind)
         await store.delete_identifiers_of_kind(conn, subject_id, identifier.kind)
@@ -231,7 +236,7 @@ class Subjects:
         subject it identified before, if another. Used to link a device to a known person."""
         index = self._index_key.digest(identifier.kind, identifier.value)
         await store.lock_identifier(conn, identifier.kind, index)
-        owner = await self.find(conn, identifier)
+        owner = await self.find(conn, identifier, fresh=True)
         if owner == to:
             return None
         if owner is not None:
