@@ -9,8 +9,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from consent.runtime import Runtime
 from consent.service.api_keys.issuing import CreatedKey
 from consent.store.pool import Connection
+from policies import RequestType
 
 __all__ = ["MakeKey", "bearer", "choices", "eventually", "stored", "with_database"]
 
@@ -72,3 +74,10 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"still false after {seconds} s: {condition!r}")
         await asyncio.sleep(interval)
+
+
+def keep_exports_waiting(runtime: Runtime) -> None:
+    """Access and portability requests filed from now on wait in progress with no job (no export is
+    built): for tests of the workflow's rules, which need an open request."""
+    for request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+        runtime.execution.unregister(request_type)

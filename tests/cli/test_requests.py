@@ -18,6 +18,7 @@ from consent.runtime import running
 from consent.service.requests.intake import NewRequestIn, Verification
 from consent.store.requests import RequestRow
 from policies import Jurisdiction, RequestType
+from tests.helpers import keep_exports_waiting
 
 
 @pytest.fixture
@@ -26,6 +27,7 @@ def file(settings: Settings, database_url: str) -> Callable[[RequestType], Reque
 
     async def receive(request_type: RequestType) -> RequestRow:
         async with running(settings, database_url) as runtime:
+            keep_exports_waiting(runtime)
             received = await runtime.requests.receive(
                 NewRequestIn(
                     type=request_type,
