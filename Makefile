@@ -40,8 +40,9 @@ $(BIN)/uv: $(LOCK)
 	@touch $@
 
 ## Start the service on the embedded PostgreSQL, with demo keys, on http://127.0.0.1:8000
+# Development, said explicitly: without CONSENT_ENV the service runs as production and needs configured keys.
 run: $(INSTALLED)
-	$(BIN)/consent serve --demo
+	CONSENT_ENV=development $(BIN)/consent serve --demo
 
 ## Lint, type-check and run the whole test suite against a real PostgreSQL
 # The browser tests (tests/web) drive Debian's chromium, installed here when missing (as root); Playwright

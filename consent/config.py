@@ -21,7 +21,9 @@ from pathlib import Path
 
 import msgspec
 
-__all__ = ["ConfigError", "Environment", "IpRetention", "Settings", "load_settings"]
+__all__ = ["MIN_LINK_TOKEN_SECRET", "ConfigError", "Environment", "IpRetention", "Settings", "load_settings"]
+
+MIN_LINK_TOKEN_SECRET = 32  # characters of CONSENT_LINK_TOKEN_SECRET at least
 
 
 class ConfigError(Exception):
@@ -29,6 +31,8 @@ class ConfigError(Exception):
 
 
 class Environment(enum.StrEnum):
+    """`CONSENT_ENV`. Unset means production: a deployment that forgets the variable must not make up keys."""
+
     DEVELOPMENT = "development"
     PRODUCTION = "production"
 
@@ -41,7 +45,7 @@ class IpRetention(enum.StrEnum):
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    env: Environment = Environment.DEVELOPMENT
+    env: Environment = Environment.PRODUCTION
     home: Path = Path(".consent")
     database_url: str | None = None
     # Set when DATABASE_URL is PgBouncer in transaction mode: a direct session for LISTEN and migrations.
@@ -140,6 +144,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f"{_env_name(name)}: value out of range")
+        if self.link_token_secret is not None and len(self.link_token_secret) < MIN_LINK_TOKEN_SECRET:
+            # Tokens are HMAC-SHA256 under this secret: a short one can be guessed offline from a single token.
+            raise ConfigError(f"CONSENT_LINK_TOKEN_SECRET: at least {MIN_LINK_TOKEN_SECRET} characters")
         try:
             self.trusted_proxy_networks  # noqa: B018 (decoded once here, so a bad entry stops the start-up)
         except ValueError:

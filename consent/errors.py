@@ -1,6 +1,7 @@
 """The service's exception hierarchy, mapped to problem+json in one place (`consent.api.problems`).
 
     ConsentError                 any failure the service reports to a caller
+    ├── RepeatedHeader           a header that decides something was sent more than once (400)
     ├── InvalidInput             the request is malformed or names an unknown thing (422)
     ├── NotFound                 the target does not exist (404)
     ├── Conflict                 the request contradicts the current state (409)
@@ -22,6 +23,7 @@ __all__ = [
     "Gone",
     "InvalidInput",
     "NotFound",
+    "RepeatedHeader",
     "Unavailable",
 ]
 
@@ -42,6 +44,12 @@ class ConsentError(Exception):
         self.detail = detail
         self.field = field
         self.extra = dict(extra or {})
+
+
+class RepeatedHeader(ConsentError):
+    status = 400
+    kind = "repeated-header"
+    title = "Header sent more than once"
 
 
 class InvalidInput(ConsentError):

@@ -5,8 +5,8 @@ subjects' data keys, the blind-index root key, the receipt signing keys and the
 audit checkpoint signing keys. Each comes from a variable (`CONSENT_MASTER_KEYS`,
 `CONSENT_INDEX_KEY`, `CONSENT_SIGNING_KEYS`, `CONSENT_AUDIT_KEYS`) or a file
 (`CONSENT_MASTER_KEY_FILE`, `..._KEY_FILE`), never both. In development a missing key is generated once into
-`$CONSENT_HOME/keys/` with mode 0600, and the operator is told; in production a
-missing key stops the service. `CONSENT_MASTER_KEY_CURRENT` pins the master key
+`$CONSENT_HOME/keys/` with mode 0600, and the operator is told; in production (the
+default: `CONSENT_ENV` unset) a missing key stops the service. `CONSENT_MASTER_KEY_CURRENT` pins the master key
 version that wraps new data keys (default: the highest), so a new version can
 reach every instance before anything is wrapped under it.
 """
@@ -91,7 +91,10 @@ def _load(
     else:
         if file is None:
             if settings.env is Environment.PRODUCTION:
-                raise ConfigError(f"{variable}: required in production (or {file_variable})")
+                raise ConfigError(
+                    f"{variable}: required in production (or {file_variable}); production is the default, "
+                    "set CONSENT_ENV=development to generate development keys under $CONSENT_HOME/keys"
+                )
             file = development_key_path(settings, dev_name)
             if not file.exists():
                 _write_secret(file, generate())

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from consent.api.observability import run_metrics_flusher, watch_state_cache
-from consent.config import Settings
-from consent.errors import InvalidInput
+from consent.config import ConfigError, Settings
+from consent.errors import Conflict, InvalidInput
 from consent.ids import uuid7
 from consent.jobs.audit_sealer import run_audit_sealer
 from consent.jobs.delivery import DeliveryLoop
@@ -46,6 +46,7 @@ from consent.service.requests.orders import order_changed
 from consent.service.requests.rectification import rectification_executor
 from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import DataKeys
+from consent.service.vault.master_key_rotation import refuse_retired_current
 from consent.store.migrate import MigrationError, pending_migrations
 from consent.store.notifications import Notifications
 from consent.store.pool import Pool, create_pool
@@ -234,6 +235,10 @@ async def running(settings: Settings, database_url: str) -> AsyncIterator[Runtim
     try:
         async with pool.acquire() as conn:
             policy = await ensure_policy(conn, policy_file=settings.policy_file)
+            try:
+                await refuse_retired_current(conn, keys.provider)
+            except Conflict as exc:
+                raise ConfigError(f"CONSENT_MASTER_KEY_CURRENT: {exc.detail}") from None
         check_recipient_secrets(policy.policy, RecipientSecrets(os.environ), settings.env)
         runtime = Runtime(settings, database_url, pool, keys, policy)
         await runtime.start()

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-__all__ = ["has_control_characters"]
+import re
+
+__all__ = ["CONTROL_CHARACTERS", "has_control_characters"]
+
+# A regular-expression class body (Python and ECMAScript alike, for the OpenAPI document's patterns):
+# C0 controls and DEL, C1 controls, the line and paragraph separators, and the bidirectional marks,
+# embeddings, overrides and isolates, which make text display in another order than it is stored.
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 
 
 def has_control_characters(text: str) -> bool:
-    """True if `text` holds a C0 control character or DEL.
+    """True if `text` holds a control character (C0, DEL, C1), a line separator or a bidi control.
 
-    PostgreSQL text cannot hold NUL, so such a value would fail its write; and no
-    name, origin or site id has a reason to hold a newline or an escape sequence.
+    PostgreSQL text cannot hold NUL, so such a value would fail its write; no name, origin or
+    site id has a reason to hold a newline or an escape sequence; and a bidi override makes a
+    name or origin read differently in a listing or an audit report than it is.
     """
-    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
+    return _CONTROL.search(text) is not None

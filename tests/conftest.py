@@ -113,7 +113,13 @@ async def conn(database_url: str) -> AsyncIterator[Connection]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings({}, database_url=database_url, home=str(tmp_path / "home"), audit_seal_interval_ms=20)
+    # Development, said explicitly: without CONSENT_ENV the service runs as production.
+    return load_settings(
+        {"CONSENT_ENV": "development"},
+        database_url=database_url,
+        home=str(tmp_path / "home"),
+        audit_seal_interval_ms=20,
+    )
 
 
 @pytest.fixture

@@ -13,6 +13,12 @@ def test_defaults_suit_a_laptop() -> None:
     assert settings.max_body_bytes == 64 * 1024
 
 
+def test_without_consent_env_the_service_is_production() -> None:
+    # A deployment that forgets the variable must not make up keys of its own (docs/configuration.md).
+    assert load_settings({}).env is Environment.PRODUCTION
+    assert load_settings({"CONSENT_ENV": "development"}).env is Environment.DEVELOPMENT
+
+
 def test_variables_are_decoded_from_text() -> None:
     settings = load_settings(
         {

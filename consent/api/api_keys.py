@@ -14,6 +14,7 @@ from consent.api.auth import api_key_of, require_key, scopes
 from consent.runtime import Runtime
 from consent.service.api_keys import issuing as api_keys
 from consent.service.api_keys.issuing import ApiKey, Scope
+from consent.text import CONTROL_CHARACTERS
 
 __all__ = ["ApiKeyController", "WhoAmIController"]
 
@@ -43,7 +44,7 @@ class ApiKeyOut(msgspec.Struct, kw_only=True, frozen=True):
 # The rules `consent.service.api_keys.issuing` holds a new key to, stated in the schema only: a name of
 # 1 to 100 characters, not blank, without control characters; origins only for, and always for, a
 # publishable key, each scheme://host[:port].
-_NAME = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+_NAME = f"^[^{CONTROL_CHARACTERS}]*[^\\s{CONTROL_CHARACTERS}][^{CONTROL_CHARACTERS}]*$"
 _ORIGIN = r"^https?://[A-Za-z0-9.-]*[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,4})?/?$"
 _ORIGINS_BY_SCOPE = {
     "oneOf": [

@@ -21,13 +21,14 @@ from litestar.types import HTTPScope, Message, Receive, Send
 from litestar.types import Scope as AsgiScope
 
 from consent.api.api_keys import ApiKeyController, WhoAmIController
-from consent.api.auth import authenticated_key, header, scopes_of
+from consent.api.auth import authenticated_key, scopes_of
 from consent.api.check import CHECK, CHECK_BATCH, check_routes
 from consent.api.consents import LinkController, SubjectConsentsController
 from consent.api.cors import answer_preflight, cors_headers_for, is_preflight
 from consent.api.exports import ExportsController
 from consent.api.express import ExpressRoute, serve_express
 from consent.api.feed import feed_routes
+from consent.api.headers import header
 from consent.api.health import HealthController
 from consent.api.holds import HoldsController
 from consent.api.limits import admit_network
@@ -82,7 +83,10 @@ VIEWER_SECURITY_HEADERS = [
 def answer_headers(scope: HTTPScope) -> list[tuple[bytes, bytes]]:
     """Headers every answer carries besides its request id, on every route: the place to add one."""
     path = scope["path"]
-    cors = cors_headers_for(authenticated_key(scope), header(scope, b"origin"), path)
+    key = authenticated_key(scope)
+    # Only a publishable key's answer depends on the Origin, and `authenticate` has read it once already.
+    origin = header(scope, b"origin") if key is not None and key.publishable else None
+    cors = cors_headers_for(key, origin, path)
     security = VIEWER_SECURITY_HEADERS if path.startswith("/schema") else SECURITY_HEADERS
     return [*security, *cors] if cors else security
 

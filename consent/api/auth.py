@@ -18,11 +18,12 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Scope as AsgiScope
 
+from consent.api.headers import header
 from consent.api.limits import admit_key
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import ApiKey, Scope
 
-__all__ = ["api_key_of", "authenticate", "authenticated_key", "header", "require_key", "scopes", "scopes_of"]
+__all__ = ["api_key_of", "authenticate", "authenticated_key", "require_key", "scopes", "scopes_of"]
 
 _STATE_KEY = "consent_api_key"
 # A route that forgot to name its scopes is closed to all but operators.
@@ -38,14 +39,6 @@ def scopes_of(handler: BaseRouteHandler) -> frozenset[Scope]:
     """The scopes a route accepts (its own `opt`, merged by Litestar with its controller's)."""
     accepted: frozenset[Scope] = handler.opt.get("scopes", _ADMIN_ONLY)
     return accepted
-
-
-def header(scope: AsgiScope, name: bytes) -> str | None:
-    """The request header `name` (lower-case bytes), as sent; the first one if repeated."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _token(scope: AsgiScope) -> str:

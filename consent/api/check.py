@@ -8,7 +8,8 @@ both call the same `_check` / `_check_batch`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -18,7 +19,9 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 from litestar.types import Scope as AsgiScope
 
+from consent.api.auth import api_key_of
 from consent.api.express import Answer, ExpressRoute, decode_body, documented_post
+from consent.api.observability import count_identifier_checks
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import ApiKey, Scope
 from consent.service.checking.answers import CheckAnswer, CheckQuery, answer_checks
@@ -26,6 +29,7 @@ from consent.service.checking.batch import answer_batch
 from consent.service.checking.checked_subjects import subject_checked
 from consent.service.subjects.identifiers import Subjects
 from consent.service.subjects.references import ANY_KIND, SubjectKind
+from consent.text import CONTROL_CHARACTERS
 from crypto import DEVICE_ID_PATTERN
 from policies import Decision, Jurisdiction
 
@@ -49,7 +53,7 @@ MAX_BATCH = 1000
 # What `consent.service.subjects` accepts as an email: text on both sides of the last @, once trimmed.
 # Stated in the schema only: the service checks it itself, so decoding pays nothing for it.
 EMAIL = r"^[\s\S]*\S[\s\S]*@[^@]*[^@\s][^@]*$"
-NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+NO_CONTROL_CHARACTERS = f"^[^{CONTROL_CHARACTERS}]*$"
 _EMAIL_SCHEMA = {"pattern": EMAIL, "description": "Trimmed and compared case-insensitively"}
 _PHONE_SCHEMA = {"description": "A number valid for its country, best in E.164 (+14155550123)"}
 # Stated in the schema; the service checks it itself (`crypto.normalise_identifier`), naming the field.
@@ -107,6 +111,7 @@ class CheckBatchIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
 
 
 class CheckOut(msgspec.Struct, kw_only=True, frozen=True):
+    # None for an unknown subject, and for one named by email or phone unless the key is dsr or admin.
     subject_id: UUID | None
     policy_version: int
     jurisdiction: Jurisdiction
@@ -144,28 +149,59 @@ _decode_batch = msgspec.json.Decoder(CheckBatchIn)
 BATCH_BODY_LIMIT = 16
 
 
-async def _check(runtime: Runtime, data: JSONBody[CheckIn]) -> CheckOut:
+def _identifier_kind(ref: SubjectRef) -> str | None:
+    """The kind of identifier a (valid) reference names its subject by; None for a subject id."""
+    if ref.subject_id is not None:
+        return None
+    if ref.device_id is not None:
+        return "device_id"
+    if ref.user_id is not None:
+        return "user_id"
+    return "email" if ref.email is not None else "phone"
+
+
+def _count_identifier_checks(key: ApiKey, refs: Iterable[SubjectRef]) -> None:
+    """Count answered checks per key and identifier kind (never the identifier), for `/metrics`."""
+    for kind, count in Counter(map(_identifier_kind, refs)).items():
+        if kind is not None:
+            count_identifier_checks(key.id, kind, count)
+
+
+async def _check(runtime: Runtime, key: ApiKey, data: CheckIn) -> CheckOut:
     answers = await answer_checks(
-        runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, [to_query(runtime.subjects, data)]
+        runtime.cold_reads,
+        runtime.subjects,
+        runtime.states,
+        runtime.policy.current,
+        [to_query(runtime.subjects, data)],
+        reveal_contacts=key.compliance,
     )
+    _count_identifier_checks(key, (data.subject,))
     return _out(answers[0])
 
 
-async def _check_batch(runtime: Runtime, data: JSONBody[CheckBatchIn]) -> CheckBatchOut:
+async def _check_batch(runtime: Runtime, key: ApiKey, data: CheckBatchIn) -> CheckBatchOut:
     results = await answer_batch(
-        runtime.cold_reads, runtime.subjects, runtime.states, runtime.policy.current, data.checks, answer=CheckOut
+        runtime.cold_reads,
+        runtime.subjects,
+        runtime.states,
+        runtime.policy.current,
+        data.checks,
+        answer=CheckOut,
+        reveal_contacts=key.compliance,
     )
+    _count_identifier_checks(key, (check.subject for check in data.checks))
     return CheckBatchOut(results=results)
 
 
-async def answer_check(runtime: Runtime, _scope: AsgiScope, _key: ApiKey, body: bytes) -> Answer:
+async def answer_check(runtime: Runtime, _scope: AsgiScope, key: ApiKey, body: bytes) -> Answer:
     """The express lane's `POST /v1/check`."""
-    return Answer(await _check(runtime, decode_body(_decode_check, body)))
+    return Answer(await _check(runtime, key, decode_body(_decode_check, body)))
 
 
-async def answer_check_batch(runtime: Runtime, _scope: AsgiScope, _key: ApiKey, body: bytes) -> Answer:
+async def answer_check_batch(runtime: Runtime, _scope: AsgiScope, key: ApiKey, body: bytes) -> Answer:
     """The express lane's `POST /v1/check/batch`."""
-    return Answer(await _check_batch(runtime, decode_body(_decode_batch, body)))
+    return Answer(await _check_batch(runtime, key, decode_body(_decode_batch, body)))
 
 
 CHECK = ExpressRoute(CHECKERS, answer_check)
@@ -179,11 +215,11 @@ def check_routes(max_body_bytes: int) -> list[HTTPRouteHandler]:
     @documented_post("/v1/check", CHECK, max_body_bytes, operation_id="checkConsent", tags=tags, status=200,
                      summary="May this subject's data be used for these purposes?")  # fmt: skip
     async def check(request: Request[Any, Any, Any], data: JSONBody[CheckIn]) -> CheckOut:
-        return await _check(request.app.state.runtime, data)
+        return await _check(request.app.state.runtime, api_key_of(request), data)
 
     @documented_post("/v1/check/batch", CHECK_BATCH, max_body_bytes, operation_id="checkConsentBatch", tags=tags,
                      status=200, summary="Up to 1,000 checks in one call, answered in order")  # fmt: skip
     async def check_batch(request: Request[Any, Any, Any], data: JSONBody[CheckBatchIn]) -> CheckBatchOut:
-        return await _check_batch(request.app.state.runtime, data)
+        return await _check_batch(request.app.state.runtime, api_key_of(request), data)
 
     return [check, check_batch]

@@ -15,6 +15,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from consent.api.auth import api_key_of, require_key, scopes
 from consent.api.check import DEVICE_ID
+from consent.api.headers import request_headers
 from consent.api.recording import proof_of
 from consent.errors import Forbidden
 from consent.runtime import Runtime
@@ -62,15 +63,19 @@ class SubjectConsentsController(Controller):
 
     @get(
         operation_id="getSubjectConsents",
-        summary="A subject's current consent per purpose, and with ?history=true every event",
+        summary="A subject's current consent per purpose, and with ?history=true (dsr, admin) every event",
         opt=scopes(Scope.CHECK, Scope.DSR, Scope.ADMIN),
     )
     async def get_consents(
         self, request: Request[Any, Any, Any], subject_id: FromPath[UUID], history: FromQuery[bool] = False
     ) -> SubjectConsentsOut:
         runtime: Runtime = request.app.state.runtime
+        key = api_key_of(request)
+        if history and not key.compliance:
+            # Every event with its proof is compliance's business, not a downstream service's.
+            raise Forbidden("only a dsr or admin key may read a subject's history", field="history")
         found = await runtime.consents.subject_consents(
-            runtime.policy.current, subject_id, history=history, actor=api_key_of(request).actor
+            runtime.policy.current, subject_id, history=history, actor=key.actor
         )
         return SubjectConsentsOut.of(found)
 
@@ -91,7 +96,7 @@ class SubjectConsentsController(Controller):
             subject_id,
             purpose,
             actor=key.actor,
-            proof=proof_of(request.headers, request.scope, runtime, key),
+            proof=proof_of(request_headers(request.scope), request.scope, runtime, key),
         )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from litestar.exceptions import PermissionDeniedException
 from litestar.types import Scope, Send
 
-from consent.api.auth import header
+from consent.api.headers import header, sends_header
 from consent.api.problems import problem_for, send_problem
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import ApiKey
@@ -51,18 +51,21 @@ def cors_headers_for(key: ApiKey | None, origin: str | None, path: str) -> list[
 def is_preflight(scope: Scope) -> bool:
     return (
         scope["method"] == "OPTIONS"  # type: ignore[typeddict-item]
-        and header(scope, b"origin") is not None
-        and header(scope, b"access-control-request-method") is not None
+        and sends_header(scope, b"origin")
+        and sends_header(scope, b"access-control-request-method")
     )
 
 
 async def answer_preflight(runtime: Runtime, scope: Scope, send: Send, collect_paths: frozenset[str]) -> None:
-    """204 with the CORS grants, or a 403 problem document; `collect_paths` accept publishable keys."""
-    origin = header(scope, b"origin") or ""
+    """204 with the CORS grants, or a problem document (403 refused, 400 a repeated Origin, or the
+    database's failure); `collect_paths` accept publishable keys."""
     path: str = scope["path"]
-    if not _accepts_publishable(path, collect_paths) or origin not in await runtime.api_keys.collect_origins():
-        refused = PermissionDeniedException("no publishable key may call this endpoint from this origin")
-        await send_problem(send, problem_for(refused, "OPTIONS", path), [(b"vary", b"Origin")])
+    try:
+        origin = header(scope, b"origin") or ""
+        if not _accepts_publishable(path, collect_paths) or origin not in await runtime.api_keys.collect_origins():
+            raise PermissionDeniedException("no publishable key may call this endpoint from this origin")
+    except Exception as exc:
+        await send_problem(send, problem_for(exc, "OPTIONS", path), [(b"vary", b"Origin")])
         return
     headers = [
         (b"vary", b"Origin"),

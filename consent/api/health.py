@@ -1,4 +1,8 @@
-"""Liveness, readiness and metrics: for load balancers, orchestrators and Prometheus."""
+"""Liveness, readiness and metrics: for load balancers, orchestrators and Prometheus.
+
+`/health` and `/ready` are open; `/metrics` needs a `metrics` (or `admin`) key: its labels name
+API key ids and its counts tell how the service is used.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ import msgspec
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.openapi import ResponseSpec
 
+from consent.api.auth import require_key, scopes
 from consent.api.observability import POOL_IDLE, POOL_SIZE, render_metrics
 from consent.runtime import Runtime
+from consent.service.api_keys.issuing import Scope
 
 __all__ = ["HealthController"]
 
@@ -56,7 +62,14 @@ class HealthController(Controller):
         )
         return Response(body, status_code=200 if ok else 503)
 
-    @get("/metrics", operation_id="metrics", summary="Prometheus metrics", media_type=MediaType.TEXT)
+    @get(
+        "/metrics",
+        operation_id="metrics",
+        summary="Prometheus metrics",
+        media_type=MediaType.TEXT,
+        guards=[require_key],
+        opt=scopes(Scope.METRICS, Scope.ADMIN),
+    )
     async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         runtime: Runtime = request.app.state.runtime
         POOL_SIZE.set(runtime.pool.get_size())

@@ -23,6 +23,7 @@ import re
 import time
 import weakref
 from collections.abc import Callable
+from uuid import UUID
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
@@ -37,6 +38,7 @@ __all__ = [
     "POOL_IDLE",
     "POOL_SIZE",
     "HeadersFor",
+    "count_identifier_checks",
     "count_request",
     "flush_metrics",
     "observe",
@@ -50,6 +52,11 @@ REQUESTS = Counter("consent_http_requests_total", "HTTP requests answered", ["ro
 LATENCY = Histogram(
     "consent_http_request_duration_seconds", "Time to answer an HTTP request", ["route", "method"], buckets=_BUCKETS
 )
+IDENTIFIER_CHECKS = Counter(
+    "consent_identifier_checks_total",
+    "Checks answered for a subject named by an identifier, per API key id and identifier kind",
+    ["key", "kind"],
+)
 POOL_SIZE = Gauge("consent_db_pool_connections", "Open database connections", multiprocess_mode="livesum")
 POOL_IDLE = Gauge("consent_db_pool_idle_connections", "Idle database connections", multiprocess_mode="livesum")
 STATE_CACHE_HITS = Counter("consent_state_cache_hits", "Consent state lookups answered from the process's cache")
@@ -58,6 +65,8 @@ STATE_CACHE_ENTRIES = Gauge(
     "consent_state_cache_entries", "Subjects whose consent state is cached", multiprocess_mode="livesum"
 )
 
+# The method label takes one of these values: a client choosing the method must not choose label values.
+_METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"})
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Unique without a random draw per request: a random process prefix and a counter.
@@ -66,16 +75,24 @@ _ids = itertools.count()
 
 # (route, method, status) -> [count, latency sum, count per bucket..., count above the last bucket]
 _pending: dict[tuple[str, str, int], list[float]] = {}
+# (API key id, identifier kind) -> checks
+_pending_identifier_checks: dict[tuple[UUID, str], int] = {}
 
 
 def count_request(route: str, method: str, status: int, elapsed: float) -> None:
-    key = (route, method, status)
+    key = (route, method if method in _METHODS else "other", status)
     totals = _pending.get(key)
     if totals is None:
         totals = _pending[key] = [0.0] * (len(_BUCKETS) + 3)
     totals[0] += 1
     totals[1] += elapsed
     totals[2 + bisect.bisect_left(_BUCKETS, elapsed)] += 1
+
+
+def count_identifier_checks(key_id: UUID, kind: str, count: int) -> None:
+    """`count` checks answered for key `key_id` that named their subject by an identifier of `kind`."""
+    key = (key_id, kind)
+    _pending_identifier_checks[key] = _pending_identifier_checks.get(key, 0) + count
 
 
 # The state cache of each running runtime (one per worker; tests start many), with the hit and miss
@@ -101,6 +118,10 @@ def _flush_state_caches() -> None:
 def flush_metrics() -> None:
     """Fold what this process counted since the last flush into the Prometheus metrics."""
     _flush_state_caches()
+    identifier_checks = list(_pending_identifier_checks.items())
+    _pending_identifier_checks.clear()
+    for (key_id, kind), count in identifier_checks:
+        IDENTIFIER_CHECKS.labels(str(key_id), kind).inc(count)
     pending = list(_pending.items())
     _pending.clear()
     for (route, method, status), totals in pending:

@@ -110,6 +110,8 @@ _SCHEMA_ONLY = re.compile(r"Expected `[^`]+`(?: of length [<>]=? \d+| [<>]=? -?[
 _EXPECTED_TYPE = re.compile(r"Expected `([^`]+)`, got `[^`]+`")
 # msgspec names where a value is: "... - at `$.checks[1].subject`" (the body itself: no suffix).
 _AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+# How msgspec's RecursionError for JSON nested too deeply to decode ends; any other is a bug (500).
+_TOO_DEEP = "while deserializing"
 
 
 def _fixed_message(message: str) -> str:
@@ -190,6 +192,10 @@ _CUT_SHORT = "client disconnected prematurely"
 
 def problem_for(exc: Exception, method: str, path: str) -> Problem:
     """The problem document answering `exc` on `method path`; unexpected exceptions are logged as 500s."""
+    if isinstance(exc, RecursionError) and _TOO_DEEP in str(exc):
+        # msgspec gives up decoding JSON nested deeper than Python's recursion limit, before any field
+        # is known (fields that take any JSON say how deep they may go, once decoded: `attributes`).
+        exc = InvalidInput("the body nests arrays or objects too deeply", field="body")
     if isinstance(exc, InternalServerException) and exc.detail == _CUT_SHORT:
         exc = InvalidInput("the client went away before sending the body", field="body")
     if isinstance(exc, ConsentError):

@@ -22,6 +22,7 @@ from litestar.types import Scope as AsgiScope
 from consent.api.auth import api_key_of
 from consent.api.check import NO_CONTROL_CHARACTERS, SubjectRef, exactly_one_of
 from consent.api.express import Answer, ExpressRoute, decode_body, documented_post
+from consent.api.headers import request_headers
 from consent.api.limits import admit_new_subject, client_address, network_of, spend_new_subject
 from consent.api.notices import LANGUAGE_TAG, jurisdiction_of
 from consent.config import IpRetention
@@ -36,7 +37,7 @@ from consent.service.subjects.references import SubjectKind, subject_named
 from consent.text import has_control_characters
 from policies import Jurisdiction
 
-__all__ = ["RECORD", "ConsentIn", "proof_of", "recording_routes", "request_headers"]
+__all__ = ["RECORD", "ConsentIn", "proof_of", "recording_routes"]
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 RECORDERS = frozenset({Scope.COLLECT, Scope.DSR, Scope.ADMIN})
@@ -65,11 +66,6 @@ class ConsentIn(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     client_at: datetime | None = None
     by_guardian: bool = False
     """A holder of parental responsibility made or authorised these choices (GDPR Art. 8, COPPA)."""
-
-
-def request_headers(scope: AsgiScope) -> dict[str, str]:
-    """The request's headers by lower-case name (the last one wins, as for single-valued headers)."""
-    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
 
 
 def _subject(runtime: Runtime, key: ApiKey, ref: SubjectRef) -> Identifier:

@@ -16,11 +16,14 @@ from consent.errors import InvalidInput, NotFound
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import Scope
 from consent.service.subjects.identifiers import Identifier
+from consent.service.subjects.lookup import lookup_subject
 from consent.service.subjects.references import IDENTIFIER_KINDS, subject_named
 from consent.service.vault.personal_records import PersonalRecord, put_personal_record, read_record
 
 __all__ = ["SubjectsController"]
 
+# Custom attributes are a record's own fields, not a document store: a few levels are plenty.
+MAX_ATTRIBUTE_DEPTH = 8
 _LIMITS = {"name": 500, "email": 320, "phone": 64, "address": 2000, "user_id": 256}
 
 
@@ -70,9 +73,22 @@ def _checked(data: PersonalRecordIn) -> PersonalRecord:
         value = getattr(data, field)
         if value is not None and len(value) > limit:
             raise InvalidInput(f"at most {limit} characters", field=field)
+    if _depth(data.attributes) > MAX_ATTRIBUTE_DEPTH:
+        raise InvalidInput(f"attributes nest at most {MAX_ATTRIBUTE_DEPTH} levels deep", field="attributes")
     if len(msgspec.json.encode(data.attributes)) > 16_384:
         raise InvalidInput("attributes take at most 16 KiB as JSON", field="attributes")
     return PersonalRecord(**msgspec.structs.asdict(data))
+
+
+def _depth(value: object) -> int:
+    """How deeply objects and arrays nest in decoded JSON `value` (a scalar: 0), without recursing."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 class SubjectsController(Controller):
@@ -107,12 +123,14 @@ class SubjectsController(Controller):
         stored = await read_record(runtime.pool, runtime.subjects, subject_id, actor=api_key_of(request).actor)
         return _out(subject_id, stored.record.reveal(), stored.updated_at)
 
-    @post("/lookup", operation_id="lookupSubject", summary="Find a subject by one identifier", status_code=200)
+    @post(
+        "/lookup", operation_id="lookupSubject", summary="Find a subject by one identifier (audited)", status_code=200
+    )
     async def lookup(self, request: Request[Any, Any, Any], data: JSONBody[LookupIn]) -> LookupOut:
         runtime: Runtime = request.app.state.runtime
         identifier = subject_named(runtime.subjects, data, IDENTIFIER_KINDS, field="body", prefix="")
         assert isinstance(identifier, Identifier), "a lookup accepts no subject id"
-        subject_id = await runtime.subjects.find(runtime.pool, identifier)
+        subject_id = await lookup_subject(runtime.pool, runtime.subjects, identifier, actor=api_key_of(request).actor)
         if subject_id is None:
             raise NotFound(f"no subject has this {identifier.kind}", field=identifier.kind)
         return LookupOut(subject_id=subject_id)

@@ -13,6 +13,7 @@ from consent.service.vault.master_key_rotation import (
     add_master_key_version,
     announce_current_version,
     key_status,
+    refuse_retired_current,
     retire_version,
     rewrap_data_keys,
 )
@@ -100,10 +101,14 @@ def rotate(add_version: bool | None, batch: int) -> None:
         say(f"added master key version {version} to {material.master_key_file}")
 
     async def work(conn: Connection) -> int:
-        await announce_current_version(conn, provider)
-        return await rewrap_data_keys(
-            conn, provider, actor=CLI_ACTOR, batch=batch, progress=lambda n: say(f"  rewrapped {n} data keys")
-        )
+        try:
+            await refuse_retired_current(conn, provider)
+            await announce_current_version(conn, provider)
+            return await rewrap_data_keys(
+                conn, provider, actor=CLI_ACTOR, batch=batch, progress=lambda n: say(f"  rewrapped {n} data keys")
+            )
+        except ConsentError as exc:
+            fail(exc.detail)
 
     done = run_with_connection(load(), work)
     click.echo(f"rotated: {done} data keys rewrapped under master key version {provider.current_version}")

@@ -21,7 +21,14 @@ from consent.store.migrate import MigrationError, apply_migrations
 from consent.store.pool import Connection, connect, server_connections
 from policies import PolicyInvalid
 
-__all__ = ["migrate", "serve"]
+__all__ = ["WORKER_KILL_TIMEOUT", "migrate", "serve"]
+
+# Seconds a worker has to stop once told to, before it is killed. A worker still in its start-up
+# when it is told to stop twice (Ctrl-C reaches the whole process group with SIGINT, then granian
+# itself sends SIGTERM) blocks for good in granian 2.8's signal handler: the second
+# `WorkerSignal.set()` before the worker serves never returns, and without a limit the server waits
+# for it forever. A normal stop takes well under this (job runner grace 5 s, pending writes).
+WORKER_KILL_TIMEOUT = 20
 
 
 async def _migrate(conn: Connection, settings: Settings) -> list[int]:
@@ -139,4 +146,5 @@ def serve(host: str | None, port: int | None, workers: int | None, demo: bool | 
                 log_access=False,
                 log_dictconfig=SERVER_LOG_CONFIG,
                 backlog=2048,
+                workers_kill_timeout=WORKER_KILL_TIMEOUT,
             ).serve()

@@ -48,5 +48,28 @@ class EmbeddedPostgres:
         return str(self._server.get_postmaster_info().get_uri(user=user, database=database))
 
     def stop(self) -> None:
-        """Stop the server if this process holds its last handle."""
+        """Stop the server if this process holds its last handle (among processes still alive)."""
+        _forget_dead_handles(self._server, self.pgdata)
         self._server.cleanup()
+
+
+def _forget_dead_handles(server: Any, pgdata: Path) -> None:
+    """Drop the handles of processes that died without releasing theirs.
+
+    pgserver counts the processes using a server in `pgdata/.handle_pids.json` and stops the server
+    when the last one releases its handle at exit. A process killed with SIGKILL never does: its pid
+    stayed listed, so every later process on the same data directory left PostgreSQL running when it
+    stopped. Read and rewritten under pgserver's own lock, as it does.
+    """
+    from pgserver.utils import DiskList, process_is_running  # noqa: PLC0415 (imported with pgserver)
+
+    with server._lock:
+        handles = DiskList(pgdata / ".handle_pids.json")
+        listed = handles.get()
+        alive = [pid for pid in listed if process_is_running(pid)]
+        if alive != listed:
+            log.info(
+                "forgetting %d handle(s) of processes that died holding the embedded PostgreSQL",
+                len(listed) - len(alive),
+            )
+            handles.put(alive)

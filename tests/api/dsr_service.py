@@ -51,7 +51,13 @@ def service_settings(
     for variable, secret in SECRET_ENV.items():
         monkeypatch.setenv(variable, secret)
     policy = policy_file(scratch, webhook_url, legal_obligation=legal_obligation)
-    return load_settings({}, database_url=database_url, home=str(scratch / "home"), policy_file=policy, **QUICK)
+    return load_settings(
+        {"CONSENT_ENV": "development"},
+        database_url=database_url,
+        home=str(scratch / "home"),
+        policy_file=policy,
+        **QUICK,
+    )
 
 
 def policy_file(directory: Path, webhook_url: str, *, legal_obligation: bool = True, manual: bool = True) -> Path:

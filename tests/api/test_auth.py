@@ -62,8 +62,10 @@ async def test_an_admin_key_manages_keys(client: Client, make_key: MakeKey) -> N
         ({"name": "banner", "scope": "collect", "origins": ["https://shop.example\u0000"]}, "origins"),
         ({"name": "banner", "scope": "collect", "origins": ["https://shop.example:99999"]}, "origins"),
         ({"name": "banner", "scope": "collect", "origins": ["https://shop.example:port"]}, "origins"),
+        ({"name": "recommender\u202egnp.exe", "scope": "check"}, "name"),
+        ({"name": "recommender\u0085", "scope": "check"}, "name"),
     ],
-    ids=["NUL in the name", "NUL in an origin", "port out of range", "port not a number"],
+    ids=["NUL in the name", "NUL in an origin", "port out of range", "port not a number", "RLO in the name", "C1"],
 )
 async def test_a_key_that_cannot_be_stored_is_refused_naming_the_field(
     client: Client, make_key: MakeKey, body: dict[str, object], field: str

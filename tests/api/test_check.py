@@ -165,9 +165,7 @@ async def test_an_unknown_subject_id_is_answered_as_unknown(client: Client, keys
 
 
 @pytest.mark.parametrize(
-    "subject",
-    [{"device_id": "d_7Hq2visitor-0000000000"}, {"user_id": "u-42"}, {"email": "hanako.yamada@example.jp"}],
-    ids=["device_id", "user_id", "email"],
+    "subject", [{"device_id": "d_7Hq2visitor-0000000000"}, {"user_id": "u-42"}], ids=["device_id", "user_id"]
 )
 async def test_a_subject_is_found_by_the_identifier_it_was_recorded_with(
     client: Client, keys: Keys, subject: dict[str, str]
@@ -178,9 +176,50 @@ async def test_a_subject_is_found_by_the_identifier_it_was_recorded_with(
     assert answer["decisions"]["analytics"]["reason"] == "granted"
 
 
-async def test_an_email_is_found_whatever_its_case_and_spacing(client: Client, keys: Keys) -> None:
+@pytest.mark.parametrize(
+    "subject", [{"email": "hanako.yamada@example.jp"}, {"phone": "+81 90-1234-5678"}], ids=["email", "phone"]
+)
+async def test_a_check_by_email_or_phone_answers_no_subject_id_to_a_check_key(
+    client: Client, keys: Keys, make_key: MakeKey, subject: dict[str, str]
+) -> None:
+    subject_id = str(uuid7())
+    stored = await client.put(f"/v1/subjects/{subject_id}/record", json=subject, headers=bearer(keys.record))
+    assert stored.status_code == 201, stored.text
+    answer = await check(client, keys, subject, purposes=["analytics"])
+    assert answer["subject_id"] is None  # a vendor cannot turn a list of emails into customers' ids
+    batch = await client.post(
+        "/v1/check/batch", json={"checks": [{"subject": subject}, {"subject": DEVICE}]}, headers=bearer(keys.check)
+    )
+    assert [result["subject_id"] for result in batch.json()["results"]] == [None, None]
+    admin = Keys(keys.record, (await make_key(Scope.ADMIN)).token)  # a compliance key may resolve identifiers
+    assert (await check(client, admin, subject, purposes=["analytics"]))["subject_id"] == subject_id
+    answers = await client.post("/v1/check/batch", json={"checks": [{"subject": subject}]}, headers=bearer(admin.check))
+    assert answers.json()["results"][0]["subject_id"] == subject_id
+
+
+async def test_identifier_checks_are_counted_per_key_never_per_identifier(
+    client: Client, keys: Keys, make_key: MakeKey
+) -> None:
+    email = {"email": "counted.person@example.jp"}
+    await check(client, keys, email)
+    batch = {"checks": [{"subject": email}, {"subject": {"phone": "+81 90-1234-5678"}}, {"subject": DEVICE}]}
+    assert (await client.post("/v1/check/batch", json=batch, headers=bearer(keys.check))).status_code == 200
+    whoami = (await client.get("/v1/whoami", headers=bearer(keys.check))).json()
+    metrics = (await client.get("/metrics", headers=bearer((await make_key(Scope.METRICS)).token))).text
+    counted = {
+        kind: f'consent_identifier_checks_total{{key="{whoami["id"]}",kind="{kind}"}}'
+        for kind in ("email", "phone", "device_id")
+    }
+    assert f"{counted['email']} 2.0" in metrics
+    assert f"{counted['phone']} 1.0" in metrics
+    assert f"{counted['device_id']} 1.0" in metrics
+    assert not any(value in metrics for value in ("counted.person", "+81 90-1234-5678", "819012345678"))
+
+
+async def test_an_email_is_found_whatever_its_case_and_spacing(client: Client, keys: Keys, make_key: MakeKey) -> None:
     subject_id = await record(client, keys, {"email": "hanako.yamada@example.jp"}, {"analytics": "granted"})
-    answer = await check(client, keys, {"email": "  Hanako.Yamada@Example.JP "}, purposes=["analytics"])
+    admin = Keys(keys.record, (await make_key(Scope.ADMIN)).token)
+    answer = await check(client, admin, {"email": "  Hanako.Yamada@Example.JP "}, purposes=["analytics"])
     assert answer["subject_id"] == subject_id
 
 

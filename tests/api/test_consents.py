@@ -555,6 +555,18 @@ async def test_a_subjects_history_lists_every_event_in_order_and_is_audited(
     assert audited[0]["actor"] == dsr.key.actor
 
 
+async def test_a_check_key_may_not_read_a_subjects_history(client: Client, make_key: MakeKey) -> None:
+    dsr, checker = await make_key(Scope.DSR), await make_key(Scope.CHECK)
+    recorded = await client.post("/v1/consents", json=choices(), headers=bearer(dsr.token))
+    subject_id = recorded.json()["subject_id"]
+    response = await client.get(f"/v1/subjects/{subject_id}/consents?history=true", headers=bearer(checker.token))
+    assert response.status_code == 403
+    assert response.json()["field"] == "history"
+    assert "proof" not in response.text
+    current = await client.get(f"/v1/subjects/{subject_id}/consents", headers=bearer(checker.token))
+    assert current.status_code == 200  # the current state stays a check key's to read
+
+
 async def test_reading_an_unknown_subjects_consents_is_404(client: Client, make_key: MakeKey) -> None:
     reader = await make_key(Scope.CHECK)
     response = await client.get(f"/v1/subjects/{uuid7()}/consents", headers=bearer(reader.token))

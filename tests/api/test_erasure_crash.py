@@ -10,7 +10,6 @@ left about any erased subject, and each access request's export built once.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from consent.key_material import load_key_material
 from consent.store.pool import Connection
 from tests.api.dsr_service import QUICK, RECORD, SECRET_ENV, orders_received, personal_rows, policy_file
 from tests.helpers import bearer, eventually
-from tests.processes import create_key, instances
+from tests.processes import create_key, development_environment, instances
 from tests.service.delivery.receiver import Receiver
 
 SUBJECTS = 12
@@ -80,21 +79,17 @@ async def test_erasures_killed_mid_way_complete_once_after_a_restart_with_every_
     database_url: str, tmp_path: Path, conn: Connection
 ) -> None:
     home = tmp_path / "home"
-    load_key_material(load_settings({}, home=str(home)), announce=lambda _message: None)
+    load_key_material(load_settings({"CONSENT_ENV": "development"}, home=str(home)), announce=lambda _message: None)
     with Receiver().serving() as receiver:
         receiver.delay = 0.05  # deliveries are in flight when the service is killed
-        env = (
-            os.environ
-            | SECRET_ENV
-            | {
-                "DATABASE_URL": database_url,
-                "CONSENT_HOME": str(home),
-                "CONSENT_ENV": "development",
-                "CONSENT_POLICY_FILE": str(policy_file(tmp_path, receiver.url, legal_obligation=False, manual=False)),
-                "CONSENT_JOB_LEASE_SECONDS": "4",
-                "CONSENT_DELIVERY_TIMEOUT_MS": "500",
-                **{f"CONSENT_{name.upper()}": str(value) for name, value in QUICK.items()},
-            }
+        env = development_environment(
+            home,
+            **SECRET_ENV,
+            DATABASE_URL=database_url,
+            CONSENT_POLICY_FILE=str(policy_file(tmp_path, receiver.url, legal_obligation=False, manual=False)),
+            CONSENT_JOB_LEASE_SECONDS="4",
+            CONSENT_DELIVERY_TIMEOUT_MS="500",
+            **{f"CONSENT_{name.upper()}": str(value) for name, value in QUICK.items()},
         )
         first_run, second_run = tmp_path / "first", tmp_path / "second"
         first_run.mkdir()

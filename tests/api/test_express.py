@@ -93,14 +93,14 @@ async def test_a_body_that_is_not_json_is_refused_alike(client: Client, monkeypa
     assert express_body == framework_body
 
 
-async def test_express_answers_carry_the_request_id_and_are_counted(client: Client) -> None:
+async def test_express_answers_carry_the_request_id_and_are_counted(client: Client, make_key: MakeKey) -> None:
     answered = await client.post(
         "/v1/check", json={"subject": {"device_id": "d-0000000000000000000000"}}, headers={"X-Request-Id": "r-1"}
     )
     assert answered.status_code == 401
     assert answered.headers["x-request-id"] == "r-1"
 
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get("/metrics", headers=bearer((await make_key(Scope.METRICS)).token))).text
     assert 'consent_http_requests_total{method="POST",route="/v1/check",status="401"}' in metrics
 
 

@@ -9,7 +9,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from consent.config import Settings, load_settings
+from consent.config import ConfigError, Settings, load_settings
 from consent.errors import Forbidden
 from consent.service.api_keys.issuing import Scope
 from consent.service.subjects.linking import IdentityToken, sign_identity_token, verify_identity_token
@@ -22,7 +22,9 @@ SECRET = "s3cret-shared-with-the-site-backend"
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: object) -> Settings:
-    return load_settings({}, database_url=database_url, home=str(tmp_path), link_token_secret=SECRET)
+    return load_settings(
+        {"CONSENT_ENV": "development"}, database_url=database_url, home=str(tmp_path), link_token_secret=SECRET
+    )
 
 
 def choice(device: str, purpose: str, status: str, version: int) -> dict[str, object]:
@@ -121,6 +123,31 @@ def test_an_expired_identity_token_is_refused() -> None:
     token = sign_identity_token(SECRET, IdentityToken(user_id="u", device_id="d-0000000000000000000000", exp=1000))
     with pytest.raises(Forbidden, match="expired"):
         verify_identity_token(SECRET, token, datetime.now(UTC))
+
+
+def test_an_identity_token_living_longer_than_an_hour_is_refused() -> None:
+    now = datetime.now(UTC)
+    lasting = sign_identity_token(SECRET, IdentityToken(user_id="u", device_id="d", exp=int(now.timestamp()) + 7200))
+    with pytest.raises(Forbidden, match="at most an hour"):
+        verify_identity_token(SECRET, lasting, now)
+    hour = sign_identity_token(SECRET, IdentityToken(user_id="u", device_id="d", exp=int(now.timestamp()) + 3600))
+    assert verify_identity_token(SECRET, hour, now).user_id == "u"
+
+
+async def test_a_token_with_a_non_ascii_signature_is_403_not_500(client: Client, make_key: MakeKey) -> None:
+    collect = await make_key(Scope.COLLECT, origins=[ORIGIN])
+    good = sign_identity_token(SECRET, IdentityToken(user_id="u-1", device_id="d-1", exp=int(time.time()) + 60))
+    for forged in (good[:-1] + "é", good.replace(".", ".\u00e9", 1), "日本." + good.split(".")[1]):
+        body = {"device_id": "d-1", "user_id": "u-1", "token": forged}
+        refused = await client.post("/v1/subjects/link", json=body, headers=bearer(collect.token, Origin=ORIGIN))
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["field"] == "token"
+
+
+def test_a_short_link_token_secret_stops_the_service() -> None:
+    with pytest.raises(ConfigError, match=r"^CONSENT_LINK_TOKEN_SECRET: at least 32 characters"):
+        load_settings({"CONSENT_LINK_TOKEN_SECRET": "short"})
+    assert load_settings({"CONSENT_LINK_TOKEN_SECRET": SECRET}).link_token_secret == SECRET
 
 
 async def test_a_check_key_cannot_link(client: Client, make_key: MakeKey) -> None:

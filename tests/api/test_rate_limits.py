@@ -28,7 +28,7 @@ From = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Small limits, one process (so its share is the whole limit), and one trusted proxy."""
     return load_settings(
-        {},
+        {"CONSENT_ENV": "development"},
         database_url=database_url,
         home=str(tmp_path / "home"),
         workers=1,

@@ -14,7 +14,7 @@ from consent.api.app import create_app
 from consent.config import Settings
 from consent.service.api_keys.issuing import Scope
 from tests.api.test_check import Keys, check, record
-from tests.helpers import MakeKey
+from tests.helpers import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]
 
@@ -39,17 +39,18 @@ def metric(text: str, name: str) -> float:
 
 
 async def test_the_state_cache_holds_at_most_its_configured_subjects_and_counts_hits_and_misses(
-    small_cache: Client, keys: Keys
+    small_cache: Client, keys: Keys, make_key: MakeKey
 ) -> None:
+    scrape = bearer((await make_key(Scope.METRICS)).token)
     subjects = [{"subject_id": await record(small_cache, keys, {"user_id": f"u-{n}"}, {"analytics": "granted"})}
                 for n in range(3)]  # fmt: skip
-    before = (await small_cache.get("/metrics")).text
+    before = (await small_cache.get("/metrics", headers=scrape)).text
     hits, misses = metric(before, "consent_state_cache_hits_total"), metric(before, "consent_state_cache_misses_total")
     for subject in subjects:  # each read once, and kept: the third pushes out the first
         await check(small_cache, keys, subject, purposes=["analytics"])
     await check(small_cache, keys, subjects[2], purposes=["analytics"])  # cached
     await check(small_cache, keys, subjects[0], purposes=["analytics"])  # pushed out: read again
-    after = (await small_cache.get("/metrics")).text
+    after = (await small_cache.get("/metrics", headers=scrape)).text
     assert metric(after, "consent_state_cache_hits_total") - hits == 1
     assert metric(after, "consent_state_cache_misses_total") - misses == 4
     assert metric(after, "consent_state_cache_entries") == 2

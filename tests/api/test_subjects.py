@@ -5,6 +5,7 @@ from litestar.testing import AsyncTestClient
 
 from consent.ids import uuid7
 from consent.service.api_keys.issuing import Scope
+from consent.store.pool import Connection
 from tests.helpers import MakeKey, bearer
 
 Client = AsyncTestClient[Litestar]
@@ -46,6 +47,25 @@ async def test_lookup_finds_the_subject_by_each_identifier(client: Client, make_
         found = await client.post("/v1/subjects/lookup", json=probe, headers=bearer(key.token))
         assert found.status_code == 200, probe
         assert UUID(found.json()["subject_id"]) == subject_id
+
+
+async def test_every_lookup_is_audited_without_the_identifier(
+    client: Client, make_key: MakeKey, conn: Connection
+) -> None:
+    key = await make_key(Scope.DSR)
+    subject_id = uuid7()
+    await client.put(f"/v1/subjects/{subject_id}/record", json=RECORD, headers=bearer(key.token))
+    await client.post("/v1/subjects/lookup", json={"email": "hanako.yamada@example.jp"}, headers=bearer(key.token))
+    await client.post("/v1/subjects/lookup", json={"phone": "+81 90-8765-4321"}, headers=bearer(key.token))
+    rows = await conn.fetch(
+        "SELECT actor, target, detail, target::text || detail::text AS text FROM audit_log"
+        " WHERE action = 'subject.lookup' ORDER BY seq"
+    )
+    assert [(row["actor"], row["target"], row["detail"]) for row in rows] == [
+        (key.key.actor, {"subject_id": str(subject_id)}, {"kind": "email", "found": True}),
+        (key.key.actor, {}, {"kind": "phone", "found": False}),
+    ]
+    assert not any(value in row["text"] for row in rows for value in ("hanako", "Hanako", "8765", "9012"))
 
 
 async def test_lookup_of_an_unknown_identifier_is_404_without_echoing_it(client: Client, make_key: MakeKey) -> None:
@@ -112,3 +132,24 @@ async def test_a_refused_write_leaves_nothing_behind_for_the_next(client: Client
     assert refused.status_code == 409
     retried = await client.put(f"/v1/subjects/{subject_id}/record", json={"address": ""}, headers=bearer(key.token))
     assert retried.status_code == 201
+
+
+async def test_deeply_nested_attributes_are_422_naming_the_field(client: Client, make_key: MakeKey) -> None:
+    key = await make_key(Scope.DSR)
+    subject_id = uuid7()
+    for depth, field in ((9, "attributes"), (20_000, "body")):
+        # 20,000 levels fit in the body limit but are beyond what the JSON decoder recurses into.
+        nested = b"[" * depth + b"]" * depth
+        response = await client.put(
+            f"/v1/subjects/{subject_id}/record",
+            content=b'{"attributes": {"a": ' + nested + b"}}",
+            headers=bearer(key.token, **{"Content-Type": "application/json"}),
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == field
+    deep_enough = {"a": {"b": [[[[[["c"]]]]]]}}  # 8 levels, the most attributes may nest
+    stored = await client.put(
+        f"/v1/subjects/{subject_id}/record", json={"attributes": deep_enough}, headers=bearer(key.token)
+    )
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["attributes"] == deep_enough

@@ -23,7 +23,14 @@ from pathlib import Path
 
 from tests.bench._http import call
 from tests.bench._scenarios import BENCH_ORIGIN, Tokens
-from tests.processes import alive, free_port, group_alive, group_cpu_seconds
+from tests.processes import (
+    alive,
+    development_environment,
+    free_port,
+    group_alive,
+    group_cpu_seconds,
+    postmaster_pid,
+)
 
 __all__ = [
     "BenchError",
@@ -212,16 +219,6 @@ def checkout(revision: str, into: Path) -> Path:
     return into
 
 
-def _postmaster_pid(home: Path) -> int | None:
-    """The pid of the embedded PostgreSQL if it is running (its postmaster.pid names it)."""
-    pid_file = home / "pgdata" / "postmaster.pid"
-    try:
-        pid = int(pid_file.read_text().split("\n", 1)[0])
-    except (OSError, ValueError):
-        return None
-    return pid if alive(pid) else None
-
-
 def _stop_postgres(pid: int) -> None:
     """Fast shutdown (SIGINT), then immediate (SIGQUIT) if it hangs."""
     for sig in (signal.SIGINT, signal.SIGQUIT):
@@ -244,15 +241,10 @@ def consent_service(
     metrics = scratch / "metrics"
     metrics.mkdir(parents=True)
     port = free_port()
-    env = os.environ | {
-        "CONSENT_HOME": str(home),
-        "CONSENT_ENV": "development",
-        "CONSENT_HOST": "127.0.0.1",
-        "CONSENT_WORKERS": str(workers),
-        # Else `consent serve` makes one under /tmp per start and leaves it there.
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-        **environment,
-    }
+    # PROMETHEUS_MULTIPROC_DIR: else `consent serve` makes one under /tmp per start and leaves it there.
+    env = development_environment(
+        home, CONSENT_WORKERS=str(workers), PROMETHEUS_MULTIPROC_DIR=str(metrics), **environment
+    )
     if source is not None:
         env["PYTHONPATH"] = str(source)  # before site-packages, so its `consent` is the one imported
     consent = consent_command(source)
@@ -264,7 +256,7 @@ def consent_service(
         if os.environ.get("DATABASE_URL"):
             service.revoke_keys()
         problems = server.stop()
-        if (pid := _postmaster_pid(home)) is not None:
+        if (pid := postmaster_pid(home)) is not None:
             problems.append(f"the embedded PostgreSQL (pid {pid}) outlived the service; stopped it")
             _stop_postgres(pid)
         return problems

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import math
-import os
 import secrets
 import time
 from collections.abc import Iterator, Sequence
@@ -38,7 +37,7 @@ import msgspec
 from tests.bench._http import HttpError
 from tests.bench._scenarios import BENCH_ORIGIN
 from tests.bench._servers import BenchError, ConsentService, ServerProcess, consent_command, consent_service
-from tests.processes import free_port
+from tests.processes import development_environment, free_port
 
 __all__ = ["TARGET_P99_MS", "Withdrawal", "measure_withdrawal"]
 
@@ -125,12 +124,7 @@ def _second_instance(a: ConsentService, scratch: Path) -> Iterator[ConsentServic
     metrics = scratch / "metrics-b"
     metrics.mkdir()
     port = free_port()
-    env = os.environ | {
-        "CONSENT_HOME": str(a.home),
-        "CONSENT_ENV": "development",
-        "CONSENT_HOST": "127.0.0.1",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics),
-    }
+    env = development_environment(a.home, PROMETHEUS_MULTIPROC_DIR=str(metrics))
     consent = consent_command(None)
     command = [*consent, "serve", "--no-demo", "--workers", "1", "--port", str(port)]
     server = ServerProcess("consent serve (B)", command, env=env, log=scratch / "consent-serve-b.log", port=port)

@@ -114,7 +114,9 @@ async def measure(url: str, scratch: Path, rounds: int) -> tuple[list[float], li
     ).replace('[requests.erasure]\napproval = "manual"', "")
     policy = scratch / "policy.toml"
     policy.write_text(text, encoding="utf-8")
-    settings = load_settings({}, database_url=url, home=str(scratch / "home"), policy_file=policy)
+    settings = load_settings(
+        {"CONSENT_ENV": "development"}, database_url=url, home=str(scratch / "home"), policy_file=policy
+    )
     erasures, deletes = [], []
     async with running(settings, url) as runtime:
         await runtime.jobs.stop()  # the jobs are run here, by hand, to be timed

@@ -80,7 +80,7 @@ async def _best(rounds: int, step: Callable[[], Awaitable[object]]) -> list[floa
 
 
 async def _measure(database_url: str, home: Path, rounds: int) -> tuple[list[float], list[float], int]:
-    settings = load_settings({}, database_url=database_url, home=str(home))
+    settings = load_settings({"CONSENT_ENV": "development"}, database_url=database_url, home=str(home))
     async with running(settings, database_url) as runtime:
         await runtime.jobs.stop()
         subject = await _seed(runtime)

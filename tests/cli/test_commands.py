@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from click.testing import CliRunner
 
 from consent.cli import main
-
-
-@pytest.fixture
-def cli(database_url: str) -> CliRunner:
-    return CliRunner(env={"DATABASE_URL": database_url})
 
 
 def test_every_command_has_help() -> None:

@@ -34,12 +34,6 @@ KEY_2 = generate_master_key_entry(2)
 KEY_3 = generate_master_key_entry(3)
 
 
-@pytest.fixture
-def cli(database_url: str, settings: Settings) -> CliRunner:
-    """The operator's shell: same database and `$CONSENT_HOME` (development key files) as `settings`."""
-    return CliRunner(env={"DATABASE_URL": database_url, "CONSENT_HOME": str(settings.home)})
-
-
 def with_service(settings: Settings, database_url: str, work: Callable[[Runtime, Connection], Awaitable[T]]) -> T:
     """Run `work` in a started service process (as `consent serve` would hold it), then stop it."""
 
@@ -110,6 +104,16 @@ def test_production_refuses_to_start_without_keys(database_url: str, tmp_path: P
     assert result.exit_code == 1
     assert "CONSENT_MASTER_KEYS: required in production" in result.stderr
     assert not (home / "keys").exists()  # no development key was made up
+
+
+def test_without_consent_env_serve_refuses_to_start_without_keys(database_url: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {"DATABASE_URL": database_url, "CONSENT_HOME": str(home), "CONSENT_ENV": None}
+    result = CliRunner(env=env).invoke(main, ["serve"])
+    assert result.exit_code == 1
+    assert "CONSENT_MASTER_KEYS: required in production" in result.stderr
+    assert "CONSENT_ENV=development" in result.stderr
+    assert not (home / "keys").exists()
 
 
 def test_production_reads_every_configured_key(settings: Settings, tmp_path: Path) -> None:
@@ -280,6 +284,22 @@ def test_retire_after_rotation_is_audited_and_the_old_key_can_go(
     key_file = settings.home / "keys" / "master.keys"
     key_file.write_text("".join(ln for ln in key_file.read_text().splitlines(True) if not ln.startswith("1:")))
     assert read_names(settings, database_url, people) == [f"person {n}" for n in range(3)]
+
+
+def test_a_retired_version_cannot_be_pinned_to_wrap_data_keys(
+    cli: CliRunner, settings: Settings, database_url: str
+) -> None:
+    both = f"{KEY_2},{KEY_1}"
+    write_people(msgspec.structs.replace(settings, master_keys=both, master_key_current=1), database_url, 1)
+    assert cli.invoke(main, ["keys", "rotate"], env={"CONSENT_MASTER_KEYS": both}).exit_code == 0
+    assert cli.invoke(main, ["keys", "retire", "1"], env={"CONSENT_MASTER_KEYS": both}).exit_code == 0
+    pinned = msgspec.structs.replace(settings, master_keys=both, master_key_current=1)
+    with pytest.raises(ConfigError, match=r"^CONSENT_MASTER_KEY_CURRENT: master key version 1 is retired"):
+        write_people(pinned, database_url, 1)
+    rotated = cli.invoke(main, ["keys", "rotate"], env={"CONSENT_MASTER_KEYS": both, "CONSENT_MASTER_KEY_CURRENT": "1"})
+    assert rotated.exit_code == 1
+    assert "master key version 1 is retired and may not wrap data keys" in rotated.stderr
+    assert data_keys_by_version(database_url) == {2: 1}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,11 +61,6 @@ def shop_v2() -> str:
 
 
 @pytest.fixture
-def cli(database_url: str) -> CliRunner:
-    return CliRunner(env={"DATABASE_URL": database_url})
-
-
-@pytest.fixture
 def shop_file(tmp_path: Path) -> Path:
     path = tmp_path / "shop.toml"
     path.write_text(SHOP, encoding="utf-8")

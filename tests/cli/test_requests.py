@@ -22,11 +22,6 @@ from tests.helpers import keep_exports_waiting
 
 
 @pytest.fixture
-def cli(database_url: str) -> CliRunner:
-    return CliRunner(env={"DATABASE_URL": database_url})
-
-
-@pytest.fixture
 def file(settings: Settings, database_url: str) -> Callable[[RequestType], RequestRow]:
     """File a trusted request through the service, as the API would: `file(RequestType.ACCESS)`."""
 

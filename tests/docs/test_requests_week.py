@@ -27,6 +27,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from consent.cli import main
+from consent.config import Settings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "requests.md"
 PLACEHOLDER = re.compile(r"0193…[0-9a-z]{2}")
@@ -155,8 +156,13 @@ def printed_lines(output: str, ids: dict[str, str]) -> list[tuple[str, ...]]:
     return found
 
 
-def test_the_week_of_requests_runs_as_documented(database_url: str, http: TestClient[Litestar]) -> None:
-    cli = CliRunner(env={"DATABASE_URL": database_url})
+def test_the_week_of_requests_runs_as_documented(
+    database_url: str, settings: Settings, http: TestClient[Litestar]
+) -> None:
+    # The operator's shell, on the service's database and development key files.
+    cli = CliRunner(
+        env={"DATABASE_URL": database_url, "CONSENT_HOME": str(settings.home), "CONSENT_ENV": "development"}
+    )
     created = cli.invoke(main, ["apikeys", "create", "--name", "backend", "--scope", "dsr"])
     assert created.exit_code == 0, created.output
     token = created.stdout.strip()

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from consent.config import load_settings
-from consent.key_material import load_key_material
+from tests import processes
 from tests.faults.figures import FIGURES
 
 
@@ -23,15 +22,8 @@ def rng() -> random.Random:
 
 def service_env(home: Path, database_url: str, **settings: str) -> dict[str, str]:
     """The environment of `consent serve` and the CLI on `database_url`, with development keys under `home`."""
-    # Every process (servers and CLI alike) must read the same key files: create them before any starts.
-    load_key_material(load_settings({}, home=str(home)), announce=lambda _message: None)
-    return os.environ | {
-        "DATABASE_URL": database_url,
-        "CONSENT_HOME": str(home),
-        "CONSENT_ENV": "development",
-        "CONSENT_HOST": "127.0.0.1",
-        **settings,
-    }
+    # Every process (servers and CLI alike) must read the same key files: made before any starts.
+    return processes.service_env(database_url, home, **settings)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

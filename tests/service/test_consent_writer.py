@@ -26,7 +26,12 @@ from policies import Jurisdiction
 @pytest.fixture
 async def patient(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
     """A runtime whose writer waits 200 ms for company, so that concurrent writes share one batch."""
-    settings = load_settings({}, database_url=database_url, home=str(tmp_path / "home"), write_batch_wait_us=200_000)
+    settings = load_settings(
+        {"CONSENT_ENV": "development"},
+        database_url=database_url,
+        home=str(tmp_path / "home"),
+        write_batch_wait_us=200_000,
+    )
     async with running(settings, database_url) as runtime:
         yield runtime
 

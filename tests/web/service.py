@@ -18,7 +18,7 @@ import httpx
 import msgspec
 
 from tests.helpers import with_database
-from tests.processes import free_port, group_alive
+from tests.processes import development_environment, free_port, group_alive
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "Service", "fresh_database", "running_service"]
 
@@ -114,14 +114,9 @@ def running_service(database_url: str | None, scratch: Path) -> Iterator[Service
     Without a database URL the service starts its own embedded PostgreSQL in `scratch`.
     """
     port = free_port()
-    env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
+    env = development_environment(scratch / "home", PROMETHEUS_MULTIPROC_DIR=str(scratch))
+    env.pop("DATABASE_URL", None)
     env |= {"DATABASE_URL": database_url} if database_url else {}
-    env |= {
-        "CONSENT_HOME": str(scratch / "home"),
-        "CONSENT_ENV": "development",
-        "CONSENT_HOST": "127.0.0.1",
-        "PROMETHEUS_MULTIPROC_DIR": str(scratch),
-    }
     log = scratch / "service.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

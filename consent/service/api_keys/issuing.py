@@ -46,6 +46,7 @@ class Scope(enum.StrEnum):
     CHECK = "check"  # downstream services: consent checks and the change feed
     DSR = "dsr"  # compliance: data-subject requests and personal records
     ADMIN = "admin"  # operators: keys, policies, everything dsr can do
+    METRICS = "metrics"  # monitoring: `/metrics` and nothing else
 
 
 class ApiKey(msgspec.Struct, kw_only=True, frozen=True):
@@ -60,6 +61,12 @@ class ApiKey(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def publishable(self) -> bool:
         return self.scope is Scope.COLLECT
+
+    @property
+    def compliance(self) -> bool:
+        """A `dsr` or `admin` key: it may read consent history with its proof, and learn which subject
+        an email address or phone number belongs to (docs/security.md, "What each key can learn")."""
+        return self.scope is Scope.DSR or self.scope is Scope.ADMIN
 
     @property
     def actor(self) -> str:

@@ -115,10 +115,15 @@ async def answer_checks(
     states: StateCache,
     active: ActivePolicy,
     queries: Sequence[CheckQuery],
+    *,
+    reveal_contacts: bool,
 ) -> list[CheckAnswer]:
-    """Answer checks in order; errors name `purposes[j]`."""
+    """Answer checks in order; errors name `purposes[j]`.
+
+    `reveal_contacts`: whether a check by email or phone answers the subject id (`checked_subjects.CONTACT_KINDS`).
+    """
     wanted = [CheckedSubject(identifier=query.identifier, subject_id=query.subject_id) for query in queries]
-    await find_checked_subjects(reads, subjects, states, wanted)
+    await find_checked_subjects(reads, subjects, states, wanted, reveal_contacts=reveal_contacts)
     now = datetime.now(UTC)
     answers = []
     for query, checked in zip(queries, wanted, strict=True):

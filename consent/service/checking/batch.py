@@ -74,15 +74,18 @@ async def answer_batch(
     checks: Sequence[BatchCheck],
     *,
     answer: AnswerFactory[T_co],
+    reveal_contacts: bool,
 ) -> list[T_co]:
     """Answer `checks` in order, each built by `answer`; InvalidInput names `checks[i].<field>`.
+
+    `reveal_contacts`: whether a check by email or phone answers the subject id (`checked_subjects.CONTACT_KINDS`).
 
     As the check-by-check path does, every subject is validated before any purpose, and the
     error reported is the first in the batch's order.
     """
     slots, in_order = _numbered(checks)
     named = _named_subjects(subjects, slots, in_order)
-    await find_checked_subjects(reads, subjects, states, named.values())
+    await find_checked_subjects(reads, subjects, states, named.values(), reveal_contacts=reveal_contacts)
     answers = _answers(active, slots, named, in_order, answer)
     return [answers[slot] for slot in in_order]
 

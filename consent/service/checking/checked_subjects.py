@@ -20,7 +20,12 @@ from consent.service.checking.state_cache import StateCache, SubjectSnapshot, sn
 from consent.service.subjects.identifiers import Identifier, Subjects, holders_by_index
 from consent.service.subjects.references import subject_named
 
-__all__ = ["CheckedSubject", "SubjectReference", "find_checked_subjects", "subject_checked"]
+__all__ = ["CONTACT_KINDS", "CheckedSubject", "SubjectReference", "find_checked_subjects", "subject_checked"]
+
+# Identifiers that name a person outside the service. A check by one of them answers the subject id only
+# when the caller may resolve identifiers (a compliance key): a vendor with a check key must not turn a
+# list of email addresses into the ids of those who are customers, and then into their history.
+CONTACT_KINDS = frozenset({"email", "phone"})
 
 
 class SubjectReference(Hashable, Protocol):
@@ -42,7 +47,8 @@ class CheckedSubject(msgspec.Struct, kw_only=True):
     """One subject a set of checks names, by identifier or by id, and what was found of it.
 
     After `find_checked_subjects`: `snapshot` is None for a subject that does not exist
-    or was erased (answered as nobody we know), and `answered_id` is the id to answer with.
+    or was erased (answered as nobody we know), and `answered_id` is the id to answer with
+    (None as well for a subject named by a contact identifier, unless the ids are revealed).
     A Struct rather than a class: a batch makes up to a thousand, and msgspec builds them faster.
     """
 
@@ -72,9 +78,17 @@ class _Pending:
 
 
 async def find_checked_subjects(
-    reads: ColdReads, subjects: Subjects, states: StateCache, wanted: Collection[CheckedSubject]
+    reads: ColdReads,
+    subjects: Subjects,
+    states: StateCache,
+    wanted: Collection[CheckedSubject],
+    *,
+    reveal_contacts: bool,
 ) -> None:
-    """Fill in the subject id and snapshot of each of `wanted`, reading what is not cached at once."""
+    """Fill in the subject id and snapshot of each of `wanted`, reading what is not cached at once.
+
+    `reveal_contacts`: whether a subject named by email or phone is answered with its id.
+    """
     pending = _Pending()
     for checked in wanted:
         identifier = checked.identifier
@@ -91,7 +105,10 @@ async def find_checked_subjects(
     if pending.named or pending.states:
         await _read_pending(reads, subjects, states, pending)
     for checked in wanted:
-        checked.answered_id = checked.subject_id if checked.snapshot is not None else None
+        shown = checked.snapshot is not None and (
+            reveal_contacts or checked.identifier is None or checked.identifier.kind not in CONTACT_KINDS
+        )
+        checked.answered_id = checked.subject_id if shown else None
 
 
 async def _read_pending(reads: ColdReads, subjects: Subjects, states: StateCache, pending: _Pending) -> None:

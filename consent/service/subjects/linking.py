@@ -17,7 +17,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import msgspec
@@ -35,7 +35,17 @@ from consent.store.consent_state import ConsentStateRow
 from consent.store.pool import Pool
 from policies import Jurisdiction
 
-__all__ = ["IdentityToken", "LinkResult", "link_device", "sign_identity_token", "verify_identity_token"]
+__all__ = [
+    "MAX_TOKEN_LIFETIME",
+    "IdentityToken",
+    "LinkResult",
+    "link_device",
+    "sign_identity_token",
+    "verify_identity_token",
+]
+
+# How far ahead an identity token's `exp` may be: a page links its device right after sign-in.
+MAX_TOKEN_LIFETIME = timedelta(hours=1)
 
 
 class IdentityToken(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -63,9 +73,17 @@ def sign_identity_token(secret: str, token: IdentityToken) -> str:
 
 
 def verify_identity_token(secret: str | None, text: str, now: datetime) -> IdentityToken:
+    """The token's claims, if `secret` signed it and it holds at `now`; Forbidden or InvalidInput naming `token`.
+
+    A token may live at most `MAX_TOKEN_LIFETIME` from `now`: one that lives longer would be as good as
+    a password for linking that device, for as long as it says.
+    """
     if not secret:
         raise Forbidden("linking from a page needs CONSENT_LINK_TOKEN_SECRET configured", field="token")
     body, _, signature = text.partition(".")
+    # A token is base64url text; anything else cannot be one (and `compare_digest` takes ASCII text only).
+    if not text.isascii():
+        raise Forbidden("the identity token's signature is not valid", field="token")
     expected = _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
     if not hmac.compare_digest(expected, signature):
         raise Forbidden("the identity token's signature is not valid", field="token")
@@ -75,6 +93,8 @@ def verify_identity_token(secret: str | None, text: str, now: datetime) -> Ident
         raise InvalidInput("the identity token is malformed", field="token") from None
     if token.exp < now.timestamp():
         raise Forbidden("the identity token has expired", field="token")
+    if token.exp > now.timestamp() + MAX_TOKEN_LIFETIME.total_seconds():
+        raise Forbidden("an identity token may live at most an hour (exp)", field="token")
     return token
 
 

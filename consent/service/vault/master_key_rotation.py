@@ -21,7 +21,7 @@ from consent.errors import Conflict, NotFound
 from consent.service import audit
 from consent.store import vault as store
 from consent.store.notifications import notify
-from consent.store.pool import Connection
+from consent.store.pool import Connection, Pool
 from crypto import KeyProvider, WrappedDataKey, generate_master_key_entry, parse_master_key_file
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "add_master_key_version",
     "announce_current_version",
     "key_status",
+    "refuse_retired_current",
     "retire_version",
     "rewrap_data_keys",
 ]
@@ -96,7 +97,11 @@ async def rewrap_data_keys(
     batch: int = 500,
     progress: Callable[[int], None] = lambda _done: None,
 ) -> int:
-    """Rewrap every data key not under the current version; returns how many. Resumable."""
+    """Rewrap every data key not under the current version; returns how many. Resumable.
+
+    Conflict if the current version is retired (`refuse_retired_current`).
+    """
+    await refuse_retired_current(conn, provider)
     await store.note_master_version(conn, provider.current_version, datetime.now(UTC))
     done = 0
     while rewrapped := await _rewrap_batch(conn, provider, batch):
@@ -112,6 +117,18 @@ async def rewrap_data_keys(
         ),
     )
     return done
+
+
+async def refuse_retired_current(conn: Connection | Pool, provider: KeyProvider) -> None:
+    """Conflict if the version that wraps new data keys is retired (pinned by CONSENT_MASTER_KEY_CURRENT,
+    or the highest of a ring that still lists it): nothing may be wrapped under a retired version again."""
+    version = provider.current_version
+    if any(row.version == version and row.retired_at is not None for row in await store.master_key_versions(conn)):
+        raise Conflict(
+            f"master key version {version} is retired and may not wrap data keys; "
+            "pin a version in use with CONSENT_MASTER_KEY_CURRENT, or remove the pin",
+            field="CONSENT_MASTER_KEY_CURRENT",
+        )
 
 
 async def announce_current_version(conn: Connection, provider: KeyProvider) -> None:
