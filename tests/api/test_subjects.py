@@ -59,7 +59,7 @@ async def test_every_lookup_is_audited_without_the_identifier(
     await client.post("/v1/subjects/lookup", json={"phone": "+81 90-8765-4321"}, headers=bearer(key.token))
     rows = await conn.fetch(
         "SELECT actor, target, detail, target::text || detail::text AS text FROM audit_log"
-        " WHERE action = 'subject.lookup' ORDER BY seq"
+        " WHERE action = 'subject.lookup' ORDER BY position"
     )
     assert [(row["actor"], row["target"], row["detail"]) for row in rows] == [
         (key.key.actor, {"subject_id": str(subject_id)}, {"kind": "email", "found": True}),

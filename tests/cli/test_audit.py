@@ -20,7 +20,12 @@ AUDIT_KEYS = generate_signing_key_entry("audit-cli")
 @pytest.fixture
 def cli(database_url: str, tmp_path: Path) -> CliRunner:
     return CliRunner(
-        env={"DATABASE_URL": database_url, "CONSENT_HOME": str(tmp_path / "home"), "CONSENT_AUDIT_KEYS": AUDIT_KEYS}
+        env={
+            "DATABASE_URL": database_url,
+            "CONSENT_HOME": str(tmp_path / "home"),
+            "CONSENT_ENV": "development",
+            "CONSENT_AUDIT_KEYS": AUDIT_KEYS,
+        }
     )
 
 
