@@ -165,10 +165,12 @@ async def fetch_feed(conn: Connection | Pool, after_txid: int, after_id: UUID, l
 async def fetch_history_since(
     conn: Connection | Pool, subject_id: UUID, since: datetime | None
 ) -> list[ConsentEventRow]:
-    """The subject's events recorded at or after `since` (all if None), oldest first."""
+    """The subject's events recorded at or after `since` (all if None: `fetch_history`), oldest first."""
+    if since is None:
+        return await fetch_history(conn, subject_id)
     rows = await conn.fetch(
-        f"SELECT {_EVENT_COLUMNS} FROM consent_events WHERE subject_id = $1"
-        " AND ($2::timestamptz IS NULL OR recorded_at >= $2) ORDER BY recorded_at, id",
+        f"SELECT {_EVENT_COLUMNS} FROM consent_events WHERE subject_id = $1 AND recorded_at >= $2"
+        " ORDER BY recorded_at, id",
         subject_id,
         since,
     )
