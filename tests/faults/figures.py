@@ -24,7 +24,8 @@ def personal(kind: str) -> str:
             value = f"{MARKER}.{token}@shop.example"
         case "phone":
             # A real, valid Japanese mobile number would repeat across runs; the marker goes in the name instead.
-            value = f"+8190{secrets.randbelow(10**8):08d}"
+            # After 090 the next digit is 1-9: 0901... to 0909... are Japan's mobile numbers (090-0 is not).
+            value = f"+8190{10**7 + secrets.randbelow(9 * 10**7)}"
         case _:
             value = f"{MARKER}{kind}{token}"
     FIGURES.personal_values.add(value)
