@@ -77,12 +77,16 @@ async def enqueue(
     The payload must hold ids and counts only. Runners are notified when the caller's
     transaction commits.
     """
-    added = await conn.fetchval(
+    # One statement: the job, and the notification sent on commit only when it was added.
+    added = await conn.fetchrow(
         """
-        INSERT INTO jobs (id, kind, dedupe_key, subject_id, payload, run_at, max_attempts, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, now())
-        ON CONFLICT (dedupe_key) DO NOTHING
-        RETURNING true
+        WITH added AS (
+            INSERT INTO jobs (id, kind, dedupe_key, subject_id, payload, run_at, max_attempts, created_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, now())
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING kind
+        )
+        SELECT pg_notify($8, kind) FROM added
         """,
         uuid7(),
         kind,
@@ -91,10 +95,9 @@ async def enqueue(
         payload,
         run_at,
         max_attempts,
+        JOBS_CHANNEL,
     )
-    if added:
-        await notify(conn, JOBS_CHANNEL, kind)
-    return bool(added)
+    return added is not None
 
 
 async def lease(

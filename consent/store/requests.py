@@ -55,6 +55,8 @@ class NewRequest(msgspec.Struct, kw_only=True, frozen=True):
     corrections_ciphertext: bytes | None
     created_by: str
     full_history: bool = False
+    verified_at: datetime | None = None  # set when the request is verified as it is received
+    completed_at: datetime | None = None  # and when it also completes at once (an objection)
 
 
 class RequestRow(msgspec.Struct, kw_only=True, frozen=True):

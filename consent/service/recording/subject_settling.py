@@ -15,7 +15,6 @@ need its subject created. Two ways, both a few statements per batch:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
@@ -60,21 +59,6 @@ async def _confirm(
     return found, snapshots, seen
 
 
-async def _new_subjects(subjects: Subjects, wanted: Iterable[tuple[Identifier, UUID]], now: datetime) -> NewSubjects:
-    new = NewSubjects(
-        subject_ids=[], master_versions=[], wrapped_keys=[], kinds=[], blind_indexes=[], ciphertexts=[], created_at=now
-    )
-    for identifier, subject_id in wanted:
-        key, wrapped = await subjects.data_keys.new_wrapped(subject_id)
-        new.subject_ids.append(subject_id)
-        new.master_versions.append(wrapped.master_version)
-        new.wrapped_keys.append(wrapped.blob)
-        new.kinds.append(identifier.kind)
-        new.blind_indexes.append(subjects.index_of(identifier))
-        new.ciphertexts.append(subjects.ciphertext(key, subject_id, identifier))
-    return new
-
-
 def _one_per_identifier(
     subjects: Subjects, identifiers: list[tuple[Identifier, UUID]]
 ) -> dict[bytes, tuple[Identifier, UUID]]:
@@ -96,7 +80,7 @@ async def plan_subjects(
     wanted = _one_per_identifier(subjects, identifiers)
     pairs = list(wanted.values())
     if not pairs and not subject_ids:  # every write was prepared from the caches
-        return Planned({}, {}, await _new_subjects(subjects, [], now), [])
+        return Planned({}, {}, await subjects.new_subjects([], now), [])
     generations = subjects.generations()
     resolved = await reads.resolve(
         [i.kind for i, _ in pairs], [subjects.index_of(i) for i, _ in pairs], list(subject_ids)
@@ -109,7 +93,7 @@ async def plan_subjects(
     for identifier, planned in fresh:
         found[token_of(subjects, identifier)] = planned
         snapshots[planned] = EMPTY
-    return Planned(found, snapshots, await _new_subjects(subjects, fresh, now), seen)
+    return Planned(found, snapshots, await subjects.new_subjects(fresh, now), seen)
 
 
 async def settle_subjects(
@@ -136,7 +120,7 @@ async def settle_subjects(
     found, snapshots, _ = await _confirm(subjects, [i for i, _ in pairs], resolved, generations)
     fresh = [pair for token, pair in wanted.items() if token not in found]
     if fresh:
-        await vault_store.insert_new_subjects(conn, await _new_subjects(subjects, fresh, now))
+        await vault_store.insert_new_subjects(conn, await subjects.new_subjects(fresh, now))
         for identifier, planned in fresh:
             found[token_of(subjects, identifier)] = planned
             snapshots[planned] = EMPTY

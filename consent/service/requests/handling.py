@@ -40,6 +40,7 @@ from consent.service.requests.states import (
     RequestState,
     check_allowed,
     next_state,
+    states_at_receipt,
 )
 from consent.service.requests.verification import MAX_ATTEMPTS, code_matches, issue_code
 from consent.service.subjects.identifiers import Identifier, Subjects
@@ -56,6 +57,9 @@ __all__ = ["RequestHandling"]
 TABLE = "requests"
 SYSTEM = "system"
 _entry = orders.request_entry
+# The states whose reaching sets work off in the same transaction (`_set_off`), and their audit actions.
+_SETTING_OFF = frozenset({RequestState.IN_PROGRESS, RequestState.COMPLETED})
+_ACTION = {RequestState.IN_PROGRESS: "request.in_progress", RequestState.COMPLETED: "request.completed"}
 
 
 class RequestHandling:
@@ -93,23 +97,23 @@ class RequestHandling:
         received_at = received_at_of(new, now)
         rules = active.policy.jurisdictions[new.jurisdiction]
         due = due_dates(new.type, rules, received_at)
+        approval = active.policy.requests.rule_for(new.type).approval
+        passed = states_at_receipt(new.type, approval, verified=verification is not Verification.CODE)
+        state = passed[-1]
         try:
             async with transaction(self._pool) as conn:
                 subject_id = await self._subject(conn, new.subject, now)
-                existing = await store.fetch_open(conn, subject_id, new.type)
-                if existing is not None:
-                    return Received(request=existing, created=False)
                 row = await store.insert_request(
                     conn,
                     NewRequest(
                         id=uuid7(),
                         subject_id=subject_id,
                         type=new.type,
-                        state=RequestState.RECEIVED,
+                        state=state,
                         jurisdiction=new.jurisdiction,
                         channel=new.channel,
                         verification=verification,
-                        approval=active.policy.requests.rule_for(new.type).approval,
+                        approval=approval,
                         purposes=sorted(set(new.purposes)),
                         received_at=received_at,
                         acknowledge_by=due.acknowledge_by,
@@ -117,20 +121,25 @@ class RequestHandling:
                         **await self._ciphertexts(conn, subject_id, new),
                         created_by=new.actor,
                         full_history=new.full_history,
+                        verified_at=now if RequestState.VERIFIED in passed else None,
+                        completed_at=now if state is RequestState.COMPLETED else None,
                     ),
                 )
-                if row is None:  # a concurrent duplicate committed first
+                if row is None:  # the subject has an open request of this type (perhaps committed just now)
                     existing = await store.fetch_open(conn, subject_id, new.type)
                     assert existing is not None, "the conflicting request is open"
                     return Received(request=existing, created=False)
-                entry = _entry(new.actor, "request.received", row, verification=verification, channel=new.channel)
-                await audit.record(conn, entry, now=now)
+                entries = [_entry(new.actor, "request.received", row, verification=verification, channel=new.channel)]
                 if verification is Verification.CODE:
                     recipient = active.policy.requests.verification_recipient
                     assert recipient is not None, "checked by verification_of"
                     await issue_code(conn, row.id, subject_id, recipient=recipient, now=now)
                 else:
-                    row = await self._verified(conn, active, row, new.actor, now)
+                    entries.append(_entry(new.actor, "request.verified", row, verification=verification))
+                if state in _SETTING_OFF:
+                    detail = await self._set_off(conn, active, row, now)
+                    entries.append(_entry(new.actor, _ACTION[state], row, **detail))
+                await audit.record_many(conn, entries, now=now)
         except BaseException:
             self._subjects.clear()  # lookups made inside a rolled-back transaction must not be remembered
             raise
@@ -289,15 +298,24 @@ class RequestHandling:
         """Take a verified request as far as this transaction can: waiting, running or completed."""
         request_type = RequestType(row.type)
         target = next_state(request_type, Approval(row.approval), approved=row.approved_at is not None)
-        if target is RequestState.IN_PROGRESS:
-            row = await store.update_request(conn, row.id, now, state=target)
-            await audit.record(conn, _entry(actor, "request.in_progress", row), now=now)
-            await self._execution.enqueue(conn, row, now)
-        elif target is RequestState.COMPLETED and request_type is not RequestType.OPT_OUT:
-            purposes = await effects.object_or_restrict(conn, active.policy, row, now)
-            row = await store.update_request(conn, row.id, now, state=target, completed_at=now)
-            await audit.record(conn, _entry(actor, "request.completed", row, purposes=purposes), now=now)
+        if target not in _SETTING_OFF or request_type is RequestType.OPT_OUT:
+            return row
+        stamps = {"completed_at": now} if target is RequestState.COMPLETED else {}
+        row = await store.update_request(conn, row.id, now, state=target, **stamps)
+        detail = await self._set_off(conn, active, row, now)
+        await audit.record(conn, _entry(actor, _ACTION[target], row, **detail), now=now)
         return row
+
+    async def _set_off(
+        self, conn: Connection, active: ActivePolicy, row: RequestRow, now: datetime
+    ) -> dict[str, audit.AuditValue]:
+        """What reaching its state sets off in this transaction, for a request in progress (its
+        job) or an objection or restriction completed (its effect on the subject's facts); returns
+        the detail its audit entry adds."""
+        if row.state == RequestState.IN_PROGRESS:
+            await self._execution.enqueue(conn, row, now)
+            return {}
+        return {"purposes": await effects.object_or_restrict(conn, active.policy, row, now)}
 
     async def _finish(self, active: ActivePolicy, row: RequestRow, actor: str) -> RequestRow:
         """After the commit: drop the cached state of a changed subject; record an opt-out, then complete it."""

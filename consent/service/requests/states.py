@@ -28,6 +28,7 @@ __all__ = [
     "RequestState",
     "check_allowed",
     "next_state",
+    "states_at_receipt",
 ]
 
 
@@ -81,3 +82,16 @@ def next_state(request_type: RequestType, approval: Approval, *, approved: bool)
     if approval is Approval.MANUAL and not approved:
         return RequestState.VERIFIED
     return RequestState.COMPLETED if request_type in IMMEDIATE else RequestState.IN_PROGRESS
+
+
+def states_at_receipt(request_type: RequestType, approval: Approval, *, verified: bool) -> list[RequestState]:
+    """The states a new request passes through in the transaction that receives it, the last one
+    the state it is written in: received (waiting for its code); or received, verified and where
+    a verified request goes next. An opt-out stays verified there: it is recorded after the commit
+    (`handling.py`), then completed."""
+    if not verified:
+        return [RequestState.RECEIVED]
+    target = next_state(request_type, approval, approved=False)
+    if target is RequestState.VERIFIED or request_type is RequestType.OPT_OUT:
+        return [RequestState.RECEIVED, RequestState.VERIFIED]
+    return [RequestState.RECEIVED, RequestState.VERIFIED, target]

@@ -187,29 +187,26 @@ class Subjects:
         self._remember_miss(memo, unknown_generation)
         return None
 
-    async def find_or_create(
-        self, conn: Connection, identifier: Identifier, now: datetime, *, new_id: UUID | None = None
-    ) -> tuple[UUID, bool]:
+    async def find_or_create(self, conn: Connection, identifier: Identifier, now: datetime) -> tuple[UUID, bool]:
         """The identifier's subject, creating one (with its data key) if there is none yet.
 
         Runs in the caller's transaction; concurrent callers with the same
         identifier wait for each other, so it never gets two subjects. If that
         transaction rolls back, the caller must `clear()` the caches: they may
-        remember what was never committed.
+        remember what was never committed. A new subject (its key and identifier)
+        is one statement; its id is new, so no erasure tombstone can hold it.
         """
         found = await self.find(conn, identifier)
         if found is not None:
             return found, False
-        index = self._index_key.digest(identifier.kind, identifier.value)
+        index = self.index_of(identifier)
         await store.lock_identifier(conn, identifier.kind, index)
         found = await self.find(conn, identifier, fresh=True)
         if found is not None:
             return found, False
-        subject_id = new_id or uuid7()
-        key = await self.data_keys.create(conn, subject_id, now)
-        if key is None:
-            raise Conflict("could not create the subject; retry", field="subject")
-        await self._store(conn, key, subject_id, identifier, index=index, now=now)
+        subject_id = uuid7()
+        new = await self.new_subjects([(identifier, subject_id)], now)
+        await store.insert_new_subjects(conn, new)
         self.forget_misses()
         return subject_id, True
 
@@ -244,6 +241,28 @@ class Subjects:
         await self._store(conn, key, to, identifier, index=index, now=now)
         self.clear()
         return owner
+
+    async def new_subjects(self, wanted: Iterable[tuple[Identifier, UUID]], now: datetime) -> store.NewSubjects:
+        """The rows of new subjects, one per (identifier, new subject id): a fresh data key
+        wrapped under the current master key, the identifier's blind index and ciphertext."""
+        new = store.NewSubjects(
+            subject_ids=[],
+            master_versions=[],
+            wrapped_keys=[],
+            kinds=[],
+            blind_indexes=[],
+            ciphertexts=[],
+            created_at=now,
+        )
+        for identifier, subject_id in wanted:
+            key, wrapped = await self.data_keys.new_wrapped(subject_id)
+            new.subject_ids.append(subject_id)
+            new.master_versions.append(wrapped.master_version)
+            new.wrapped_keys.append(wrapped.blob)
+            new.kinds.append(identifier.kind)
+            new.blind_indexes.append(self.index_of(identifier))
+            new.ciphertexts.append(self.ciphertext(key, subject_id, identifier))
+        return new
 
     def ciphertext(self, key: DataKey, subject_id: UUID, identifier: Identifier) -> bytes:
         """The stored form of `identifier` for `subject_id` (what a lookup decrypts to confirm)."""
