@@ -34,6 +34,7 @@ from consent.service.checking.state_cache import StateCache
 from consent.service.delivery import Deliveries, RecipientSecrets, check_recipient_secrets
 from consent.service.exports import ExportService
 from consent.service.feed import ChangeFeed
+from consent.service.foreground import FOREGROUND
 from consent.service.policy_versions import ActivePolicy, PolicyHolder, ensure_policy
 from consent.service.proof_rekeying import REKEY_PROOFS, rekey_user_agents, schedule_rekeying
 from consent.service.rate_limits import RateLimits
@@ -126,6 +127,7 @@ class Runtime:
             lease_seconds=settings.job_lease_seconds,
             backoff_base=base,
             backoff_cap=cap,
+            busy=FOREGROUND.busy,
         )
         self._housekeeping_every = timedelta(minutes=settings.housekeeping_interval_minutes)
         self.jobs.handle(

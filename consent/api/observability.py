@@ -4,8 +4,9 @@ One wrapper (:func:`observe`) does all three, around the whole service, so that
 every route (the express lane's and Litestar's alike) passes it exactly once and
 the hot path pays for a single extra call: it sets the request id (from
 `X-Request-Id` when the caller sends a sane one), refuses bodies that are not
-JSON with 415, adds the headers every answer carries, and counts the request
-and its latency per route template and status.
+JSON with 415, adds the headers every answer carries, counts the request
+and its latency per route template and status, and holds it as foreground
+work while it runs (`consent.service.foreground`: background jobs yield to it).
 
 Counting is a few dict operations per request; the totals are folded into the
 Prometheus metrics (shared across workers through files) by `flush_metrics`,
@@ -33,6 +34,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 from consent.api.problems import UNSUPPORTED_MEDIA_TYPE, send_problem
 from consent.logs import request_id
 from consent.service.checking.state_cache import StateCache
+from consent.service.foreground import FOREGROUND
 
 __all__ = [
     "POOL_IDLE",
@@ -187,10 +189,11 @@ def observe(app: ASGIApp, headers_for: HeadersFor) -> ASGIApp:
             await send(message)
 
         try:
-            if _body_is_not_json(scope):
-                await send_problem(send_observed, UNSUPPORTED_MEDIA_TYPE)
-            else:
-                await app(scope, receive, send_observed)
+            with FOREGROUND.serving():
+                if _body_is_not_json(scope):
+                    await send_problem(send_observed, UNSUPPORTED_MEDIA_TYPE)
+                else:
+                    await app(scope, receive, send_observed)
         finally:
             # Litestar's router names the route template; the express lane its exact path; "?" no route.
             count_request(scope.get("path_template", "?"), scope["method"], status, time.perf_counter() - started)

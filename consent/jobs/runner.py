@@ -15,6 +15,9 @@
   exponential backoff with full jitter (`consent.backoff`); after its last attempt the job
   is parked as `failed` until a human retries it. Only a `JobFailed` message, or the type of any
   other exception, is stored: never a value from the job's subject.
+- **Yielding**: while `busy()` (the process is serving HTTP requests: `consent.service.foreground`),
+  one job at a time instead of `concurrency`, so background work takes little of the CPU its
+  callers are waiting for, and still progresses under a sustained burst.
 - **Wake-up**: an enqueue notifies `consent_jobs` when it commits, which wakes idle runners at
   once; otherwise they poll every `poll_interval` (jobs due later, leases that lapsed).
 - **Shutdown**: no new leases; jobs in flight get `grace` seconds to finish, then are cancelled
@@ -67,6 +70,7 @@ class JobRunner:
         backoff_base: float,
         backoff_cap: float,
         draw: Callable[[], float] = random.random,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self._pool = pool
         self.worker = worker
@@ -77,6 +81,7 @@ class JobRunner:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._draw = draw
+        self._busy = busy
         self._handlers: dict[str, JobHandler] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -109,7 +114,7 @@ class JobRunner:
 
     async def run_due(self) -> int:
         """Lease what is due (up to the free slots), start it, and return how many were started."""
-        free = self._concurrency - len(self._in_flight)
+        free = self._limit() - len(self._in_flight)
         if free <= 0 or not self._handlers:
             return 0
         leased = await store.lease(
@@ -126,6 +131,10 @@ class JobRunner:
         while self._in_flight:
             await asyncio.wait(self._in_flight)
 
+    def _limit(self) -> int:
+        """How many jobs may be in flight now: one while the process serves requests."""
+        return 1 if self._busy() else self._concurrency
+
     def _wake_up(self, _payload: str) -> None:
         self._wake.set()
 
@@ -141,7 +150,7 @@ class JobRunner:
             except _DATABASE_ERRORS:
                 log.exception("leasing jobs failed; retrying at the next poll")
                 started = 0
-            if started and len(self._in_flight) < self._concurrency:
+            if started and len(self._in_flight) < self._limit():
                 continue  # a full batch: there may be more due
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)

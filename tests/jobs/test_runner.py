@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from consent.jobs.runner import JobFailed, JobRunner
+from consent.service.foreground import Foreground
 from consent.store import jobs as store
 from consent.store.jobs import JobRow
 from consent.store.notifications import Notifications
@@ -217,3 +218,37 @@ async def test_an_enqueue_wakes_an_idle_runner_without_waiting_for_the_poll(pool
     finally:
         await runner.stop()
         await notifications.stop()
+
+
+async def test_while_the_process_serves_requests_one_job_runs_at_a_time(pool: Pool, make_runner: MakeRunner) -> None:
+    foreground = Foreground()
+    running = 0
+    most = 0
+
+    async def step(job: JobRow) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+
+    for n in range(8):
+        await enqueue(pool, f"busy:{n}")
+    runner = make_runner(concurrency=4, busy=foreground.busy)
+    runner.handle("step", step)
+    with foreground.serving():
+        runner.start()
+        await eventually(lambda: _done(pool, 8))  # background work still progresses under load
+    assert most == 1
+
+    async with transaction(pool) as conn:  # all at once: the runner finds 8 due at its next poll
+        for n in range(8):
+            await store.enqueue(
+                conn, kind="step", dedupe_key=f"idle:{n}", payload={}, run_at=datetime.now(UTC), max_attempts=5
+            )
+    await eventually(lambda: _done(pool, 16))
+    assert most == 4  # idle again: the full concurrency
+
+
+async def _done(pool: Pool, count: int) -> bool:
+    return (await states(pool))["done"] == count
