@@ -104,6 +104,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     rate_limit_secret_key_per_second: float = 20_000.0  # requests made with one secret key
     rate_limit_secret_key_burst: int = 100_000
     new_subjects_per_minute: int = 6000  # subjects one publishable key may create per minute
+    rate_limit_refusal_delay_ms: int = 500  # how long a 429 waits before it is sent (a tarpit)
 
     def __post_init__(self) -> None:
         checks = (
@@ -140,6 +141,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             ("rate_limit_secret_key_per_second", self.rate_limit_secret_key_per_second >= 0),
             ("rate_limit_secret_key_burst", self.rate_limit_secret_key_burst >= 0),
             ("new_subjects_per_minute", self.new_subjects_per_minute >= 0),
+            ("rate_limit_refusal_delay_ms", 0 <= self.rate_limit_refusal_delay_ms <= 10_000),
         )
         for name, ok in checks:
             if not ok:

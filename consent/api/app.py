@@ -98,7 +98,7 @@ class ConsentApp(Litestar):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._observed = observe(self._dispatch, answer_headers)
+        self._observed = observe(self._dispatch, answer_headers, self._pause_refusal)
         # Paths of routes that accept publishable keys: the only ones a preflight may be granted for.
         self.collect_paths = frozenset(
             route.path
@@ -119,6 +119,10 @@ class ConsentApp(Litestar):
             await self._observed(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+    async def _pause_refusal(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.limits.refusal_pause()
 
     async def _dispatch(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         runtime = self.runtime

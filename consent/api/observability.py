@@ -23,10 +23,11 @@ import os
 import re
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from litestar.enums import ScopeType
+from litestar.status_codes import HTTP_429_TOO_MANY_REQUESTS
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
@@ -165,11 +166,12 @@ def _request_id_of(scope: HTTPScope) -> bytes:
 HeadersFor = Callable[[HTTPScope], list[tuple[bytes, bytes]]]
 
 
-def observe(app: ASGIApp, headers_for: HeadersFor) -> ASGIApp:
+def observe(app: ASGIApp, headers_for: HeadersFor, pause_refusal: Callable[[], Awaitable[None]]) -> ASGIApp:
     """Wrap the whole service: every HTTP answer, express or Litestar, error or not, passes here.
 
     `headers_for(scope)` is asked for further headers when the answer starts, after the route
-    has run (so after authentication): the one place a header reaches every route.
+    has run (so after authentication): the one place a header reaches every route. A 429, from
+    whichever limit, waits `pause_refusal()` before it starts (`consent.service.rate_limits.RefusalPause`).
     """
 
     async def observed(scope: Scope, receive: Receive, send: Send) -> None:
@@ -185,6 +187,8 @@ def observe(app: ASGIApp, headers_for: HeadersFor) -> ASGIApp:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if status == HTTP_429_TOO_MANY_REQUESTS:
+                    await pause_refusal()
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid), *headers_for(scope)]
             await send(message)
 

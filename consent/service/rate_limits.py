@@ -17,12 +17,13 @@ only: stricter, never looser, and the defaults leave room for it
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Hashable
 
 from consent.config import Settings
 
-__all__ = ["RateLimits", "TokenBuckets"]
+__all__ = ["RateLimits", "RefusalPause", "TokenBuckets"]
 
 
 class TokenBuckets:
@@ -94,8 +95,33 @@ class TokenBuckets:
             self._buckets.clear()
 
 
+class RefusalPause:
+    """A refused client waits `delay` seconds for its 429: a tarpit, as nginx's `limit_req` delays.
+
+    A client that ignores Retry-After and asks again at once would otherwise get refusals as fast
+    as the service can write them, and on a small machine each takes CPU the other clients need.
+    Waiting, its connections cost a parked coroutine each: a flood over keep-alive connections
+    sends a few requests a second per connection instead of thousands. At most `most` answers are
+    parked at once in a process; beyond that, refusals go out at once (memory stays bounded).
+    """
+
+    def __init__(self, delay: float, *, most: int = 1000) -> None:
+        self.delay = delay
+        self._most = most
+        self._parked = 0
+
+    async def __call__(self) -> None:
+        if self.delay <= 0 or self._parked >= self._most:
+            return
+        self._parked += 1
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self._parked -= 1
+
+
 class RateLimits:
-    """This process's share of every limit of the deployment."""
+    """This process's share of every limit of the deployment, and how long its refusals wait."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
         def share(per_second: float, burst: int) -> TokenBuckets:
@@ -105,3 +131,4 @@ class RateLimits:
         self.publishable_keys = share(settings.rate_limit_key_per_second, settings.rate_limit_key_burst)
         self.secret_keys = share(settings.rate_limit_secret_key_per_second, settings.rate_limit_secret_key_burst)
         self.new_subjects = share(settings.new_subjects_per_minute / 60, settings.new_subjects_per_minute)
+        self.refusal_pause = RefusalPause(settings.rate_limit_refusal_delay_ms / 1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.helpers import MakeKey, bearer, choices
 ORIGIN = "https://shop.example"
 PROXY = "10.0.0.2"
 BURST = 3
+REFUSAL_DELAY_MS = 50
 From = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
@@ -40,6 +42,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         rate_limit_secret_key_burst=BURST * 2,
         new_subjects_per_minute=2,
         trusted_proxies=f"{PROXY}, 10.0.1.0/24",
+        rate_limit_refusal_delay_ms=REFUSAL_DELAY_MS,
     )
 
 
@@ -79,6 +82,15 @@ async def test_a_flood_from_one_network_is_refused_with_429_on_every_route(
         answers = [await http.request(**request, headers=bearer(key.token, Origin=ORIGIN)) for _ in range(BURST + 1)]
     assert [a.status_code for a in answers[:BURST]] == [201 if lane == "express" else 200] * BURST
     assert_too_many(answers[BURST])
+
+
+async def test_a_refusal_waits_before_it_is_sent(from_address: From) -> None:
+    async with from_address("203.0.113.9") as http:
+        for _ in range(BURST):
+            assert (await http.get("/health")).status_code == 200
+        started = time.monotonic()
+        assert_too_many(await http.get("/health"))
+        assert time.monotonic() - started >= REFUSAL_DELAY_MS / 1000
 
 
 @pytest.mark.parametrize(

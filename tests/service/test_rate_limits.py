@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from consent.config import load_settings
-from consent.service.rate_limits import RateLimits, TokenBuckets
+from consent.service.rate_limits import RateLimits, RefusalPause, TokenBuckets
 
 
 class Clock:
@@ -71,3 +73,23 @@ def test_the_deployments_limits_are_split_over_its_processes() -> None:
     settings = load_settings({}, workers=2, instances=3, rate_limit_network_per_second=60, rate_limit_network_burst=600)
     limits = RateLimits(settings)
     assert (limits.networks.rate, limits.networks.capacity) == (10.0, 100.0)
+
+
+async def test_a_refusal_pause_waits_its_delay_and_parks_at_most_its_bound() -> None:
+    pause = RefusalPause(0.05, most=1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first = asyncio.create_task(pause())
+    await asyncio.sleep(0)  # the first is parked
+    await pause()  # over the bound: at once
+    assert loop.time() - started < 0.05
+    assert not first.done()
+    await first
+    assert loop.time() - started >= 0.05
+
+
+async def test_no_delay_means_no_pause() -> None:
+    pause = RefusalPause(0.0)
+    task = asyncio.create_task(pause())
+    await asyncio.sleep(0)
+    assert task.done()
