@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 
 from consent.store.pool import Connection
+from consent.store.recordsets import recordset, typed
 
 __all__ = [
     "AuditRow",
@@ -25,6 +26,7 @@ __all__ = [
     "horizon_passed",
     "insert_checkpoint",
     "insert_entries",
+    "insert_from_json",
     "iter_checkpoints",
     "iter_entries",
     "lock_sealer",
@@ -80,6 +82,16 @@ async def insert_entries(conn: Connection, rows: Sequence[AuditRow]) -> None:
         "INSERT INTO audit_log (id, recorded_at, actor, action, target, detail, content_hash)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         [msgspec.structs.astuple(row) for row in rows],
+    )
+
+
+def insert_from_json(param: int, *, only_if: str = "true") -> str:
+    """The INSERT of audit rows passed as one JSON parameter (`consent.store.recordsets`), for a
+    larger statement; `only_if` is an SQL condition the rows are written under."""
+    return (
+        "INSERT INTO audit_log (id, recorded_at, actor, action, target, detail, content_hash)"
+        " SELECT r.id, r.recorded_at, r.actor, r.action, r.target, r.detail, decode(r.content_hash, 'base64')"
+        f" FROM {recordset(param, typed(AuditRow))} WHERE {only_if}"
     )
 
 

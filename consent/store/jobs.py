@@ -21,8 +21,11 @@ from consent.store.pool import Connection, Pool
 __all__ = [
     "JOBS_CHANNEL",
     "JobRow",
+    "NewJob",
     "complete",
     "enqueue",
+    "enqueue_parameters",
+    "enqueue_sql",
     "fail",
     "fetch",
     "fetch_by_key",
@@ -54,6 +57,43 @@ class JobRow(msgspec.Struct, kw_only=True, frozen=True):
     finished_at: datetime | None
 
 
+class NewJob(msgspec.Struct, kw_only=True, frozen=True):
+    """A job to add (`enqueue`); its payload holds ids and counts only."""
+
+    kind: str
+    dedupe_key: str
+    payload: dict[str, Any]
+    run_at: datetime
+    max_attempts: int
+    subject_id: UUID | None = None
+
+
+def enqueue_sql(first: int, *, only_if: str) -> str:
+    """CTEs (`queued`, `woken`) that add a job inside a larger statement unless its dedupe key
+    exists, under the SQL condition `only_if`, and notify runners if it was added. Parameters
+    from $first+1: the job's id, then `NewJob`'s fields in order, then the channel. `woken` must be
+    read by the statement, so that the notification is sent."""
+    p = [f"${first + n}" for n in range(1, 9)]
+    return f"""queued AS (
+    INSERT INTO jobs (id, kind, dedupe_key, payload, run_at, max_attempts, subject_id, created_at)
+    SELECT {p[0]}::uuid, {p[1]}::text, {p[2]}::text, {p[3]}::jsonb, {p[4]}::timestamptz, {p[5]}::int,
+           {p[6]}::uuid, now()
+     WHERE {only_if}
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING kind
+), woken AS (
+    SELECT count(pg_notify({p[7]}::text, kind)) AS jobs FROM queued
+)"""
+
+
+def enqueue_parameters(job: NewJob | None) -> list[Any]:
+    """The parameters of `enqueue_sql`: nulls for no job (its `only_if` must then be false)."""
+    if job is None:
+        return [None] * 7 + [JOBS_CHANNEL]
+    return [uuid7(), *msgspec.structs.astuple(job), JOBS_CHANNEL]
+
+
+_ENQUEUE = enqueue_sql(0, only_if="true")
 _COLUMNS = ", ".join(JobRow.__struct_fields__)
 _RETURNING = ", ".join(f"j.{name}" for name in JobRow.__struct_fields__)
 
@@ -77,27 +117,16 @@ async def enqueue(
     The payload must hold ids and counts only. Runners are notified when the caller's
     transaction commits.
     """
-    # One statement: the job, and the notification sent on commit only when it was added.
-    added = await conn.fetchrow(
-        """
-        WITH added AS (
-            INSERT INTO jobs (id, kind, dedupe_key, subject_id, payload, run_at, max_attempts, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, now())
-            ON CONFLICT (dedupe_key) DO NOTHING
-            RETURNING kind
-        )
-        SELECT pg_notify($8, kind) FROM added
-        """,
-        uuid7(),
-        kind,
-        dedupe_key,
-        subject_id,
-        payload,
-        run_at,
-        max_attempts,
-        JOBS_CHANNEL,
+    job = NewJob(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        payload=payload,
+        run_at=run_at,
+        max_attempts=max_attempts,
+        subject_id=subject_id,
     )
-    return added is not None
+    # One statement: the job, and the notification sent on commit only when it was added.
+    return bool(await conn.fetchval(f"WITH {_ENQUEUE} SELECT jobs FROM woken", *enqueue_parameters(job)))
 
 
 async def lease(

@@ -27,10 +27,13 @@ __all__ = [
     "fetch_request",
     "fetch_subject_requests",
     "insert_request",
+    "insert_sql",
     "insert_verification",
     "list_requests",
     "lock_verification",
     "mark_verification_used",
+    "new_parameters",
+    "request_of",
     "requests_received_between",
     "update_request",
 ]
@@ -147,19 +150,39 @@ def _request(record: Record | None) -> RequestRow | None:
     return None if record is None else RequestRow(**dict(record.items()))
 
 
+_NEW_TYPES = {"id": "uuid", "subject_id": "uuid", "purposes": "text[]", "received_at": "timestamptz",
+              "acknowledge_by": "date", "due_at": "date", "note_ciphertext": "bytea",
+              "corrections_ciphertext": "bytea", "full_history": "bool", "verified_at": "timestamptz",
+              "completed_at": "timestamptz"}  # fmt: skip
+
+
+def insert_sql(first: int = 0, *, source: str = "") -> str:
+    """The INSERT of a new request, its parameters `new_parameters(new)` from $first+1, reading
+    `source` (a FROM clause, for a larger statement); it returns no row when the subject already
+    has an open request of this type."""
+    values = ", ".join(f"${first + n}::{_NEW_TYPES.get(name, 'text')}" for n, name in enumerate(_NEW_COLUMNS, 1))
+    received = f"${first + _NEW_COLUMNS.index('received_at') + 1}::timestamptz"
+    return (
+        f"INSERT INTO requests ({', '.join(_NEW_COLUMNS)}, updated_at) SELECT {values}, {received} {source}"
+        f" ON CONFLICT (subject_id, type) WHERE state IN {_OPEN} DO NOTHING RETURNING {_COLUMNS}"
+    )
+
+
+def new_parameters(new: NewRequest) -> list[Any]:
+    return [getattr(new, name) for name in _NEW_COLUMNS]
+
+
+def request_of(record: Record | None) -> RequestRow | None:
+    """The row a statement returned with the columns of `RequestRow` (None for no row)."""
+    return None if record is None else RequestRow(**{name: record[name] for name in RequestRow.__struct_fields__})
+
+
 async def insert_request(conn: Connection, new: NewRequest) -> RequestRow | None:
     """Insert `new`; None if the subject already has an open request of this type."""
-    placeholders = ", ".join(f"${n}" for n in range(1, len(_NEW_COLUMNS) + 1))
-    received = _NEW_COLUMNS.index("received_at") + 1
-    record = await conn.fetchrow(
-        f"INSERT INTO requests ({', '.join(_NEW_COLUMNS)}, updated_at) VALUES ({placeholders}, ${received})"
-        f" ON CONFLICT (subject_id, type) WHERE state IN {_OPEN} DO NOTHING RETURNING {_COLUMNS}",
-        *(getattr(new, name) for name in _NEW_COLUMNS),
-    )
-    return _request(record)
+    return _request(await conn.fetchrow(insert_sql(), *new_parameters(new)))
 
 
-async def fetch_open(conn: Connection, subject_id: UUID, request_type: str) -> RequestRow | None:
+async def fetch_open(conn: Connection | Pool, subject_id: UUID, request_type: str) -> RequestRow | None:
     """The subject's open request of this type, if any."""
     return _request(
         await conn.fetchrow(

@@ -351,6 +351,27 @@ class NewSubjects(msgspec.Struct, kw_only=True, frozen=True):
         ]
 
 
+def claimed_subjects_ctes(first: int) -> str:
+    """CTEs (`claimed`, `new_subjects`, `new_keys`, `new_identifiers`) that create subjects inside a
+    larger statement, claiming their identifiers (migration 0006). Their parameters follow `first`:
+    `NewSubjects.columns()` ($first+1 to $first+7), then the subjects seen holding the blind indexes
+    at lookup, the new ones among them ($first+8). `claimed.ok` must be read by the statement, so
+    that the claim runs: it raises SQLSTATE CN409 if another subject holds an identifier now.
+    """
+    p = [f"${first + n}" for n in range(1, 9)]
+    return f"""claimed AS (
+    SELECT claim_identifiers({p[3]}::text[], {p[4]}::bytea[], {p[7]}::uuid[]) AS ok
+), new_subjects AS (
+    INSERT INTO subjects (id, created_at) SELECT id, {p[6]} FROM unnest({p[0]}::uuid[]) AS s(id)
+), new_keys AS (
+    INSERT INTO subject_keys (subject_id, master_version, wrapped_key, created_at)
+    SELECT k.*, {p[6]} FROM unnest({p[0]}::uuid[], {p[1]}::int[], {p[2]}::bytea[]) AS k
+), new_identifiers AS (
+    INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)
+    SELECT i.*, {p[6]} FROM unnest({p[3]}::text[], {p[4]}::bytea[], {p[0]}::uuid[], {p[5]}::bytea[]) AS i
+)"""
+
+
 async def insert_new_subjects(conn: Connection, new: NewSubjects) -> None:
     """Create subjects with their data key and one identifier each: one statement for any number."""
     await conn.execute(

@@ -123,7 +123,6 @@ HOT = {
 # Statements whose text is assembled at run time (an f-string over local values): they cannot be
 # planned here, so each is listed with the tables it touches, none of them distributed.
 DYNAMIC = {
-    "requests.insert_request": {"requests"},
     "requests.fetch_request": {"requests"},
     "requests.update_request": {"requests"},
     "requests.list_requests": {"requests"},

@@ -43,10 +43,10 @@ from consent.service.requests.states import RequestState
 from consent.service.subjects.identifiers import Subjects
 from consent.store import jobs as jobs_store
 from consent.store import requests as store
-from consent.store.jobs import JobRow
+from consent.store.jobs import JobRow, NewJob
 from consent.store.notifications import notify
 from consent.store.pool import Connection, Pool, transaction
-from consent.store.requests import RequestRow
+from consent.store.requests import NewRequest, RequestRow
 from policies import RequestType
 
 __all__ = [
@@ -106,19 +106,25 @@ class RequestExecution:
     def runs(self, request_type: RequestType) -> bool:
         return request_type in self._executors
 
-    async def enqueue(self, conn: Connection, row: RequestRow, now: datetime) -> bool:
-        """The request's job, in the caller's transaction; False when no executor runs its type."""
-        if not self.runs(RequestType(row.type)):
-            return False
-        await jobs_store.enqueue(
-            conn,
+    def job_for(self, request: RequestRow | NewRequest, now: datetime) -> NewJob | None:
+        """The job that runs the request; None when no executor runs its type."""
+        if not self.runs(RequestType(request.type)):
+            return None
+        return NewJob(
             kind=EXECUTE,
-            dedupe_key=_job_key(row.id),
-            payload={"request_id": str(row.id)},
+            dedupe_key=_job_key(request.id),
+            payload={"request_id": str(request.id)},
             run_at=now,
             max_attempts=self._max_attempts,
-            subject_id=row.subject_id,
+            subject_id=request.subject_id,
         )
+
+    async def enqueue(self, conn: Connection, row: RequestRow, now: datetime) -> bool:
+        """The request's job, in the caller's transaction; False when no executor runs its type."""
+        job = self.job_for(row, now)
+        if job is None:
+            return False
+        await jobs_store.enqueue(conn, **msgspec.structs.asdict(job))
         return True
 
     async def retry(self, conn: Connection, row: RequestRow) -> None:

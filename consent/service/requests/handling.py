@@ -14,10 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-import msgspec
-
 from consent.errors import Conflict, InvalidInput, NotFound
-from consent.ids import uuid7
 from consent.service import audit
 from consent.service.checking.state_cache import StateCache
 from consent.service.policy_versions import ActivePolicy, PolicyHolder
@@ -29,10 +26,10 @@ from consent.service.requests.intake import (
     Received,
     Verification,
     check_details,
-    received_at_of,
     required_reason,
     verification_of,
 )
+from consent.service.requests.receiving import ciphertexts, new_request, plan_receipt, receive_at_once
 from consent.service.requests.rectification import check_corrections
 from consent.service.requests.states import (
     IMMEDIATE,
@@ -40,7 +37,6 @@ from consent.service.requests.states import (
     RequestState,
     check_allowed,
     next_state,
-    states_at_receipt,
 )
 from consent.service.requests.verification import MAX_ATTEMPTS, code_matches, issue_code
 from consent.service.subjects.identifiers import Identifier, Subjects
@@ -48,9 +44,8 @@ from consent.store import request_deliveries
 from consent.store import requests as store
 from consent.store.pool import Connection, Pool, transaction
 from consent.store.request_deliveries import DeliveryRow
-from consent.store.requests import NewRequest, RequestRow
-from crypto import encrypt_field
-from policies import Approval, BusinessCalendar, Jurisdiction, RequestType, add_period, due_dates
+from consent.store.requests import RequestRow
+from policies import Approval, BusinessCalendar, Jurisdiction, RequestType, add_period
 
 __all__ = ["RequestHandling"]
 
@@ -94,37 +89,20 @@ class RequestHandling:
         if new.corrections is not None:
             check_corrections(self._subjects, new.corrections)
         now = datetime.now(UTC)
-        received_at = received_at_of(new, now)
-        rules = active.policy.jurisdictions[new.jurisdiction]
-        due = due_dates(new.type, rules, received_at)
-        approval = active.policy.requests.rule_for(new.type).approval
-        passed = states_at_receipt(new.type, approval, verified=verification is not Verification.CODE)
-        state = passed[-1]
+        planned = plan_receipt(active, new, verification, now)
+        if planned.at_once:
+            done = await receive_at_once(self._pool, self._subjects, self._execution, new, planned)
+            if done is not None:
+                received, created = done
+                return Received(
+                    request=await self._finish(active, received, new.actor) if created else received, created=created
+                )
+        state = planned.state
         try:
             async with transaction(self._pool) as conn:
                 subject_id = await self._subject(conn, new.subject, now)
-                row = await store.insert_request(
-                    conn,
-                    NewRequest(
-                        id=uuid7(),
-                        subject_id=subject_id,
-                        type=new.type,
-                        state=state,
-                        jurisdiction=new.jurisdiction,
-                        channel=new.channel,
-                        verification=verification,
-                        approval=approval,
-                        purposes=sorted(set(new.purposes)),
-                        received_at=received_at,
-                        acknowledge_by=due.acknowledge_by,
-                        due_at=due.respond_by,
-                        **await self._ciphertexts(conn, subject_id, new),
-                        created_by=new.actor,
-                        full_history=new.full_history,
-                        verified_at=now if RequestState.VERIFIED in passed else None,
-                        completed_at=now if state is RequestState.COMPLETED else None,
-                    ),
-                )
+                encrypted = await ciphertexts(self._subjects, conn, subject_id, new)
+                row = await store.insert_request(conn, new_request(new, planned, subject_id, encrypted))
                 if row is None:  # the subject has an open request of this type (perhaps committed just now)
                     existing = await store.fetch_open(conn, subject_id, new.type)
                     assert existing is not None, "the conflicting request is open"
@@ -266,24 +244,6 @@ class RequestHandling:
         if await self._subjects.data_keys.get(conn, subject) is None:
             raise NotFound("no subject has this id", field="subject.subject_id")
         return subject
-
-    async def _ciphertexts(self, conn: Connection, subject_id: UUID, new: NewRequestIn) -> dict[str, bytes | None]:
-        """The note and the corrected fields, encrypted under the subject's data key."""
-        plain = {
-            "note_ciphertext": new.note,
-            "corrections_ciphertext": None if new.corrections is None else msgspec.json.encode(new.corrections),
-        }
-        if not any(value is not None for value in plain.values()):
-            return dict.fromkeys(plain)
-        key = await self._subjects.data_keys.get(conn, subject_id)
-        if key is None:
-            raise NotFound("this subject was erased", field="subject")
-        return {
-            column: None
-            if value is None
-            else encrypt_field(key, value, subject_id=subject_id, table=TABLE, field=column.removesuffix("_ciphertext"))
-            for column, value in plain.items()
-        }
 
     async def _verified(
         self, conn: Connection, active: ActivePolicy, row: RequestRow, actor: str, now: datetime

@@ -31,7 +31,7 @@ from consent.store.erasure import consented_purposes
 from consent.store.outbox import OutboxRow
 from consent.store.pool import Connection, Pool, transaction
 from consent.store.request_deliveries import DeliveryRow
-from consent.store.requests import RequestRow
+from consent.store.requests import NewRequest, RequestRow
 from policies import Policy
 
 __all__ = [
@@ -60,8 +60,10 @@ class Order(msgspec.Struct, kw_only=True, frozen=True):
     recipients: list[str]
 
 
-def request_entry(actor: str, action: str, row: RequestRow, **detail: audit.AuditValue) -> audit.AuditEntry:
-    """The audit entry of a request's transition or step."""
+def request_entry(
+    actor: str, action: str, row: RequestRow | NewRequest, **detail: audit.AuditValue
+) -> audit.AuditEntry:
+    """The audit entry of a request's transition or step (or of its receipt, before it is written)."""
     return audit.AuditEntry(
         actor=actor,
         action=action,
