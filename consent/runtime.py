@@ -142,7 +142,11 @@ class Runtime:
         )
         # Each request type run by a job has its executor here.
         self.execution = RequestExecution(
-            pool, states=self.states, subjects=self.subjects, max_attempts=settings.job_max_attempts
+            pool,
+            states=self.states,
+            subjects=self.subjects,
+            max_attempts=settings.job_max_attempts,
+            wake=self.jobs.wake,
         )
         self.exports = ExportService(
             pool,

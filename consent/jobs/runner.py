@@ -16,10 +16,14 @@
   is parked as `failed` until a human retries it. Only a `JobFailed` message, or the type of any
   other exception, is stored: never a value from the job's subject.
 - **Yielding**: while `busy()` (the process is serving HTTP requests: `consent.service.foreground`),
-  one job at a time instead of `concurrency`, so background work takes little of the CPU its
-  callers are waiting for, and still progresses under a sustained burst.
+  one job at a time instead of `concurrency`, and a new one at most every `busy_pace` seconds, so
+  background work takes little of the CPU its callers are waiting for (a job such as an export
+  costs more than the request that asked for it), yet still progresses under a sustained burst;
+  the backlog is worked off at full concurrency once the process is idle.
 - **Wake-up**: an enqueue notifies `consent_jobs` when it commits, which wakes idle runners at
-  once; otherwise they poll every `poll_interval` (jobs due later, leases that lapsed).
+  once, except a request's job written with the request in one statement, whose process calls
+  `wake()` (`consent.store.request_receipt` says why); otherwise runners poll every
+  `poll_interval` (jobs due later, leases that lapsed, jobs added without a notification).
 - **Shutdown**: no new leases; jobs in flight get `grace` seconds to finish, then are cancelled
   and their leases lapse for another instance (or this one, restarted) to take over.
 
@@ -71,6 +75,7 @@ class JobRunner:
         backoff_cap: float,
         draw: Callable[[], float] = random.random,
         busy: Callable[[], bool] = lambda: False,
+        busy_pace: float = 0.1,
     ) -> None:
         self._pool = pool
         self.worker = worker
@@ -82,6 +87,8 @@ class JobRunner:
         self._backoff_cap = backoff_cap
         self._draw = draw
         self._busy = busy
+        self._busy_pace = busy_pace
+        self._paced_until = 0.0  # while busy, no job starts before this (the loop's clock)
         self._handlers: dict[str, JobHandler] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -114,9 +121,13 @@ class JobRunner:
 
     async def run_due(self) -> int:
         """Lease what is due (up to the free slots), start it, and return how many were started."""
-        free = self._limit() - len(self._in_flight)
-        if free <= 0 or not self._handlers:
+        busy = self._busy()
+        now = asyncio.get_running_loop().time()
+        free = (1 if busy else self._concurrency) - len(self._in_flight)
+        if free <= 0 or not self._handlers or (busy and now < self._paced_until):
             return 0
+        if busy:
+            self._paced_until = now + self._busy_pace
         leased = await store.lease(
             self._pool, kinds=list(self._handlers), worker=self.worker, limit=free, lease_for=self._lease
         )
@@ -131,9 +142,9 @@ class JobRunner:
         while self._in_flight:
             await asyncio.wait(self._in_flight)
 
-    def _limit(self) -> int:
-        """How many jobs may be in flight now: one while the process serves requests."""
-        return 1 if self._busy() else self._concurrency
+    def wake(self) -> None:
+        """Look for due jobs now: a job was just added by this process without a notification."""
+        self._wake.set()
 
     def _wake_up(self, _payload: str) -> None:
         self._wake.set()
@@ -150,7 +161,7 @@ class JobRunner:
             except _DATABASE_ERRORS:
                 log.exception("leasing jobs failed; retrying at the next poll")
                 started = 0
-            if started and len(self._in_flight) < self._limit():
+            if started and not self._busy() and len(self._in_flight) < self._concurrency:
                 continue  # a full batch: there may be more due
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)

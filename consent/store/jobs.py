@@ -69,11 +69,10 @@ class NewJob(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def enqueue_sql(first: int, *, only_if: str) -> str:
-    """CTEs (`queued`, `woken`) that add a job inside a larger statement unless its dedupe key
-    exists, under the SQL condition `only_if`, and notify runners if it was added. Parameters
-    from $first+1: the job's id, then `NewJob`'s fields in order, then the channel. `woken` must be
-    read by the statement, so that the notification is sent."""
-    p = [f"${first + n}" for n in range(1, 9)]
+    """A CTE (`queued`) that adds a job inside a larger statement unless its dedupe key exists, under
+    the SQL condition `only_if`; it returns the kind of the job it added. Parameters from $first+1:
+    the job's id, then `NewJob`'s fields in order. Nobody is notified: the caller wakes runners."""
+    p = [f"${first + n}" for n in range(1, 8)]
     return f"""queued AS (
     INSERT INTO jobs (id, kind, dedupe_key, payload, run_at, max_attempts, subject_id, created_at)
     SELECT {p[0]}::uuid, {p[1]}::text, {p[2]}::text, {p[3]}::jsonb, {p[4]}::timestamptz, {p[5]}::int,
@@ -81,19 +80,18 @@ def enqueue_sql(first: int, *, only_if: str) -> str:
      WHERE {only_if}
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING kind
-), woken AS (
-    SELECT count(pg_notify({p[7]}::text, kind)) AS jobs FROM queued
 )"""
 
 
 def enqueue_parameters(job: NewJob | None) -> list[Any]:
     """The parameters of `enqueue_sql`: nulls for no job (its `only_if` must then be false)."""
     if job is None:
-        return [None] * 7 + [JOBS_CHANNEL]
-    return [uuid7(), *msgspec.structs.astuple(job), JOBS_CHANNEL]
+        return [None] * 7
+    return [uuid7(), *msgspec.structs.astuple(job)]
 
 
-_ENQUEUE = enqueue_sql(0, only_if="true")
+# The job, and the notification sent on commit only when it was added.
+_ENQUEUE = f"WITH {enqueue_sql(0, only_if='true')} SELECT count(pg_notify($8, kind)) FROM queued"
 _COLUMNS = ", ".join(JobRow.__struct_fields__)
 _RETURNING = ", ".join(f"j.{name}" for name in JobRow.__struct_fields__)
 
@@ -125,8 +123,7 @@ async def enqueue(
         max_attempts=max_attempts,
         subject_id=subject_id,
     )
-    # One statement: the job, and the notification sent on commit only when it was added.
-    return bool(await conn.fetchval(f"WITH {_ENQUEUE} SELECT jobs FROM woken", *enqueue_parameters(job)))
+    return bool(await conn.fetchval(_ENQUEUE, *enqueue_parameters(job), JOBS_CHANNEL))
 
 
 async def lease(

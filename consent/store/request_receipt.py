@@ -8,7 +8,11 @@ statement, which runs as its own transaction. A new subject's identifier is clai
 (migration 0006), so a concurrent creation of the same identifier fails the statement (SQLSTATE
 CN409, `IdentifierClaimed`) instead of making a second subject; the caller then takes the locking
 path. The audit entries and the job are written only with the request: when the subject already
-has an open request of this type, the statement changes nothing and returns no row.
+has an open request of this type, the statement changes nothing and returns no row. The job is
+not announced with NOTIFY: a notifying commit takes PostgreSQL's global notification lock through
+its WAL flush, and every listening connection of every instance is woken, which cost a third of a
+received request's CPU under load. The caller wakes its own process's runner after the commit;
+other instances find the job at their next poll.
 """
 
 from __future__ import annotations
@@ -50,8 +54,8 @@ request AS (
     {requests.insert_sql(0, source="FROM claimed WHERE claimed.ok")}
 ), audit AS (
     {insert_from_json(_REQUEST + 9, only_if="EXISTS (SELECT 1 FROM request)")}
-), {jobs.enqueue_sql(_REQUEST + 9, only_if=f"${_REQUEST + 18}::bool AND EXISTS (SELECT 1 FROM request)")}
-SELECT request.* FROM request, woken
+), {jobs.enqueue_sql(_REQUEST + 9, only_if=f"${_REQUEST + 17}::bool AND EXISTS (SELECT 1 FROM request)")}
+SELECT request.* FROM request
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -220,13 +221,17 @@ async def test_an_enqueue_wakes_an_idle_runner_without_waiting_for_the_poll(pool
         await notifications.stop()
 
 
-async def test_while_the_process_serves_requests_one_job_runs_at_a_time(pool: Pool, make_runner: MakeRunner) -> None:
+async def test_while_the_process_serves_requests_one_job_runs_at_a_time_and_they_are_paced(
+    pool: Pool, make_runner: MakeRunner
+) -> None:
     foreground = Foreground()
     running = 0
     most = 0
+    starts: list[float] = []
 
     async def step(job: JobRow) -> None:
         nonlocal running, most
+        starts.append(asyncio.get_running_loop().time())
         running += 1
         most = max(most, running)
         await asyncio.sleep(0.01)
@@ -234,12 +239,13 @@ async def test_while_the_process_serves_requests_one_job_runs_at_a_time(pool: Po
 
     for n in range(8):
         await enqueue(pool, f"busy:{n}")
-    runner = make_runner(concurrency=4, busy=foreground.busy)
+    runner = make_runner(concurrency=4, busy=foreground.busy, busy_pace=0.05)
     runner.handle("step", step)
     with foreground.serving():
         runner.start()
         await eventually(lambda: _done(pool, 8))  # background work still progresses under load
     assert most == 1
+    assert min(later - earlier for earlier, later in itertools.pairwise(starts)) >= 0.05
 
     async with transaction(pool) as conn:  # all at once: the runner finds 8 due at its next poll
         for n in range(8):

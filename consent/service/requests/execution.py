@@ -87,8 +87,17 @@ async def notify_subject_changed(conn: Connection, subject_id: UUID) -> None:
 class RequestExecution:
     """The executors of one process and the job that runs them."""
 
-    def __init__(self, pool: Pool, *, states: StateCache, subjects: Subjects, max_attempts: int) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        states: StateCache,
+        subjects: Subjects,
+        max_attempts: int,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
         self._pool = pool
+        self.wake = wake  # the local job runner's: after a commit that added a job without notifying
         self._states = states
         self._subjects = subjects
         self._max_attempts = max_attempts

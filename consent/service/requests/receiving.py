@@ -153,6 +153,8 @@ async def receive_at_once(
     if creating.subject_ids:
         subjects.forget_misses()
     if row is not None:
+        if job is not None:
+            execution.wake()
         return row, True
     existing = await store.fetch_open(pool, subject_id, new.type)
     return None if existing is None else (existing, False)  # closed meanwhile: the locking path decides
