@@ -242,7 +242,8 @@ class ReplicaWatch:
         if state is ReplicaState.DOWN:
             self._samples.clear()  # positions read while it was out of reach say nothing of its lag
         if state is not self.state:
-            log.warning("read replica %s%s", state.value, f": {why}" if why else "")
+            level = logging.INFO if state is ReplicaState.OK else logging.WARNING
+            log.log(level, "read replica %s%s", state.value, f": {why}" if why else "")
             self.state = state
 
     async def close(self) -> None:
