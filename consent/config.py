@@ -51,6 +51,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # Set when DATABASE_URL is PgBouncer in transaction mode: a direct session for LISTEN and migrations.
     database_session_url: str | None = None
     database_owner_url: str | None = None  # the schema owner's role, for migrations (default: DATABASE_URL)
+    # A streaming replica of DATABASE_URL's server, directly (not through PgBouncer), for reads (docs/scaling.md).
+    database_replica_url: str | None = None
+    replica_wait_ms: int = 20  # how long a read waits for the replica to replay a write it depends on
+    replica_max_lag_ms: int = 1000  # a replica further behind than this takes no reads
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 0  # 0: one per core
@@ -133,6 +137,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
             ("outbox_retention_days", self.outbox_retention_days >= 0),
             ("housekeeping_interval_minutes", self.housekeeping_interval_minutes >= 1),
             ("export_lifetime_hours", self.export_lifetime_hours >= 1),
+            ("replica_wait_ms", 0 <= self.replica_wait_ms <= 10_000),
+            ("replica_max_lag_ms", self.replica_max_lag_ms >= 10),
             ("instances", self.instances >= 1),
             ("rate_limit_network_per_second", self.rate_limit_network_per_second >= 0),
             ("rate_limit_network_burst", self.rate_limit_network_burst >= 0),
@@ -149,6 +155,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         if self.link_token_secret is not None and len(self.link_token_secret) < MIN_LINK_TOKEN_SECRET:
             # Tokens are HMAC-SHA256 under this secret: a short one can be guessed offline from a single token.
             raise ConfigError(f"CONSENT_LINK_TOKEN_SECRET: at least {MIN_LINK_TOKEN_SECRET} characters")
+        if self.database_replica_url is not None:
+            if self.database_url is None:
+                raise ConfigError("DATABASE_REPLICA_URL: needs DATABASE_URL (the embedded database has no replica)")
+            if not self.database_replica_url.startswith(("postgresql://", "postgres://")):
+                raise ConfigError("DATABASE_REPLICA_URL: a postgresql:// URL")
         try:
             self.trusted_proxy_networks  # noqa: B018 (decoded once here, so a bad entry stops the start-up)
         except ValueError:

@@ -40,6 +40,7 @@ from consent.service.proof_rekeying import REKEY_PROOFS, rekey_user_agents, sche
 from consent.service.rate_limits import RateLimits
 from consent.service.recording.consents import ConsentService
 from consent.service.recording.writer import ConsentWriter
+from consent.service.replica import Reads, Replica
 from consent.service.requests.erasure import erasure_executor
 from consent.service.requests.execution import EXECUTE, RequestExecution
 from consent.service.requests.handling import RequestHandling
@@ -80,21 +81,28 @@ class Runtime:
             max_entries=settings.cache_size,
         )
         self.states = StateCache(self.notifications, max_entries=settings.state_cache_entries)
-        self.cold_reads = ColdReads(database_url, pooled=settings.pooled)
+        self.replica = self._replica(settings, database_url)
+        # What may read the replica reads through `reads`; writes, leases and the reads they depend on
+        # use `pool`. The writer's lookups (what it is about to write depends on them) keep cold reads
+        # of their own on the primary when the check path's go to a replica.
+        self.reads = Reads(pool, self.replica)
+        self.cold_reads = ColdReads(database_url, pooled=settings.pooled, replica=self.replica)
+        writer_reads = self.cold_reads if self.replica is None else ColdReads(database_url, pooled=settings.pooled)
         self.writer = ConsentWriter(
             pool,
             self.subjects,
             self.states,
-            self.cold_reads,
+            writer_reads,
             database_url=database_url,
             batch_size=settings.write_batch_size,
             wait_seconds=settings.write_batch_wait_us / 1_000_000,
             slots=settings.write_concurrency,
             pooled=settings.pooled,
         )
-        self.feed = ChangeFeed(pool, self.notifications)
+        self.feed = ChangeFeed(self.reads, self.notifications)
         self.consents = ConsentService(
             pool,
+            reads=self.reads,
             subjects=self.subjects,
             data_keys=self.data_keys,
             states=self.states,
@@ -170,6 +178,22 @@ class Runtime:
             execution=self.execution,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self._writer_reads = writer_reads
+
+    def _replica(self, settings: Settings, database_url: str) -> Replica | None:
+        if settings.database_replica_url is None:
+            return None
+        return Replica(
+            settings.database_replica_url,
+            primary_url=database_url,
+            pooled=settings.pooled,
+            pool_size=settings.pool_max_size,
+            notifications=self.notifications,
+            states=self.states,
+            subjects=self.subjects,
+            max_lag=settings.replica_max_lag_ms / 1000,
+            wait=settings.replica_wait_ms / 1000,
+        )
 
     async def _rekey_proofs(self) -> None:
         converted = await rekey_user_agents(self.pool, self.keys.index_key)
@@ -185,6 +209,8 @@ class Runtime:
 
     async def start(self) -> None:
         await self.notifications.start()
+        if self.replica is not None:
+            await self.replica.start()
         self.writer.start()
         watch_state_cache(self.states)
         self._tasks.append(asyncio.create_task(run_metrics_flusher(), name="metrics-flusher"))
@@ -212,6 +238,10 @@ class Runtime:
         await self.jobs.stop(grace=min(5.0, self.settings.job_lease_seconds / 2))
         await self.writer.stop()
         await self.cold_reads.close()
+        if self._writer_reads is not self.cold_reads:
+            await self._writer_reads.close()
+        if self.replica is not None:
+            await self.replica.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -88,3 +89,11 @@ def keep_exports_waiting(runtime: Runtime) -> None:
     built): for tests of the workflow's rules, which need an open request."""
     for request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
         runtime.execution.unregister(request_type)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

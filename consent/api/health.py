@@ -30,6 +30,9 @@ class Readiness(msgspec.Struct, kw_only=True, frozen=True):
     database: bool
     migrations: bool
     notifications: bool
+    replica: str | None
+    """The read replica (DATABASE_REPLICA_URL): `ok`, `lagging` or `down` (then the primary answers every
+    read, so the instance stays ready); null without one."""
 
 
 class HealthController(Controller):
@@ -59,6 +62,7 @@ class HealthController(Controller):
             database=database,
             migrations=migrations,
             notifications=runtime.notifications.connected,
+            replica=runtime.reads.replica_state,
         )
         return Response(body, status_code=200 if ok else 503)
 

@@ -212,7 +212,9 @@ class RequestsController(Controller):
             after=after,
             limit=limit,
         )
-        rows = await list_requests(runtime.pool, where)
+        # From the replica when it has replayed every write committed before this call (a request
+        # created a moment ago through any instance is listed), else from the primary.
+        rows = await runtime.reads.run(lambda db: list_requests(db, where), fresh=True)
         return RequestPage(requests=[_out(row) for row in rows], next_after=rows[-1].id if len(rows) == limit else None)
 
     @get("/{request_id:uuid}", operation_id="getRequest", summary="One request, with its deliveries")

@@ -15,10 +15,10 @@ from consent.cli._demo import ensure_demo_keys
 from consent.config import ConfigError, Environment, Settings
 from consent.key_material import load_key_material
 from consent.logs import SERVER_LOG_CONFIG
-from consent.service.connection_budget import check_connection_budget, connection_budget
+from consent.service.connection_budget import check_connection_budget, connection_budget, replica_connection_budget
 from consent.service.policy_versions import ensure_policy
 from consent.store.migrate import MigrationError, apply_migrations
-from consent.store.pool import Connection, connect, server_connections
+from consent.store.pool import Connection, DatabaseError, connect, server_connections
 from policies import PolicyInvalid
 
 __all__ = ["WORKER_KILL_TIMEOUT", "migrate", "serve"]
@@ -64,6 +64,7 @@ def _prepare(settings: Settings, owner_url: str) -> dict[str, str]:
                 check_connection_budget(connection_budget(settings), await server_connections(conn))
             except ConfigError as exc:
                 fail(f"connection budget: {exc}")
+            await _check_replica_budget(settings)
             applied = await _migrate(conn, settings)
             if applied:
                 say(f"applied migrations: {', '.join(map(str, applied))}")
@@ -74,6 +75,24 @@ def _prepare(settings: Settings, owner_url: str) -> dict[str, str]:
             await conn.close()
 
     return asyncio.run(work())
+
+
+async def _check_replica_budget(settings: Settings) -> None:
+    """The replica's own `max_connections` must fit its share too; a replica out of reach now is not
+    checked (the service starts and reads from the primary until it is back)."""
+    if settings.database_replica_url is None:
+        return
+    try:
+        replica = await connect(settings.database_replica_url, connect_timeout=2.0)
+    except (OSError, DatabaseError):
+        say("read replica (DATABASE_REPLICA_URL) out of reach: reads go to the primary until it answers")
+        return
+    try:
+        check_connection_budget(replica_connection_budget(settings), await server_connections(replica))
+    except ConfigError as exc:
+        fail(f"replica connection budget (DATABASE_REPLICA_URL): {exc}")
+    finally:
+        await replica.close()
 
 
 def _banner(settings: Settings, demo_keys: dict[str, str]) -> str:

@@ -18,7 +18,7 @@ from consent.config import ConfigError, Settings
 from consent.service.checking.cold_reads import SLOTS as COLD_READ_SLOTS
 from consent.store.pool import ServerConnections
 
-__all__ = ["ConnectionBudget", "check_connection_budget", "connection_budget"]
+__all__ = ["ConnectionBudget", "check_connection_budget", "connection_budget", "replica_connection_budget"]
 
 
 class ConnectionBudget(msgspec.Struct, kw_only=True, frozen=True):
@@ -38,15 +38,31 @@ class ConnectionBudget(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def connection_budget(settings: Settings) -> ConnectionBudget:
+    """What an instance holds on the primary. With a read replica, the check path's cold reads keep
+    their own primary connections for when the replica cannot answer (the writer's stay apart), and
+    the replica's watch one to read the primary's WAL position."""
+    per_worker = {
+        "pool (CONSENT_POOL_MAX_SIZE)": settings.pool_max_size,
+        "consent writer (CONSENT_WRITE_CONCURRENCY)": settings.write_concurrency,
+        "cold reads": COLD_READ_SLOTS,
+        "listener": 1,
+    }
+    if settings.database_replica_url is not None:
+        per_worker["cold reads"] = 2 * COLD_READ_SLOTS
+        per_worker["replica watch"] = 1
+    return ConnectionBudget(workers=settings.worker_count, per_worker=per_worker, pooled=settings.pooled)
+
+
+def replica_connection_budget(settings: Settings) -> ConnectionBudget:
+    """What an instance holds on the read replica (DATABASE_REPLICA_URL), always directly."""
     return ConnectionBudget(
         workers=settings.worker_count,
         per_worker={
-            "pool (CONSENT_POOL_MAX_SIZE)": settings.pool_max_size,
-            "consent writer (CONSENT_WRITE_CONCURRENCY)": settings.write_concurrency,
+            "replica pool (CONSENT_POOL_MAX_SIZE)": settings.pool_max_size,
             "cold reads": COLD_READ_SLOTS,
-            "listener": 1,
+            "replica watch": 1,
         },
-        pooled=settings.pooled,
+        pooled=False,
     )
 
 

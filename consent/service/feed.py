@@ -5,6 +5,11 @@ writers commit out of order: events are handed out in (writing transaction,
 event id) order, and only from transactions older than the oldest one still
 running, so nothing can later appear before a cursor that was already passed.
 A long poll (`wait`) sleeps until some instance commits a change.
+
+The feed may read a replica (`consent.service.replica`), whatever its lag: a replica's snapshot
+is the primary's of a moment ago, so what it hands out is a prefix of what the primary would, in
+the same order, and a cursor from either is valid on the other (a lagging replica answers with
+fewer changes, never with a gap).
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ from uuid import UUID
 import msgspec
 
 from consent.errors import InvalidInput
+from consent.service.replica import Reads
 from consent.store import consent_events as store
 from consent.store.notifications import Notifications
-from consent.store.pool import Pool
 
 __all__ = ["Change", "ChangeFeed", "FeedPage", "decode_cursor", "encode_cursor"]
 
@@ -67,8 +72,8 @@ def decode_cursor(cursor: str | None) -> tuple[int, UUID]:
 
 
 class ChangeFeed:
-    def __init__(self, pool: Pool, notifications: Notifications) -> None:
-        self._pool = pool
+    def __init__(self, reads: Reads, notifications: Notifications) -> None:
+        self._reads = reads
         self._changed = asyncio.Event()
         notifications.subscribe("consent_state", self._signal, on_reset=lambda: self._signal(""))
 
@@ -81,7 +86,7 @@ class ChangeFeed:
         deadline = loop.time() + wait
         while True:
             self._changed.clear()
-            rows = await store.fetch_feed(self._pool, txid, event_id, limit)
+            rows = await self._reads.run(lambda db: store.fetch_feed(db, txid, event_id, limit))
             remaining = deadline - loop.time()
             if rows or remaining <= 0:
                 break

@@ -17,6 +17,7 @@ import msgspec
 from asyncpg.pool import PoolConnectionProxy
 
 __all__ = [
+    "CONNECT_TIMEOUT",
     "Connection",
     "DatabaseError",
     "DatabaseUnavailable",
@@ -141,29 +142,40 @@ _SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "timezone": "UTC"}
 _POOLED_SETTINGS = {"timezone": "UTC"}
 
 
+# asyncpg's own default: how long opening a connection may take. Connections to a replica, which
+# the service can do without, are given much less (`consent.service.replica`).
+CONNECT_TIMEOUT = 60.0
+
+
 def _options(pooled: bool) -> dict[str, Any]:
     if pooled:
         return {"server_settings": _POOLED_SETTINGS, "statement_cache_size": 0}
     return {"server_settings": _SERVER_SETTINGS}
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, pooled: bool = False) -> asyncpg.Pool:
-    """Create the process's pool; each connection gets the JSON codecs. `pooled`: `url` is PgBouncer's."""
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 10, pooled: bool = False, connect_timeout: float = CONNECT_TIMEOUT
+) -> asyncpg.Pool:
+    """Create the process's pool; each connection gets the JSON codecs. `pooled`: `url` is PgBouncer's.
+    `connect_timeout`: seconds a new connection may take (with `min_size=0` none is opened here)."""
     pool = await asyncpg.create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
         init=_setup_connection,
         reset=_keep if pooled else _reset,
+        timeout=connect_timeout,
         **_options(pooled),
     )
     assert pool is not None
     return pool
 
 
-async def connect(url: str, *, pooled: bool = False) -> asyncpg.Connection[asyncpg.Record]:
+async def connect(
+    url: str, *, pooled: bool = False, connect_timeout: float = CONNECT_TIMEOUT
+) -> asyncpg.Connection[asyncpg.Record]:
     """A single connection with the same codecs (CLI commands, listeners, migrations)."""
-    conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(url, **_options(pooled))
+    conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(url, timeout=connect_timeout, **_options(pooled))
     await _setup_connection(conn)
     return conn
 
@@ -223,9 +235,10 @@ class HeldConnections:
     or is left inside a transaction is closed; the next lease opens a new one.
     """
 
-    def __init__(self, url: str, *, pooled: bool = False) -> None:
+    def __init__(self, url: str, *, pooled: bool = False, connect_timeout: float = CONNECT_TIMEOUT) -> None:
         self._url = url
         self._pooled = pooled
+        self._connect_timeout = connect_timeout
         self._idle: list[asyncpg.Connection[asyncpg.Record]] = []
         self._closed = False
 
@@ -233,7 +246,11 @@ class HeldConnections:
     async def lease(self) -> AsyncIterator[asyncpg.Connection[asyncpg.Record]]:
         while self._idle and self._idle[-1].is_closed():
             self._idle.pop()  # the server ended it while idle (a restart, a fast shutdown): not worth a try
-        conn = self._idle.pop() if self._idle else await connect(self._url, pooled=self._pooled)
+        conn = (
+            self._idle.pop()
+            if self._idle
+            else await connect(self._url, pooled=self._pooled, connect_timeout=self._connect_timeout)
+        )
         try:
             if not self._pooled:
                 await refresh_plans_when_due(conn)

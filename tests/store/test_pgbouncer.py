@@ -31,7 +31,7 @@ from consent.api.app import create_app
 from consent.config import Settings
 from consent.service.api_keys.issuing import Scope
 from tests.api.test_check import Keys, check, record
-from tests.helpers import MakeKey, bearer, eventually, with_database
+from tests.helpers import MakeKey, bearer, eventually, free_port, with_database
 
 Client = AsyncTestClient[Litestar]
 SERVER_CONNECTIONS = 2  # PgBouncer's default_pool_size: what every instance's transactions share
@@ -52,13 +52,6 @@ def _installed_pgbouncer() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def pgbouncer(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PgBouncer in transaction mode in front of the session's server; yields its URL (database `postgres`)."""
@@ -66,7 +59,7 @@ def pgbouncer(admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     server = urlsplit(admin_url)
     host = parse_qs(server.query).get("host", [server.hostname or "127.0.0.1"])[0]
     home = tmp_path_factory.mktemp("pgbouncer")
-    port = _free_port()
+    port = free_port()
     user = server.username or "postgres"
     (home / "userlist.txt").write_text(f'"{user}" "{server.password or ""}"\n')
     (home / "pgbouncer.ini").write_text(

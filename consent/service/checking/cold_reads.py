@@ -12,16 +12,23 @@ Every waiter gets the whole answer of its query (candidates and state rows of
 all the misses in it); the check path picks what it asked for and may cache the
 rest. A miss only ever joins a query that starts after it was queued, so what
 it reads is never older than the cache generation its caller captured.
+
+With a read replica (`replica`), each query goes to it when it covers the writes its subjects
+depend on (`consent.service.replica`), and to this object's own primary connections otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from consent.store import consent_state as store
 from consent.store.consent_state import Resolved
 from consent.store.pool import HeldConnections
+
+if TYPE_CHECKING:  # the replica module builds on the check path's caches: only its type is needed here
+    from consent.service.replica.reads import Replica
 
 __all__ = ["SLOTS", "ColdReads", "Resolved"]
 
@@ -42,8 +49,11 @@ class _Query:
 
 
 class ColdReads:
-    def __init__(self, database_url: str, *, slots: int = SLOTS, pooled: bool = False) -> None:
+    def __init__(
+        self, database_url: str, *, slots: int = SLOTS, pooled: bool = False, replica: Replica | None = None
+    ) -> None:
         self._connections = HeldConnections(database_url, pooled=pooled)  # at most `slots` leased at once
+        self._replica = replica
         self._slots = slots
         self._in_flight = 0
         self._next: _Query | None = None
@@ -82,8 +92,7 @@ class ColdReads:
         kinds = [kind for kind, _ in query.identifiers]
         indexes = [index for _, index in query.identifiers]
         try:
-            async with self._connections.lease() as conn:
-                result = await store.resolve(conn, kinds, indexes, list(query.subject_ids))
+            result = await self._read(kinds, indexes, list(query.subject_ids))
         except asyncio.CancelledError:
             query.future.cancel()
             raise
@@ -94,3 +103,11 @@ class ColdReads:
         finally:
             self._in_flight -= 1
             self._send_next()
+
+    async def _read(self, kinds: list[str], indexes: list[bytes], subject_ids: list[UUID]) -> Resolved:
+        if self._replica is not None:
+            found = await self._replica.resolve(kinds, indexes, subject_ids)
+            if found is not None:
+                return found
+        async with self._connections.lease() as conn:
+            return await store.resolve(conn, kinds, indexes, subject_ids)

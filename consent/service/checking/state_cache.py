@@ -9,7 +9,7 @@ connection is down the cache is cleared and bypassed.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from uuid import UUID
 
 import msgspec
@@ -63,7 +63,14 @@ class StateCache:
         # counts, folded into the Prometheus counters once a second (`consent.api.observability`).
         self.hits = 0
         self.misses = 0
+        self._observers: list[tuple[Callable[[UUID], None], Callable[[], None]]] = []
         notifications.subscribe(CHANNEL, self._changed, on_reset=self.clear)
+
+    def observe(self, changed: Callable[[UUID], None], cleared: Callable[[], None]) -> None:
+        """Also tell `changed(subject_id)` of each committed change this process learns of (its own
+        writes, others' notifications), and `cleared()` when changes may have been missed: the read
+        replica's fences (`consent.service.replica`) follow what this cache drops."""
+        self._observers.append((changed, cleared))
 
     def _changed(self, payload: str) -> None:
         # Comma-separated subject ids: one notification per changing statement (migration 0005).
@@ -73,10 +80,14 @@ class StateCache:
     def evict(self, subject_id: UUID) -> None:
         self._generation += 1
         self._entries.pop(subject_id, None)
+        for changed, _ in self._observers:
+            changed(subject_id)
 
     def clear(self) -> None:
         self._generation += 1
         self._entries.clear()
+        for _, cleared in self._observers:
+            cleared()
 
     def __len__(self) -> int:
         return len(self._entries)

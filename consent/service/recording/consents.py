@@ -25,6 +25,7 @@ from consent.service.recording.prepare import (
     validate_choices,
 )
 from consent.service.recording.writer import ConsentWriter, Replay, WriteRequest, earlier_answer
+from consent.service.replica import Reads
 from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import DataKeys
 from consent.store import consent_events as events_store
@@ -63,6 +64,7 @@ class ConsentService:
         self,
         pool: Pool,
         *,
+        reads: Reads,
         subjects: Subjects,
         data_keys: DataKeys,
         states: StateCache,
@@ -70,6 +72,7 @@ class ConsentService:
         signing_keys: SigningKeyRing,
     ) -> None:
         self._pool = pool
+        self._reads = reads
         self._subjects = subjects
         self._data_keys = data_keys
         self._states = states
@@ -194,7 +197,7 @@ class ConsentService:
 
     async def history(self, subject_id: UUID, *, actor: str) -> list[dict[str, Any]]:
         """Every event of the subject, oldest first; reading it is audited."""
-        rows = await events_store.fetch_history(self._pool, subject_id)
+        rows = await self._reads.run(lambda db: events_store.fetch_history(db, subject_id), subjects=(subject_id,))
         async with self._pool.acquire() as conn:
             await audit.record(conn, audit.subject_action(actor, "consent.history_read", subject_id, events=len(rows)))
         return [msgspec.structs.asdict(row) for row in rows]

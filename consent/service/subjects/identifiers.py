@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from uuid import UUID
 
@@ -99,6 +99,7 @@ class Subjects:
         self._generation = 0
         self._unknown_generation = 0
         self._max_entries = max_entries
+        self._observers: list[tuple[Callable[[], None], Callable[[], None]]] = []
         notifications.subscribe("consent_subject_keys", lambda _payload: self.clear(), on_reset=self.clear)
         notifications.subscribe("consent_identifiers", self._identifiers_changed, on_reset=self.clear)
 
@@ -108,14 +109,24 @@ class Subjects:
         else:
             self.clear()
 
+    def observe(self, added: Callable[[], None], removed: Callable[[], None]) -> None:
+        """Also call `added()` whenever identifiers may have been added (a miss may be outdated) and
+        `removed()` when they or keys may have been removed or changed (a hit may be outdated): the
+        read replica's identifier fences (`consent.service.replica`) follow this cache."""
+        self._observers.append((added, removed))
+
     def forget_misses(self) -> None:
         self._unknown_generation += 1
         self._unknown.clear()
+        for added, _ in self._observers:
+            added()
 
     def clear(self) -> None:
         self._generation += 1
         self._cache.clear()
         self.forget_misses()
+        for _, removed in self._observers:
+            removed()
 
     def identifier(self, kind: IdentifierKind, value: str, *, field: str | None = None) -> Identifier:
         """Normalise `value`; InvalidInput (naming `field`, never the value) if it is not valid."""
