@@ -38,7 +38,7 @@ from consent.api.openapi import complete_openapi
 from consent.api.problems import exception_handlers, problem_for, send_problem
 from consent.api.recording import RECORD, recording_routes
 from consent.api.reports import ReportsController
-from consent.api.requests import RequestsController
+from consent.api.requests import FILE_REQUEST, RequestsController
 from consent.api.subjects import SubjectsController
 from consent.api.web import DemoController, SdkController, ViewerController
 from consent.api.well_known import WellKnownController
@@ -62,6 +62,7 @@ EXPRESS: Mapping[str, ExpressRoute] = {
     "/v1/check": CHECK,
     "/v1/check/batch": CHECK_BATCH,
     "/v1/consents": RECORD,
+    "/v1/requests": FILE_REQUEST,
 }
 
 

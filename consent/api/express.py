@@ -1,9 +1,10 @@
 """The express lane: the hot POST routes answered without Litestar's per-request machinery.
 
-A consent check sits on every page view of a client, and a banner records a
-choice on every first visit. Measured in-process, Litestar's per-request
-machinery (connection and signature model, dependency resolution, response
-object) cost about as much as the whole cached check itself. For POST on their
+A consent check sits on every page view of a client, a banner records a
+choice on every first visit, and a person filing a request waits on its
+answer. Measured in-process, Litestar's per-request machinery (connection and
+signature model, dependency resolution, response object) cost about as much
+as the whole cached check itself. For POST on their
 exact path, those routes are therefore served here, in plain ASGI:
 authenticate, read the body (so a refused request costs no read of up to the
 body limit), and call the route's answer, the same function its documented

@@ -13,11 +13,13 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.types import Scope as AsgiScope
 
 from consent.api.auth import api_key_of, require_key, scopes
 from consent.api.check import DEVICE_ID
+from consent.api.express import Answer, ExpressRoute, decode_body
 from consent.runtime import Runtime
-from consent.service.api_keys.issuing import Scope
+from consent.service.api_keys.issuing import ApiKey, Scope
 from consent.service.requests.intake import Channel, NewRequestIn, Verification
 from consent.service.requests.queue import (
     MAX_PAGE,
@@ -32,9 +34,10 @@ from consent.service.requests.states import UNVERIFIED, RequestState
 from consent.service.subjects.references import ANY_KIND, IDENTIFIER_KINDS, subject_named
 from policies import Jurisdiction, RequestType
 
-__all__ = ["RequestsController"]
+__all__ = ["FILE_REQUEST", "RequestsController"]
 
 _TRUSTED_SCOPES = frozenset({Scope.DSR, Scope.ADMIN})
+FILERS = frozenset({Scope.COLLECT, *_TRUSTED_SCOPES})
 Reason = Annotated[str, msgspec.Meta(max_length=2000)]
 CorrectedField = Annotated[
     str, msgspec.Meta(pattern=r"^(name|email|phone|address|user_id|birth_date|attributes\.[A-Za-z0-9_.-]{1,64})$")
@@ -155,6 +158,40 @@ def _delivery(row: DeliveryRow) -> DeliveryOut:
     )
 
 
+async def _file(runtime: Runtime, key: ApiKey, data: RequestIn) -> Answer:
+    trusted = key.scope in _TRUSTED_SCOPES
+    subject = subject_named(runtime.subjects, data.subject, ANY_KIND if trusted else IDENTIFIER_KINDS)
+    received = await runtime.requests.receive(
+        NewRequestIn(
+            type=data.type,
+            subject=subject,
+            jurisdiction=data.jurisdiction,
+            verification=data.verification,
+            channel=data.channel,
+            purposes=data.purposes,
+            note=data.note,
+            corrections=data.corrections,
+            received_at=data.received_at,
+            full_history=data.full_history,
+            actor=key.actor,
+            trusted_caller=trusted,
+        )
+    )
+    return Answer(_out(received.request), status=201 if received.created else 200)
+
+
+_REQUEST_DECODER = msgspec.json.Decoder(RequestIn)
+
+
+async def _answer_file(runtime: Runtime, _scope: AsgiScope, key: ApiKey, body: bytes) -> Answer:
+    return await _file(runtime, key, decode_body(_REQUEST_DECODER, body))
+
+
+# `POST /v1/requests` in the express lane (`consent.api.express`): a request form or a compliance
+# tool filing in bulk waits on it; `RequestsController.create` documents it and serves other paths.
+FILE_REQUEST = ExpressRoute(FILERS, _answer_file)
+
+
 class RequestsController(Controller):
     path = "/v1/requests"
     tags = ["requests"]
@@ -164,30 +201,10 @@ class RequestsController(Controller):
     @post(
         operation_id="createRequest",
         summary="File a data subject request (201), or get the subject's open one of that type (200)",
-        opt=scopes(Scope.COLLECT, Scope.DSR, Scope.ADMIN),
+        opt=scopes(*FILERS),
     )
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[RequestIn]) -> Response[RequestOut]:
-        runtime: Runtime = request.app.state.runtime
-        key = api_key_of(request)
-        trusted = key.scope in _TRUSTED_SCOPES
-        subject = subject_named(runtime.subjects, data.subject, ANY_KIND if trusted else IDENTIFIER_KINDS)
-        received = await runtime.requests.receive(
-            NewRequestIn(
-                type=data.type,
-                subject=subject,
-                jurisdiction=data.jurisdiction,
-                verification=data.verification,
-                channel=data.channel,
-                purposes=data.purposes,
-                note=data.note,
-                corrections=data.corrections,
-                received_at=data.received_at,
-                full_history=data.full_history,
-                actor=key.actor,
-                trusted_caller=trusted,
-            )
-        )
-        return Response(_out(received.request), status_code=201 if received.created else 200)
+        return (await _file(request.app.state.runtime, api_key_of(request), data)).response()
 
     @get(operation_id="listRequests", summary="The request queue, filtered, in the order of receipt")
     async def queue(

@@ -89,6 +89,7 @@ class JobRunner:
         self._busy = busy
         self._busy_pace = busy_pace
         self._paced_until = 0.0  # while busy, no job starts before this (the loop's clock)
+        self._held_back = False  # the last look for jobs was put off by the pace
         self._handlers: dict[str, JobHandler] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -124,7 +125,8 @@ class JobRunner:
         busy = self._busy()
         now = asyncio.get_running_loop().time()
         free = (1 if busy else self._concurrency) - len(self._in_flight)
-        if free <= 0 or not self._handlers or (busy and now < self._paced_until):
+        self._held_back = busy and now < self._paced_until
+        if free <= 0 or not self._handlers or self._held_back:
             return 0
         if busy:
             self._paced_until = now + self._busy_pace
@@ -163,8 +165,11 @@ class JobRunner:
                 started = 0
             if started and not self._busy() and len(self._in_flight) < self._concurrency:
                 continue  # a full batch: there may be more due
+            # Held back by the pace: look again when it allows (the wake-up that asked was spent).
+            paced = self._paced_until - asyncio.get_running_loop().time()
+            timeout = min(self._poll_interval, max(paced, 0.0)) if self._held_back else self._poll_interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _execute(self, job: JobRow) -> None:
         try:

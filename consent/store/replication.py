@@ -6,9 +6,23 @@ without knowing PostgreSQL's `X/Y` text form.
 
 from __future__ import annotations
 
+import asyncpg
+
 from consent.store.pool import Connection
 
-__all__ = ["inserted_position", "replayed_position"]
+__all__ = ["cancelled_by_recovery", "connection_lost", "inserted_position", "replayed_position"]
+
+_RECOVERY_CONFLICT = "40001"  # a standby cancels a query that holds back its replay
+
+
+def cancelled_by_recovery(exc: BaseException) -> bool:
+    """True when a replica cancelled the statement for a conflict with its recovery."""
+    return isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == _RECOVERY_CONFLICT
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """True when the driver lost or closed its connection (the server may still be up)."""
+    return isinstance(exc, asyncpg.InterfaceError)
 
 
 async def inserted_position(conn: Connection) -> int:

@@ -20,8 +20,6 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 from uuid import UUID
 
-import asyncpg
-
 from consent.service.checking.state_cache import StateCache
 from consent.service.replica.watch import ReplicaState, ReplicaWatch
 from consent.service.subjects.identifiers import Subjects
@@ -29,13 +27,13 @@ from consent.store import consent_state as state_store
 from consent.store.consent_state import Resolved
 from consent.store.notifications import Notifications
 from consent.store.pool import HeldConnections, Pool, create_pool, database_unreachable
+from consent.store.replication import cancelled_by_recovery, connection_lost
 
 __all__ = ["Reads", "Replica", "ReplicaState"]
 
 T = TypeVar("T")
 
 CONNECT_TIMEOUT = 1.0  # seconds: a replica that takes longer is marked down, and the primary answers
-_RECOVERY_CONFLICT = "40001"  # a standby cancels a query that holds back its replay
 
 
 class Replica:
@@ -94,9 +92,9 @@ class Replica:
 
     def _failed_over(self, exc: Exception) -> bool:
         """Whether the primary should answer instead, after the replica failed a read with `exc`."""
-        if isinstance(exc, asyncpg.PostgresError) and exc.sqlstate == _RECOVERY_CONFLICT:
+        if cancelled_by_recovery(exc):
             return True
-        if database_unreachable(exc) or isinstance(exc, asyncpg.InterfaceError):
+        if database_unreachable(exc) or connection_lost(exc):
             self.watch.lost()
             return True
         return False
