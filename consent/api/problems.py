@@ -108,8 +108,9 @@ def _consent_error(exc: ConsentError, path: str) -> Problem:
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 _SCHEMA_ONLY = re.compile(r"Expected `[^`]+`(?: of length [<>]=? \d+| [<>]=? -?[\d.]+)?")
 _EXPECTED_TYPE = re.compile(r"Expected `([^`]+)`, got `[^`]+`")
-# msgspec names where a value is: "... - at `$.checks[1].subject`" (the body itself: no suffix).
-_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at (?:`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)  # a refused key: its mapping
+# msgspec names where a value is: "... - at `$.checks[1].subject`" (the body itself: no suffix), and a
+# refused key of a mapping by the mapping: "... - at `key` in `$.corrections`".
+_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at (?:`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
 # How msgspec's RecursionError for JSON nested too deeply to decode ends; any other is a bug (500).
 _TOO_DEEP = "while deserializing"
 
