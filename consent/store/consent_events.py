@@ -143,18 +143,23 @@ async def fetch_history(conn: Connection | Pool, subject_id: UUID) -> list[Conse
     return [ConsentEventRow(**dict(row.items())) for row in rows]
 
 
+# Ordered by the table's columns, qualified: a bare `txid` would name the output column (the bigint),
+# which no index orders, and every event after the cursor would be read and sorted for each page.
+_FEED = f"""
+    SELECT txid::text::bigint AS txid, {", ".join(FeedRow.__struct_fields__[1:])}
+      FROM consent_events e
+     WHERE (e.txid, e.id) > ($1::text::xid8, $2::uuid)
+       AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.txid, e.id
+     LIMIT $3
+"""
+
+
 async def fetch_feed(conn: Connection | Pool, after_txid: int, after_id: UUID, limit: int) -> list[FeedRow]:
     """Events after the cursor, in (transaction, id) order, only from transactions that can no longer
     be joined by an earlier, still-running one: everything below the oldest running xid is final."""
     rows = await conn.fetch(
-        f"""
-        SELECT txid::text::bigint AS txid, {", ".join(FeedRow.__struct_fields__[1:])}
-          FROM consent_events
-         WHERE (txid, id) > ($1::text::xid8, $2::uuid)
-           AND txid < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY txid, id
-         LIMIT $3
-        """,
+        _FEED,
         str(after_txid),
         after_id,
         limit,

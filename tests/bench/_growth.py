@@ -38,7 +38,7 @@ from consent.config import Settings, load_settings
 from consent.runtime import Runtime, running
 from consent.service.checking.answers import CheckQuery, answer_checks
 from consent.service.recording.prepare import Action, Choice, RecordingRequest
-from consent.store import consent_state, requests
+from consent.store import consent_events, consent_state, requests
 from consent.store.embedded import EmbeddedPostgres
 from consent.store.migrate import apply_migrations
 from consent.store.pool import connect
@@ -238,11 +238,7 @@ _HOT = {
         "SELECT * FROM consent_events WHERE subject_id = $1 ORDER BY recorded_at, id",
         "subject",
     ),
-    "feed (consent_events.fetch_feed)": (
-        "SELECT * FROM consent_events WHERE (txid, id) > ($1::text::xid8, $2::uuid)"
-        " AND txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid, id LIMIT 1000",
-        "feed",
-    ),
+    "feed (consent_events.fetch_feed)": (consent_events._FEED, "feed"),
     "request list (requests.list_requests)": (
         "SELECT * FROM requests WHERE state = $1 ORDER BY id LIMIT 100",
         "received",
@@ -259,7 +255,7 @@ async def _explain(url: str) -> dict[str, str]:
             "subjects": ([subject],),
             "resolve": ([kinds], [indexes], [subject]),
             "subject": (subject,),
-            "feed": ("0", UUID(int=0)),
+            "feed": ("0", UUID(int=0), 1000),
             "received": ("received",),
         }
         plans = {}
