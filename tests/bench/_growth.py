@@ -10,7 +10,7 @@ size it measures, without HTTP (the HTTP layer's cost is the other scenarios' bu
   cleared before each check: the identifier lookup and the state read, one round trip);
 - a batch of 1,000 uncached checks; a recording (sequential, each waiting for its commit);
 - change-feed catch-up (events per second, pages of 1,000 from the start);
-- the request list (a page of 100 open requests, one request per 100 subjects);
+- the request list (a page of 100 open requests, one request per 10 subjects);
 - checks of uniformly random subjects (by subject id) with a state cache a tenth the size of the
   subjects (a runtime of its own: CONSENT_STATE_CACHE_SIZE and CONSENT_CACHE_SIZE = subjects / 10),
   and the state cache's hit rate there.
@@ -173,7 +173,8 @@ async def _feed_rate(runtime: Runtime, events: int) -> float:
 
 
 async def _seed_requests(runtime: Runtime, since: int) -> None:
-    """One open access request per 100 subjects (the request list's own rows), written in SQL."""
+    """One open access request per 10 subjects (the request list's own rows), written in SQL: a full
+    page of 100 from the smallest size on, so that every size lists the same page."""
     async with runtime.pool.acquire() as conn:
         await conn.execute(
             """
@@ -181,8 +182,9 @@ async def _seed_requests(runtime: Runtime, since: int) -> None:
                                   received_at, due_at, created_by, updated_at)
             SELECT gen_random_uuid(), s.subject_id, 'access', 'received', 'gdpr', 'web', 'trusted', 'automatic',
                    now(), current_date + 30, 'bench', now()
-              FROM (SELECT subject_id FROM subject_keys ORDER BY subject_id OFFSET $1) s
-             WHERE random() < 0.01
+              FROM (SELECT subject_id, row_number() OVER (ORDER BY subject_id) AS n FROM subject_keys) s
+             WHERE s.n > $1 AND s.n % 10 = 0
+            ON CONFLICT DO NOTHING
             """,
             since,
         )
