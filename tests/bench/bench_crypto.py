@@ -109,7 +109,7 @@ def main() -> None:
         ("  field decrypt", measure(decrypt, seconds)),
         ("blind index: email (normalise + HMAC)", measure(lambda: blind_index(index_key, "email", email), seconds)),
         ("blind index: user_id", measure(lambda: blind_index(index_key, "user_id", "u-4242"), seconds)),
-        ("blind index: device_id", measure(lambda: blind_index(index_key, "device_id", "d_7Hq2xYz"), seconds)),
+        ("blind index: device_id", measure(lambda: blind_index(index_key, "device_id", "d_7Hq2xYzLmN4pQrS9tUvWx0"), seconds)),
         (
             "blind index: phone (libphonenumber + HMAC)",
             measure(lambda: blind_index(index_key, "phone", "+1 650-253-0000"), seconds),
