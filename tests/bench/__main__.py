@@ -18,7 +18,8 @@ count (so a change is compared with its parent in the same run, under the
 same load of the machine); withdrawal visibility across two instances
 on one database (`_withdrawal.py`); the request queue over 100,000
 requests, beside the store's query alone (`_request_list.py`); a flood from
-one client network beside other clients (`_flood.py`); the in-process
+one client network beside other clients (`_flood.py`); cached checks over
+1, 2 and 4 service processes on one database (`_instances.py`); the in-process
 benchmarks of `SCRIPTS` (crypto, the access export, the erasure of a subject
 with 10,000 events), each printing its own table beside its own baseline.
 Progress goes to stderr, the report to stdout.
@@ -45,6 +46,7 @@ from pathlib import Path
 from tests.bench._flood import Flood, measure_flood
 from tests.bench._growth import run_growth
 from tests.bench._http import HttpError, call
+from tests.bench._instances import measure_instances
 from tests.bench._report import Measured, Report, describe_machine, render_markdown, render_text
 from tests.bench._request_list import REQUESTS, measure_request_list
 from tests.bench._scenarios import BASELINE_GET, BASELINE_POST, SCENARIOS, Scenario, Tokens
@@ -60,7 +62,7 @@ SCRIPTS = {
 }
 """In-process benchmarks: `--only` name -> (title in the report, script printing its own table)."""
 _ROOT = Path(__file__).resolve().parents[2]
-_EXTRAS = ("uvicorn", "withdrawal", "flood", "request-list", *SCRIPTS)
+_EXTRAS = ("uvicorn", "withdrawal", "flood", "request-list", "instances", *SCRIPTS)
 _WITHDRAWAL_ROUNDS = 200
 
 
@@ -294,12 +296,51 @@ class _Bench:
         _say(table)
         return table, None
 
+    def _instances(self) -> tuple[str | None, str | None]:
+        """The table of checks over 1, 2 and 4 processes on one database, or why it could not be measured."""
+        _say("instances: 1, 2 and 4 processes of consent serve --workers 1 on one database")
+        try:
+            table = measure_instances(self.scratch / "instances", duration=self.duration)
+        except (BenchError, HttpError, OSError, WrkError) as exc:
+            detail = "; ".join([str(exc), *getattr(exc, "__notes__", ())])
+            _say(f"  instances: NOT MEASURED: {detail}")
+            return None, f"instances: {detail}"
+        _say(table)
+        return table, None
+
     def _flood(self) -> Flood:
         _say(f"flood: consent serve ({self.workers} workers) behind a trusted proxy, default rate limits")
         found = measure_flood(self.scratch / "flood", workers=self.workers, duration=self.duration)
         for line in found.lines():
             _say(f"  {line}")
         return found
+
+    def _tables(self, notes: list[str]) -> tuple[dict[str, str], list[str]]:
+        """The extras printed as tables of their own, by title; what could not be measured goes to
+        `notes`, and the in-process scripts' failures are returned."""
+        tables: dict[str, str] = {}
+        errors: list[str] = []
+        measured = {
+            "request-list": (
+                f"Request list over {REQUESTS:,} requests, filtered by state and due date",
+                self._request_list,
+            ),
+            "instances": ("Many processes on one database: cached checks as processes are added", self._instances),
+        }
+        for name, (title, measure) in measured.items():
+            if name in self.only:
+                table, error = measure()
+                if table is not None:
+                    tables[title] = table
+                if error is not None:
+                    notes.append(error)
+        for name, (title, script) in SCRIPTS.items():
+            table, error = _script_table(script) if name in self.only else (None, None)
+            if table:
+                tables[f"{title} (tests/bench/{script.name})"] = table
+            if error:
+                errors.append(f"{name}: {error}")
+        return tables, errors
 
     def run(self) -> Report:
         load_average = os.getloadavg()[0]
@@ -332,20 +373,7 @@ class _Bench:
         flood = self._flood() if "flood" in self.only else None
         if flood is not None and flood.error:
             notes.append(f"flood: {flood.error}")
-        tables: dict[str, str] = {}
-        errors: list[str] = []
-        if "request-list" in self.only:
-            listed, list_error = self._request_list()
-            if listed is not None:
-                tables[f"Request list over {REQUESTS:,} requests, filtered by state and due date"] = listed
-            if list_error is not None:
-                notes.append(list_error)
-        for name, (title, script) in SCRIPTS.items():
-            table, error = _script_table(script) if name in self.only else (None, None)
-            if table:
-                tables[f"{title} (tests/bench/{script.name})"] = table
-            if error:
-                errors.append(f"{name}: {error}")
+        tables, errors = self._tables(notes)
         return Report(
             machine=describe_machine(),
             load_average=load_average,

@@ -32,6 +32,8 @@ __all__ = [
     "Setup",
     "Target",
     "Tokens",
+    "record_grant",
+    "seed_known_devices",
 ]
 
 # The allowed origin of the bench's `collect` key: send it as the `Origin` header.
@@ -151,11 +153,16 @@ _RECORD = {
 }
 
 
-def _seed(base_url: str, tokens: Tokens, count: int) -> None:
+def seed_known_devices(base_url: str, tokens: Tokens, count: int) -> None:
     """Record a choice for `bench-known-0` .. `bench-known-{count-1}` (once per run is enough)."""
     for i in range(count):
-        body = _RECORD | {"subject": {"device_id": f"bench-known-device-{i:0>8}"}}
-        post_json(base_url, "/v1/consents", tokens["collect"], body, headers=(("Origin", BENCH_ORIGIN),))
+        record_grant(base_url, tokens["collect"], f"bench-known-device-{i:0>8}")
+
+
+def record_grant(base_url: str, collect_token: str, device_id: str) -> None:
+    """Record, through a publishable key, a banner's choice for `device_id` (analytics granted)."""
+    body = _RECORD | {"subject": {"device_id": device_id}}
+    post_json(base_url, "/v1/consents", collect_token, body, headers=(("Origin", BENCH_ORIGIN),))
 
 
 # What the cached consent check must reach (issue 5).
@@ -184,7 +191,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         body={"subject": {"device_id": "bench-known-device-00000000"}, "purposes": ["analytics"]},
         summary="one known subject: key cache, identifier cache, state cache, the decision engine",
         targets=_HOT_PATH,
-        setup=lambda base_url, tokens: _seed(base_url, tokens, 1),
+        setup=lambda base_url, tokens: seed_known_devices(base_url, tokens, 1),
     ),
     Scenario(
         name="check-uncached",
@@ -213,7 +220,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         summary=f"1,000 (subject, purpose) pairs over {_SEEDED} known subjects",
         connections=(4,),
         targets=(Target(rps=30), Target(p99_ms=20)),
-        setup=lambda base_url, tokens: _seed(base_url, tokens, _SEEDED),
+        setup=lambda base_url, tokens: seed_known_devices(base_url, tokens, _SEEDED),
     ),
     Scenario(
         name="record",

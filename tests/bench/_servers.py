@@ -36,6 +36,7 @@ __all__ = [
     "BenchError",
     "ConsentService",
     "ServerProcess",
+    "attached_instance",
     "baseline_server",
     "checkout",
     "consent_command",
@@ -204,6 +205,29 @@ class _LazyTokens(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._tokens)
+
+
+@contextlib.contextmanager
+def attached_instance(a: ConsentService, scratch: Path, name: str) -> Iterator[ConsentService]:
+    """Another `consent serve --workers 1` on A's database and key files (same `CONSENT_HOME`, so it
+    attaches to A's embedded server), on its own port; stopped (SIGINT) however the block ends."""
+    metrics = scratch / f"metrics-{name}"
+    metrics.mkdir()
+    port = free_port()
+    env = development_environment(a.home, PROMETHEUS_MULTIPROC_DIR=str(metrics), **_UNLIMITED)
+    consent = consent_command(None)
+    command = [*consent, "serve", "--no-demo", "--workers", "1", "--port", str(port)]
+    log = scratch / f"consent-serve-{name}.log"
+    server = ServerProcess(f"consent serve ({name})", command, env=env, log=log, port=port)
+    try:
+        server.wait_ready("/ready")
+        yield ConsentService(server, env, a.home, consent)
+    except BaseException as exc:
+        for problem in server.stop():
+            exc.add_note(problem)
+        raise
+    if problems := server.stop():
+        raise BenchError("; ".join(problems))
 
 
 def consent_command(source: Path | None) -> list[str]:

@@ -24,22 +24,20 @@ response is not in it.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import math
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 
 from tests.bench._http import HttpError
 from tests.bench._scenarios import BENCH_ORIGIN
-from tests.bench._servers import BenchError, ConsentService, ServerProcess, consent_command, consent_service
-from tests.processes import development_environment, free_port
+from tests.bench._servers import BenchError, ConsentService, attached_instance, consent_service
 
-__all__ = ["TARGET_P99_MS", "Withdrawal", "measure_withdrawal"]
+__all__ = ["TARGET_P99_MS", "Rounds", "Withdrawal", "measure_withdrawal"]
 
 TARGET_P99_MS = 10.0
 _WARMUP_ROUNDS = 10
@@ -118,28 +116,7 @@ class _Connection:
         self._conn.close()
 
 
-@contextlib.contextmanager
-def _second_instance(a: ConsentService, scratch: Path) -> Iterator[ConsentService]:
-    """Instance B on A's database and key files, one worker; stopped (SIGINT) however the block ends."""
-    metrics = scratch / "metrics-b"
-    metrics.mkdir()
-    port = free_port()
-    env = development_environment(a.home, PROMETHEUS_MULTIPROC_DIR=str(metrics))
-    consent = consent_command(None)
-    command = [*consent, "serve", "--no-demo", "--workers", "1", "--port", str(port)]
-    server = ServerProcess("consent serve (B)", command, env=env, log=scratch / "consent-serve-b.log", port=port)
-    try:
-        server.wait_ready("/ready")
-        yield ConsentService(server, env, a.home, consent)
-    except BaseException as exc:
-        for problem in server.stop():
-            exc.add_note(problem)
-        raise
-    if problems := server.stop():
-        raise BenchError("; ".join(problems))
-
-
-class _Rounds:
+class Rounds:
     """The connections of one run, and one round of grant, cache, withdraw, poll."""
 
     def __init__(self, a: ConsentService, b: ConsentService) -> None:
@@ -221,8 +198,8 @@ def measure_withdrawal(scratch: Path, *, workers: int, rounds: int = 200) -> Wit
     round_trips: list[float] = []
     notes: list[str] = []
     try:
-        with consent_service(workers=workers, scratch=scratch) as a, _second_instance(a, scratch) as b:
-            session = _Rounds(a, b)
+        with consent_service(workers=workers, scratch=scratch) as a, attached_instance(a, scratch, "B") as b:
+            session = Rounds(a, b)
             try:
                 for number in range(-_WARMUP_ROUNDS, rounds):
                     found = session.one(number)
