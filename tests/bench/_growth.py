@@ -17,7 +17,9 @@ size it measures, without HTTP (the HTTP layer's cost is the other scenarios' bu
 
 Each figure is printed beside its value at 10^4, the run's baseline. At the largest size it adds
 EXPLAIN (ANALYZE, BUFFERS) of the hot statements, each table's size and this process's resident
-memory. Export and erasure figures are not measured yet (issue 14; their services are being built).
+memory. At each size it also exports and then erases three new subjects with a full record and
+1,000 events each (an access export to a stored zip, an erasure to nothing personal readable, each
+as its job runs it), and prints the medians.
 """
 
 from __future__ import annotations
@@ -38,17 +40,21 @@ from consent.config import Settings, load_settings
 from consent.runtime import Runtime, running
 from consent.service.checking.answers import CheckQuery, answer_checks
 from consent.service.recording.prepare import Action, Choice, RecordingRequest
+from consent.service.requests.intake import NewRequestIn, Verification
 from consent.store import consent_events, consent_state, requests
 from consent.store.embedded import EmbeddedPostgres
 from consent.store.migrate import apply_migrations
 from consent.store.pool import connect
-from policies import Jurisdiction
+from policies import Jurisdiction, RequestType
+from tests.bench import bench_erasure
 
 EVENTS_PER_SUBJECT = 10
 PURPOSES = ("analytics", "personalisation", "marketing_email", "advertising", "partner_sharing")
 _NOTICES = {"analytics": 2, "partner_sharing": 3}
 _IN_FLIGHT = 256  # recordings handed to the writer at once while filling
 _SAMPLES = 400
+_SUBJECT_ROUNDS = 3  # subjects exported and erased at each size
+_SUBJECT_EVENTS = 1_000  # each one's consent events
 
 
 def _say(message: str) -> None:
@@ -69,6 +75,8 @@ class Figures(msgspec.Struct, kw_only=True):
     request_list_us: float
     check_tenth_cache_us: float
     tenth_cache_hit_rate: float
+    export_ms: float
+    erasure_ms: float
 
 
 class Growth(msgspec.Struct, kw_only=True):
@@ -190,6 +198,26 @@ async def _seed_requests(runtime: Runtime, since: int) -> None:
         )
 
 
+async def _export_and_erasure(runtime: Runtime, size: int) -> tuple[float, float]:
+    """Median ms of an access export, then of an erasure, each of a new subject with a full record and
+    1,000 events (`bench_erasure.seed`), as their jobs run them (the runner is stopped by then)."""
+    exports, erasures = [], []
+    for round_ in range(_SUBJECT_ROUNDS):
+        number = len(str(size)) * 10 + round_  # its record's phone number and email: unique, valid
+        subject = await bench_erasure.seed(runtime, number, events=_SUBJECT_EVENTS)
+        received = await runtime.requests.receive(
+            NewRequestIn(
+                type=RequestType.ACCESS, subject=subject, jurisdiction=Jurisdiction.GDPR,
+                verification=Verification.TRUSTED, actor="bench", trusted_caller=True,
+            )
+        )  # fmt: skip
+        started = time.perf_counter()
+        await runtime.exports.export_executor(received.request)
+        exports.append((time.perf_counter() - started) * 1000)
+        erasures.append(await bench_erasure.erasure_ms(runtime, subject))
+    return statistics.median(exports), statistics.median(erasures)
+
+
 async def _measure(runtime: Runtime, settings: Settings, url: str, events: int, fill_seconds: float) -> Figures:
     subjects = events // EVENTS_PER_SUBJECT
     rng = random.Random(events)  # noqa: S311 - which subjects to check, not a secret
@@ -204,10 +232,12 @@ async def _measure(runtime: Runtime, settings: Settings, url: str, events: int, 
         200, lambda _i: requests.list_requests(runtime.pool, requests.ListFilter(state="received", limit=100))
     )
     tenth, hit_rate = await _tenth_cache(settings, url, subjects, rng)
+    export, erasure = await _export_and_erasure(runtime, events)
     return Figures(
         events=events, subjects=subjects, fill_seconds=fill_seconds, check_cached_us=cached,
         check_uncached_us=uncached, batch_us_per_check=batch_us, record_us=record, feed_events_per_s=feed,
         request_list_us=listing, check_tenth_cache_us=tenth, tenth_cache_hit_rate=hit_rate,
+        export_ms=export, erasure_ms=erasure,
     )  # fmt: skip
 
 
@@ -312,10 +342,16 @@ async def measure_growth(scratch: Path, largest: int) -> Growth:
     sizes = [10**k for k in range(4, 9) if 10**k <= largest]
     async with _database(scratch) as url:
         settings = load_settings(
-            {}, database_url=url, home=str(scratch / "home"), env="development", audit_seal_interval_ms=1000
+            {},
+            database_url=url,
+            home=str(scratch / "home"),
+            env="development",
+            audit_seal_interval_ms=1000,
+            policy_file=bench_erasure.immediate_erasure_policy(scratch),  # its erasures run at once
         )
         figures: list[Figures] = []
         async with running(settings, url) as runtime:
+            await runtime.jobs.stop()  # the export and erasure figures run their jobs themselves
             filled = 0
             for events in sizes:
                 subjects = events // EVENTS_PER_SUBJECT
@@ -348,6 +384,8 @@ def render_growth(growth: Growth) -> str:
         ("request list (µs p50)", "request_list_us"),
         ("check, cache = subjects/10 (µs p50)", "check_tenth_cache_us"),
         ("  its state cache hit rate", "tenth_cache_hit_rate"),
+        ("access export, 1,000 events (ms)", "export_ms"),
+        ("erasure, 1,000 events (ms)", "erasure_ms"),
     ]
     lines = ["## Growth (baseline: the 10^4 column)", ""]
     lines.append("| figure | " + " | ".join(f"{f.events:,} events" for f in growth.sizes) + " |")

@@ -39,12 +39,12 @@ EVENTS = 10_000
 TARGET_MS = 50.0
 
 
-async def seed(runtime: Runtime, number: int) -> UUID:
-    """A subject with a full record, EVENTS consent events (as a banner writes them), and stored answers."""
+async def seed(runtime: Runtime, number: int, events: int = EVENTS) -> UUID:
+    """A subject with a full record, `events` consent events (as a banner writes them), and stored answers."""
     subject_id = uuid7()
     record = PersonalRecord(
         name="Hanako Yamada", email=f"bench{number}@example.jp", phone=f"+81 90-1234-{5000 + number}",
-        address="1-2-3 Shibuya", user_id=f"u-{number}", attributes={"loyalty": "gold", "notes": "x" * 200},
+        address="1-2-3 Shibuya", user_id=f"bench-erased-{number}", attributes={"loyalty": "gold", "notes": "x" * 200},
     )  # fmt: skip
     await write_record(runtime.pool, runtime.subjects, subject_id, record, actor="bench")
     await runtime.pool.execute(
@@ -59,7 +59,7 @@ async def seed(runtime: Runtime, number: int) -> UUID:
           FROM generate_series(1, $2) AS n
         """,
         subject_id,
-        EVENTS,
+        events,
     )
     await runtime.pool.execute(
         "INSERT INTO idempotency_keys (api_key_id, key, request_hash, status, response, created_at, subject_id)"
@@ -102,20 +102,28 @@ async def raw_delete_ms(runtime: Runtime, subject_id: UUID) -> float:
     return elapsed
 
 
+def immediate_erasure_policy(scratch: Path) -> Path:
+    """The example policy without its tax-law obligation and manual approval, written under `scratch`:
+    an erasure that keeps nothing and runs at once."""
+    text = re.sub(
+        r"\nlegal_obligation = .*", "", resources.files("policies").joinpath("examples/shop.toml").read_text("utf-8")
+    ).replace('[requests.erasure]\napproval = "manual"', "")
+    policy = scratch / "policy.toml"
+    policy.write_text(text, encoding="utf-8")
+    return policy
+
+
 async def measure(url: str, scratch: Path, rounds: int) -> tuple[list[float], list[float]]:
     conn = await connect(url)
     try:
         await apply_migrations(conn)
     finally:
         await conn.close()
-    # Without the example's tax-law obligation and manual approval: an erasure that keeps nothing and runs at once.
-    text = re.sub(
-        r"\nlegal_obligation = .*", "", resources.files("policies").joinpath("examples/shop.toml").read_text("utf-8")
-    ).replace('[requests.erasure]\napproval = "manual"', "")
-    policy = scratch / "policy.toml"
-    policy.write_text(text, encoding="utf-8")
     settings = load_settings(
-        {"CONSENT_ENV": "development"}, database_url=url, home=str(scratch / "home"), policy_file=policy
+        {"CONSENT_ENV": "development"},
+        database_url=url,
+        home=str(scratch / "home"),
+        policy_file=immediate_erasure_policy(scratch),
     )
     erasures, deletes = [], []
     async with running(settings, url) as runtime:
