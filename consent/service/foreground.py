@@ -13,23 +13,24 @@ One counter per process, since each worker has its own event loop and its own ru
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 __all__ = ["FOREGROUND", "Foreground"]
 
 
 class Foreground:
+    """A counter, entered once per request (`with FOREGROUND.serving():`); a plain context manager
+    rather than a generator-based one, since it wraps every request of the hot path."""
+
     def __init__(self) -> None:
         self._in_flight = 0
 
-    @contextlib.contextmanager
-    def serving(self) -> Iterator[None]:
+    def serving(self) -> Foreground:
+        return self
+
+    def __enter__(self) -> None:
         self._in_flight += 1
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
+
+    def __exit__(self, *_exc: object) -> None:
+        self._in_flight -= 1
 
     def busy(self) -> bool:
         """True while at least one request is being served."""

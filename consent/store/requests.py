@@ -146,7 +146,8 @@ _UPDATABLE = frozenset(
 )
 
 
-def _request(record: Record | None) -> RequestRow | None:
+def request_of(record: Record | None) -> RequestRow | None:
+    """A row with the columns of `RequestRow` (None for no row), from any statement of this table."""
     return None if record is None else RequestRow(**dict(record.items()))
 
 
@@ -172,19 +173,14 @@ def new_parameters(new: NewRequest) -> list[Any]:
     return [getattr(new, name) for name in _NEW_COLUMNS]
 
 
-def request_of(record: Record | None) -> RequestRow | None:
-    """The row a statement returned with the columns of `RequestRow` (None for no row)."""
-    return None if record is None else RequestRow(**{name: record[name] for name in RequestRow.__struct_fields__})
-
-
 async def insert_request(conn: Connection, new: NewRequest) -> RequestRow | None:
     """Insert `new`; None if the subject already has an open request of this type."""
-    return _request(await conn.fetchrow(insert_sql(), *new_parameters(new)))
+    return request_of(await conn.fetchrow(insert_sql(), *new_parameters(new)))
 
 
 async def fetch_open(conn: Connection | Pool, subject_id: UUID, request_type: str) -> RequestRow | None:
     """The subject's open request of this type, if any."""
-    return _request(
+    return request_of(
         await conn.fetchrow(
             f"SELECT {_COLUMNS} FROM requests WHERE subject_id = $1 AND type = $2 AND state IN {_OPEN}",
             subject_id,
@@ -196,7 +192,7 @@ async def fetch_open(conn: Connection | Pool, subject_id: UUID, request_type: st
 async def fetch_request(conn: Connection | Pool, request_id: UUID, *, lock: bool = False) -> RequestRow | None:
     """One request; with `lock`, held until the caller's transaction ends."""
     suffix = " FOR UPDATE" if lock else ""
-    return _request(await conn.fetchrow(f"SELECT {_COLUMNS} FROM requests WHERE id = $1{suffix}", request_id))
+    return request_of(await conn.fetchrow(f"SELECT {_COLUMNS} FROM requests WHERE id = $1{suffix}", request_id))
 
 
 async def fetch_subject_requests(
@@ -224,7 +220,7 @@ async def update_request(conn: Connection, request_id: UUID, at: datetime, **cha
         at,
         *(changes[name] for name in names),
     )
-    row = _request(record)
+    row = request_of(record)
     assert row is not None, "the caller locked the request"
     return row
 

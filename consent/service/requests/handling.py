@@ -29,7 +29,13 @@ from consent.service.requests.intake import (
     required_reason,
     verification_of,
 )
-from consent.service.requests.receiving import ciphertexts, new_request, plan_receipt, receive_at_once
+from consent.service.requests.receiving import (
+    ciphertexts,
+    existing_subject,
+    new_request,
+    plan_receipt,
+    receive_at_once,
+)
 from consent.service.requests.rectification import check_corrections
 from consent.service.requests.states import (
     IMMEDIATE,
@@ -241,9 +247,7 @@ class RequestHandling:
     async def _subject(self, conn: Connection, subject: Identifier | UUID, now: datetime) -> UUID:
         if isinstance(subject, Identifier):
             return (await self._subjects.find_or_create(conn, subject, now))[0]
-        if await self._subjects.data_keys.get(conn, subject) is None:
-            raise NotFound("no subject has this id", field="subject.subject_id")
-        return subject
+        return await existing_subject(self._subjects, conn, subject)
 
     async def _verified(
         self, conn: Connection, active: ActivePolicy, row: RequestRow, actor: str, now: datetime

@@ -32,7 +32,7 @@ from consent.store.requests import NewRequest, RequestRow
 from crypto import encrypt_field
 from policies import DueDates, due_dates
 
-__all__ = ["Planned", "ciphertexts", "new_request", "plan_receipt", "receive_at_once"]
+__all__ = ["Planned", "ciphertexts", "existing_subject", "new_request", "plan_receipt", "receive_at_once"]
 
 TABLE = "requests"
 _AT_ONCE = frozenset({RequestState.VERIFIED, RequestState.IN_PROGRESS})
@@ -96,6 +96,13 @@ def new_request(
     )
 
 
+async def existing_subject(subjects: Subjects, conn: Connection | Pool, subject_id: UUID) -> UUID:
+    """`subject_id`, named by the caller: NotFound unless the subject exists (has a data key)."""
+    if await subjects.data_keys.get(conn, subject_id) is None:
+        raise NotFound("no subject has this id", field="subject.subject_id")
+    return subject_id
+
+
 async def ciphertexts(
     subjects: Subjects, conn: Connection | Pool, subject_id: UUID, new: NewRequestIn
 ) -> dict[str, bytes | None]:
@@ -132,9 +139,7 @@ async def receive_at_once(
             creating = await subjects.new_subjects([(new.subject, found)], planned.now)
         subject_id = found
     else:
-        subject_id = new.subject
-        if await subjects.data_keys.get(pool, subject_id) is None:
-            raise NotFound("no subject has this id", field="subject.subject_id")
+        subject_id = await existing_subject(subjects, pool, new.subject)
     request = new_request(new, planned, subject_id, await ciphertexts(subjects, pool, subject_id, new))
     entries = [
         request_entry(new.actor, "request.received", request, verification=planned.verification, channel=new.channel),
