@@ -16,10 +16,11 @@ import msgspec
 
 from consent.ids import uuid7
 from consent.store.notifications import notify
-from consent.store.pool import Connection, Pool
+from consent.store.pool import Connection, Pool, in_index_order
 
 __all__ = [
     "JOBS_CHANNEL",
+    "LEASE",
     "JobRow",
     "NewJob",
     "complete",
@@ -126,6 +127,29 @@ async def enqueue(
     return bool(await conn.fetchval(_ENQUEUE, *enqueue_parameters(job), JOBS_CHANNEL))
 
 
+LEASE = f"""
+WITH due AS (
+    SELECT id FROM jobs
+     WHERE state = 'pending' AND run_at <= now() AND kind = ANY($1::text[]) AND attempts < max_attempts
+     ORDER BY run_at
+     LIMIT $3
+       FOR UPDATE SKIP LOCKED
+), spent AS (
+    UPDATE jobs
+       SET state = 'failed', finished_at = now(), leased_by = NULL, leased_until = NULL,
+           last_error = 'lease lapsed during the last attempt'
+     WHERE state = 'pending' AND run_at <= now() AND kind = ANY($1::text[]) AND attempts >= max_attempts
+)
+UPDATE jobs j
+   SET attempts = j.attempts + 1, leased_by = $2, leased_until = now() + $4, run_at = now() + $4
+  FROM due
+ WHERE j.id = due.id
+RETURNING {_RETURNING}
+"""
+"""The lease (run in `in_index_order`): the due index in order for `due`, the spent index (migration
+0016) for `spent`, so its cost does not grow with the backlog."""
+
+
 async def lease(
     conn: Connection | Pool, *, kinds: Sequence[str], worker: str, limit: int, lease_for: timedelta
 ) -> list[JobRow]:
@@ -136,31 +160,8 @@ async def lease(
     never wait for one another and never take the same job. A job whose lease lapsed during its
     last attempt is parked as `failed` instead: a step that kills its worker is not retried forever.
     """
-    rows = await conn.fetch(
-        f"""
-        WITH due AS (
-            SELECT id FROM jobs
-             WHERE state = 'pending' AND run_at <= now() AND kind = ANY($1::text[]) AND attempts < max_attempts
-             ORDER BY run_at
-             LIMIT $3
-               FOR UPDATE SKIP LOCKED
-        ), spent AS (
-            UPDATE jobs
-               SET state = 'failed', finished_at = now(), leased_by = NULL, leased_until = NULL,
-                   last_error = 'lease lapsed during the last attempt'
-             WHERE state = 'pending' AND run_at <= now() AND kind = ANY($1::text[]) AND attempts >= max_attempts
-        )
-        UPDATE jobs j
-           SET attempts = j.attempts + 1, leased_by = $2, leased_until = now() + $4, run_at = now() + $4
-          FROM due
-         WHERE j.id = due.id
-        RETURNING {_RETURNING}
-        """,
-        list(kinds),
-        worker,
-        limit,
-        lease_for,
-    )
+    async with in_index_order(conn) as held:
+        rows = await held.fetch(LEASE, list(kinds), worker, limit, lease_for)
     return [_row(row) for row in rows]
 
 

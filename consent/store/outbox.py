@@ -17,10 +17,11 @@ from uuid import UUID
 
 import msgspec
 
-from consent.store.pool import Connection, Pool
+from consent.store.pool import Connection, Pool, in_index_order
 
 __all__ = [
     "OUTBOX_CHANNEL",
+    "LEASE",
     "DeliveryRow",
     "OutboxRow",
     "acknowledge",
@@ -74,6 +75,24 @@ def _row(record: Any) -> DeliveryRow:
     return DeliveryRow(**dict(record.items()))
 
 
+LEASE = f"""
+WITH due AS (
+    SELECT id FROM outbox
+     WHERE state = 'pending' AND next_attempt_at <= now() AND recipient = ANY($1::text[])
+     ORDER BY next_attempt_at
+     LIMIT $3
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE outbox o
+   SET attempts = o.attempts + 1, leased_by = $2, leased_until = now() + $4, next_attempt_at = now() + $4
+  FROM due
+ WHERE o.id = due.id
+RETURNING {_RETURNING}
+"""
+"""The lease, run in `in_index_order`: the due index in order, however many messages wait (a
+recipient that was down for a day may have millions)."""
+
+
 async def lease_due(
     conn: Connection | Pool, *, recipients: Sequence[str], worker: str, limit: int, lease_for: timedelta
 ) -> list[DeliveryRow]:
@@ -81,26 +100,8 @@ async def lease_due(
 
     Each lease counts as an attempt. Rows being leased by another transaction are skipped.
     """
-    rows = await conn.fetch(
-        f"""
-        WITH due AS (
-            SELECT id FROM outbox
-             WHERE state = 'pending' AND next_attempt_at <= now() AND recipient = ANY($1::text[])
-             ORDER BY next_attempt_at
-             LIMIT $3
-               FOR UPDATE SKIP LOCKED
-        )
-        UPDATE outbox o
-           SET attempts = o.attempts + 1, leased_by = $2, leased_until = now() + $4, next_attempt_at = now() + $4
-          FROM due
-         WHERE o.id = due.id
-        RETURNING {_RETURNING}
-        """,
-        list(recipients),
-        worker,
-        limit,
-        lease_for,
-    )
+    async with in_index_order(conn) as held:
+        rows = await held.fetch(LEASE, list(recipients), worker, limit, lease_for)
     return [_row(row) for row in rows]
 
 
