@@ -152,6 +152,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
         for name, ok in checks:
             if not ok:
                 raise ConfigError(f"{_env_name(name)}: value out of range")
+        if self.pool_max_size <= self.job_concurrency:
+            # A job holds a connection (its request's lock) while its step takes another from the
+            # same pool: with as many jobs in flight as connections, each waits for the next forever.
+            raise ConfigError(
+                f"{_env_name('pool_max_size')}: must be greater than {_env_name('job_concurrency')}"
+                f" ({self.pool_max_size} <= {self.job_concurrency}): each job holds a connection while it takes another"
+            )
         if self.link_token_secret is not None and len(self.link_token_secret) < MIN_LINK_TOKEN_SECRET:
             # Tokens are HMAC-SHA256 under this secret: a short one can be guessed offline from a single token.
             raise ConfigError(f"CONSENT_LINK_TOKEN_SECRET: at least {MIN_LINK_TOKEN_SECRET} characters")

@@ -79,3 +79,11 @@ def test_the_session_url_says_the_database_url_is_a_transaction_pooler() -> None
     )
     assert behind.pooled
     assert behind.database_session_url == "postgresql://db/consent"
+
+
+def test_a_pool_no_larger_than_the_jobs_in_flight_stops_the_start_up() -> None:
+    # A job holds a connection while its step takes another: four jobs on a pool of four waited for each
+    # other forever, and with them every HTTP request (measured: the service stopped answering).
+    with pytest.raises(ConfigError, match=r"^CONSENT_POOL_MAX_SIZE: must be greater than CONSENT_JOB_CONCURRENCY"):
+        load_settings({"CONSENT_POOL_MAX_SIZE": "4", "CONSENT_JOB_CONCURRENCY": "4"})
+    assert load_settings({"CONSENT_POOL_MAX_SIZE": "5", "CONSENT_JOB_CONCURRENCY": "4"}).pool_max_size == 5

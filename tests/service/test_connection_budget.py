@@ -42,7 +42,9 @@ async def test_an_instance_that_does_not_fit_the_server_is_refused_naming_the_se
     conn: Connection, settings: Settings
 ) -> None:
     server = await server_connections(conn)
-    fits = msgspec.structs.replace(settings, workers=1, pool_min_size=1, pool_max_size=1, write_concurrency=1)
+    fits = msgspec.structs.replace(
+        settings, workers=1, pool_min_size=1, pool_max_size=2, job_concurrency=1, write_concurrency=1
+    )
     check_connection_budget(connection_budget(fits), server)
     too_many = msgspec.structs.replace(fits, pool_max_size=server.available)  # plus writer, cold reads, listener
     with pytest.raises(ConfigError) as refused:
