@@ -34,7 +34,7 @@ from consent.store import jobs as jobs_store
 from consent.store import outbox as outbox_store
 from consent.store.consent_batch import BatchRows, write_batch
 from consent.store.consent_events import ConsentEventRow
-from consent.store.consent_expiry import ExpiringGrant, lock_expiring_grants
+from consent.store.consent_expiry import BEFORE_ALL, ExpiringGrant, lock_expiring_grants
 from consent.store.outbox import OutboxRow
 from consent.store.pool import Pool, transaction
 from policies import LegalBasis, Purpose
@@ -63,14 +63,18 @@ async def expire_consents(pool: Pool, active: ActivePolicy, *, now: datetime, ba
         if purpose.legal_basis is not LegalBasis.CONSENT or lifetime is None:
             continue
         cutoff = now - timedelta(days=lifetime)
+        after = BEFORE_ALL
         while True:
             async with transaction(pool) as conn:
-                grants = await lock_expiring_grants(conn, purpose=purpose.id, granted_before=cutoff, limit=batch)
+                grants = await lock_expiring_grants(
+                    conn, purpose=purpose.id, granted_before=cutoff, limit=batch, after=after
+                )
                 if grants:
                     await write_batch(conn, _expiry_rows(active, purpose, grants, now))
             total += len(grants)
             if len(grants) < batch:
                 break
+            after = grants[-1].subject_id
     return total
 
 

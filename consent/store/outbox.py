@@ -20,8 +20,8 @@ import msgspec
 from consent.store.pool import Connection, Pool, in_index_order
 
 __all__ = [
-    "OUTBOX_CHANNEL",
     "LEASE",
+    "OUTBOX_CHANNEL",
     "DeliveryRow",
     "OutboxRow",
     "acknowledge",

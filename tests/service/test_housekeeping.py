@@ -95,3 +95,14 @@ async def test_the_runtime_runs_housekeeping_on_the_runner_and_schedules_the_nex
         "SELECT run_at FROM jobs WHERE kind = $1 AND state = 'pending'", HOUSEKEEPING
     )
     assert upcoming > datetime.now(UTC)
+
+
+async def test_grants_expire_over_several_batches_each_state_row_read_once(runtime: Runtime) -> None:
+    granted = {await record(runtime, f"d_batch_{n}-0000000000000000", "granted") for n in range(5)}
+    later = datetime.now(UTC) + ANALYTICS_LIFETIME + timedelta(minutes=1)
+    assert await expire_consents(runtime.pool, runtime.policy.current, now=later, batch=2) == 5
+    assert await expire_consents(runtime.pool, runtime.policy.current, now=later, batch=2) == 0
+    expired = await runtime.pool.fetch(
+        "SELECT subject_id FROM consent_events WHERE status = 'expired' AND purpose = 'analytics'"
+    )
+    assert {row["subject_id"] for row in expired} == granted

@@ -1,4 +1,5 @@
 """Leasing from a queue costs the same however long the queue: the due index in order, no sort.
+Likewise housekeeping's search for expiring grants walks a primary key instead of sorting a purpose.
 
 After a burst of requests the job queue holds thousands of due rows, and its statistics still say
 it is nearly empty; a lease planned from them collected and sorted every due row (2 to 3 ms a lease
@@ -7,14 +8,16 @@ with 5,000 waiting), and its `spent` part read them all again.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from consent.store import jobs, outbox
+from consent.store.consent_expiry import EXPIRING
 from consent.store.pool import Connection, in_index_order
 
-_BACKLOG = f"""
+_BACKLOG = """
 INSERT INTO jobs (id, kind, dedupe_key, payload, run_at, max_attempts, created_at)
-SELECT gen_random_uuid(), 'request.execute', 'backlog-' || n, '{{}}', now() - n * interval '1 ms', 10, now()
+SELECT gen_random_uuid(), 'request.execute', 'backlog-' || n, '{}', now() - n * interval '1 ms', 10, now()
   FROM generate_series(1, 3000) AS n
 """
 
@@ -45,3 +48,16 @@ async def test_a_lease_over_a_backlog_takes_the_oldest_due_jobs_first(conn: Conn
     leased = await jobs.lease(conn, kinds=["request.execute"], worker="w", limit=3, lease_for=timedelta(minutes=5))
     assert {job.dedupe_key for job in leased} == {"backlog-3000", "backlog-2999", "backlog-2998"}
     assert all(job.attempts == 1 for job in leased)
+
+
+async def test_expiring_grants_are_found_by_walking_the_state_primary_key(owner_conn: Connection) -> None:
+    # Ordered by age, each batch of 500 read and sorted every grant of the purpose (expired ones too:
+    # their state stays `granted`), so a year's grants expiring at once cost a pass over all per batch.
+    async with owner_conn.transaction():
+        await owner_conn.execute("SET LOCAL enable_sort = off")
+        rows = await owner_conn.fetch(
+            f"EXPLAIN (COSTS OFF) {EXPIRING}", "analytics", datetime.now(UTC), 500, UUID(int=0)
+        )
+    plan = "\n".join(row[0] for row in rows)
+    assert "Sort" not in plan, plan
+    assert "consent_state_pkey" in plan, plan
