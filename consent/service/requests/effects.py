@@ -5,6 +5,11 @@ request's transition and audit entry; the table's trigger NOTIFYs every instance
 caches drop the subject. An opt-out is recorded as `denied` consent events (source `request`)
 through the recording service, so the change feed and the recipients see it like any choice;
 that write commits on its own, before the request is marked completed.
+
+An objection or a restriction is also ordered to every recipient that may process the subject's
+data for a purpose it names (GDPR Art. 19 asks it for a restriction; an objection to direct
+marketing must reach the vendor that sends the mail): `object.ordered` or `restrict.ordered`, ids
+and purpose names only. The request then stays in progress until every recipient acknowledges.
 """
 
 from __future__ import annotations
@@ -14,12 +19,24 @@ from datetime import datetime
 from consent.service.policy_versions import ActivePolicy
 from consent.service.recording.consents import ConsentService
 from consent.service.recording.prepare import Action, Choice, RecordingRequest, Source
+from consent.service.requests.orders import ORDER_SUFFIX, Order
 from consent.store import consent_state
+from consent.store.erasure import consented_purposes
 from consent.store.pool import Connection
 from consent.store.requests import RequestRow
-from policies import ConsentStatus, Jurisdiction, Policy, RequestType
+from policies import ConsentStatus, Jurisdiction, LegalBasis, Policy, RequestType
 
-__all__ = ["object_or_restrict", "opt_out", "restricted_purposes"]
+__all__ = [
+    "OBJECTION_ORDERED",
+    "RESTRICTION_ORDERED",
+    "object_or_restrict",
+    "objection_order",
+    "opt_out",
+    "restricted_purposes",
+]
+
+OBJECTION_ORDERED = "object" + ORDER_SUFFIX
+RESTRICTION_ORDERED = "restrict" + ORDER_SUFFIX
 
 
 def restricted_purposes(policy: Policy, named: list[str]) -> list[str]:
@@ -40,6 +57,29 @@ async def object_or_restrict(conn: Connection, policy: Policy, request: RequestR
     )
     await consent_state.add_objections(conn, request.subject_id, direct_marketing_at=None, purposes=purposes)
     return purposes
+
+
+async def objection_order(conn: Connection, policy: Policy, request: RequestRow, purposes: list[str]) -> Order | None:
+    """The order of an objection or restriction naming `purposes` (none: direct marketing as a
+    whole), to each recipient serving one of them that may hold the subject's data: for a purpose
+    resting on consent, once the subject granted it; otherwise (legitimate interest, contract),
+    always, since its data reaches the recipient without a choice. None when no recipient is concerned."""
+    direct_marketing = request.type == RequestType.OBJECT and not purposes
+    affected = (
+        sorted(p.id for p in policy.purposes.values() if p.direct_marketing) if direct_marketing else sorted(purposes)
+    )
+    granted = set(await consented_purposes(conn, request.subject_id))
+    held = {
+        purpose_id
+        for purpose_id in affected
+        if (purpose := policy.purposes.get(purpose_id)) is not None
+        and (purpose.legal_basis is not LegalBasis.CONSENT or purpose_id in granted)
+    }
+    recipients = sorted(r.id for r in policy.recipients.values() if held.intersection(r.purposes))
+    if not recipients:
+        return None
+    kind = OBJECTION_ORDERED if request.type == RequestType.OBJECT else RESTRICTION_ORDERED
+    return Order(kind=kind, payload={"purposes": affected, "direct_marketing": direct_marketing}, recipients=recipients)
 
 
 async def opt_out(consents: ConsentService, active: ActivePolicy, request: RequestRow, *, actor: str) -> list[str]:

@@ -121,8 +121,8 @@ class RequestHandling:
                 else:
                     entries.append(_entry(new.actor, "request.verified", row, verification=verification))
                 if state in _SETTING_OFF:
-                    detail = await self._set_off(conn, active, row, now)
-                    entries.append(_entry(new.actor, _ACTION[state], row, **detail))
+                    row, detail = await self._set_off(conn, active, row, now)
+                    entries.append(_entry(new.actor, _ACTION[RequestState(row.state)], row, **detail))
                 await audit.record_many(conn, entries, now=now)
         except BaseException:
             self._subjects.clear()  # lookups made inside a rolled-back transaction must not be remembered
@@ -266,25 +266,35 @@ class RequestHandling:
             return row
         stamps = {"completed_at": now} if target is RequestState.COMPLETED else {}
         row = await store.update_request(conn, row.id, now, state=target, **stamps)
-        detail = await self._set_off(conn, active, row, now)
-        await audit.record(conn, _entry(actor, _ACTION[target], row, **detail), now=now)
+        row, detail = await self._set_off(conn, active, row, now)
+        await audit.record(conn, _entry(actor, _ACTION[RequestState(row.state)], row, **detail), now=now)
         return row
 
     async def _set_off(
         self, conn: Connection, active: ActivePolicy, row: RequestRow, now: datetime
-    ) -> dict[str, audit.AuditValue]:
+    ) -> tuple[RequestRow, dict[str, audit.AuditValue]]:
         """What reaching its state sets off in this transaction, for a request in progress (its
-        job) or an objection or restriction completed (its effect on the subject's facts); returns
-        the detail its audit entry adds."""
+        job) or an objection or restriction completed (its effect on the subject's facts, and its
+        order to the recipients concerned, which keeps it in progress until they acknowledge);
+        returns the row as it now is and the detail its audit entry adds."""
         if row.state == RequestState.IN_PROGRESS:
             await self._execution.enqueue(conn, row, now)
-            return {}
-        return {"purposes": await effects.object_or_restrict(conn, active.policy, row, now)}
+            return row, {}
+        purposes = await effects.object_or_restrict(conn, active.policy, row, now)
+        order = await effects.objection_order(conn, active.policy, row, purposes)
+        if order is None:
+            return row, {"purposes": purposes}
+        outcome = {"purposes": purposes, "recipients": order.recipients}
+        row = await store.update_request(
+            conn, row.id, now, state=RequestState.IN_PROGRESS, completed_at=None, executed_at=now, outcome=outcome
+        )
+        await orders.enqueue_orders(conn, row, order, now)
+        return row, {"purposes": purposes, "recipients": order.recipients}
 
     async def _finish(self, active: ActivePolicy, row: RequestRow, actor: str) -> RequestRow:
         """After the commit: drop the cached state of a changed subject; record an opt-out, then complete it."""
-        if row.type in IMMEDIATE and row.state == RequestState.COMPLETED:
-            self._states.evict(row.subject_id)
+        if row.type in IMMEDIATE and row.state in (RequestState.COMPLETED, RequestState.IN_PROGRESS):
+            self._states.evict(row.subject_id)  # its facts changed (an objection waits for its recipients' acks)
         if row.type != RequestType.OPT_OUT or row.state != RequestState.VERIFIED:
             return row
         if row.approval == Approval.MANUAL and row.approved_at is None:

@@ -50,7 +50,8 @@ class RequestAction(enum.StrEnum):
 
 OPEN = frozenset({RequestState.RECEIVED, RequestState.VERIFIED, RequestState.IN_PROGRESS})
 IMMEDIATE = frozenset({RequestType.OPT_OUT, RequestType.OBJECT, RequestType.RESTRICT})
-"""Types whose effect is a change of consent facts, made at once and completed."""
+"""Types whose effect is a change of consent facts, made at once; completed then, or, for an objection
+or a restriction ordered to recipients, once they acknowledge (`effects.objection_order`)."""
 UNVERIFIED = frozenset({RequestType.OPT_OUT, RequestType.OBJECT})
 """Types honoured without verifying the person (CCPA regs §7026(d); GDPR Art. 21 asks no proof)."""
 

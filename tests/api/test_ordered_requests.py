@@ -1,4 +1,6 @@
-"""Rectification end to end, and legal holds: the corrections applied and ordered on; holds placed and released."""
+"""Requests ordered on to recipients, end to end: a rectification (the corrections applied, then ordered
+on), an objection and a restriction (applied at once, ordered to the recipients concerned, completed on
+their acknowledgements); and legal holds placed and released."""
 
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ def settings(database_url: str, tmp_path: Path, receiver: Receiver, monkeypatch:
 @pytest.fixture
 async def dsr(make_key: MakeKey) -> str:
     return (await make_key(Scope.DSR)).token
+
+
+@pytest.fixture
+async def check(make_key: MakeKey) -> str:
+    return (await make_key(Scope.CHECK)).token
 
 
 @pytest.fixture
@@ -121,3 +128,61 @@ async def test_a_hold_is_placed_listed_and_released_with_an_audit_entry_each(
     assert (await client.get(holds, headers=bearer(dsr))).json() == []
     actions = await conn.fetch("SELECT action FROM audit_log WHERE action LIKE 'subject.hold_%'")
     assert sorted(row["action"] for row in actions) == ["subject.hold_placed", "subject.hold_released"]
+
+
+async def _reason(client: Client, token: str, purpose: str) -> str:
+    body = {"subject": {"email": RECORD["email"]}, "purposes": [purpose], "jurisdiction": "gdpr"}
+    response = await client.post("/v1/check", json=body, headers=bearer(token))
+    assert response.status_code == 200, response.text
+    found: str = response.json()["decisions"][purpose]["reason"]
+    return found
+
+
+async def test_an_objection_to_direct_marketing_is_ordered_to_the_mailer_and_completes_on_its_ack(
+    client: Client, dsr: str, check: str, receiver: Receiver, conn: Connection
+) -> None:
+    await subject_with_record(client, dsr)  # granted analytics and marketing email
+    filed = await file_request(client, dsr, "object")
+    assert filed["state"] == "in_progress"
+    assert await _reason(client, check, "marketing_email") == "objected"  # honoured before any recipient answers
+
+    deliveries = await until_sent(client, dsr, filed["id"])
+    assert [d["recipient"] for d in deliveries] == ["mailer"]
+    [order] = orders_received(receiver.received, "object.ordered").values()
+    assert order["direct_marketing"] is True
+    assert "marketing_email" in order["purposes"]  # with every other direct-marketing purpose of the policy
+    assert order["request_id"] == filed["id"]
+    assert "hanako" not in str(order)  # ids and purpose names only
+
+    acked = await client.post(f"/v1/requests/{filed['id']}/deliveries/mailer/ack", headers=bearer(dsr))
+    assert acked.status_code == 200, acked.text
+    assert (await shown(client, dsr, filed["id"]))["state"] == "completed"
+    actions = await conn.fetch(
+        "SELECT action FROM audit_log WHERE target->>'request_id' = $1 ORDER BY position", filed["id"]
+    )
+    assert [row["action"] for row in actions] == [
+        "request.received",
+        "request.verified",
+        "request.in_progress",
+        "request.delivery_acknowledged",
+        "request.completed",
+    ]
+
+
+async def test_a_restriction_is_ordered_to_each_recipient_of_a_purpose_the_subject_granted(
+    client: Client, dsr: str, receiver: Receiver
+) -> None:
+    await subject_with_record(client, dsr)  # personalisation denied, partner sharing never asked
+    filed = await file_request(client, dsr, "restrict")
+    deliveries = await until_sent(client, dsr, filed["id"])
+    assert sorted(d["recipient"] for d in deliveries) == ["analytics_warehouse", "mailer"]
+    orders = orders_received(receiver.received, "restrict.ordered")
+    assert {d["event_id"] for d in deliveries} == set(orders)
+    assert all(order["direct_marketing"] is False and "analytics" in order["purposes"] for order in orders.values())
+
+
+async def test_an_objection_no_recipient_is_concerned_by_completes_at_once(client: Client, dsr: str) -> None:
+    await subject_with_record(client, dsr)
+    filed = await file_request(client, dsr, "object", purposes=["fraud_prevention"])  # no recipient serves it
+    assert filed["state"] == "completed"
+    assert (await shown(client, dsr, filed["id"]))["deliveries"] == []
