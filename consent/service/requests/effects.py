@@ -19,12 +19,11 @@ from datetime import datetime
 from consent.service.policy_versions import ActivePolicy
 from consent.service.recording.consents import ConsentService
 from consent.service.recording.prepare import Action, Choice, RecordingRequest, Source
-from consent.service.requests.orders import ORDER_SUFFIX, Order
+from consent.service.requests.orders import ORDER_SUFFIX, Order, recipients_for
 from consent.store import consent_state
-from consent.store.erasure import consented_purposes
 from consent.store.pool import Connection
 from consent.store.requests import RequestRow
-from policies import ConsentStatus, Jurisdiction, LegalBasis, Policy, RequestType
+from policies import ConsentStatus, Jurisdiction, Policy, RequestType
 
 __all__ = [
     "OBJECTION_ORDERED",
@@ -61,21 +60,13 @@ async def object_or_restrict(conn: Connection, policy: Policy, request: RequestR
 
 async def objection_order(conn: Connection, policy: Policy, request: RequestRow, purposes: list[str]) -> Order | None:
     """The order of an objection or restriction naming `purposes` (none: direct marketing as a
-    whole), to each recipient serving one of them that may hold the subject's data: for a purpose
-    resting on consent, once the subject granted it; otherwise (legitimate interest, contract),
-    always, since its data reaches the recipient without a choice. None when no recipient is concerned."""
+    whole) to each recipient that may hold the subject's data for one of them
+    (`orders.recipients_for`); None when no recipient is concerned."""
     direct_marketing = request.type == RequestType.OBJECT and not purposes
     affected = (
         sorted(p.id for p in policy.purposes.values() if p.direct_marketing) if direct_marketing else sorted(purposes)
     )
-    granted = set(await consented_purposes(conn, request.subject_id))
-    held = {
-        purpose_id
-        for purpose_id in affected
-        if (purpose := policy.purposes.get(purpose_id)) is not None
-        and (purpose.legal_basis is not LegalBasis.CONSENT or purpose_id in granted)
-    }
-    recipients = sorted(r.id for r in policy.recipients.values() if held.intersection(r.purposes))
+    recipients = await recipients_for(conn, policy, request.subject_id, affected)
     if not recipients:
         return None
     kind = OBJECTION_ORDERED if request.type == RequestType.OBJECT else RESTRICTION_ORDERED

@@ -14,6 +14,7 @@ delivery outcome for the same message never deadlock.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -32,7 +33,7 @@ from consent.store.outbox import OutboxRow
 from consent.store.pool import Connection, Pool, transaction
 from consent.store.request_deliveries import DeliveryRow
 from consent.store.requests import NewRequest, RequestRow
-from policies import Policy
+from policies import LegalBasis, Policy
 
 __all__ = [
     "ORDER_SUFFIX",
@@ -72,10 +73,21 @@ def request_entry(
     )
 
 
-async def recipients_for(conn: Connection, policy: Policy, subject_id: UUID) -> list[str]:
-    """Every recipient serving a purpose the subject ever consented to: each may hold its data."""
+async def recipients_for(
+    conn: Connection, policy: Policy, subject_id: UUID, purposes: Collection[str] | None = None
+) -> list[str]:
+    """Every recipient that may hold the subject's data for one of `purposes` (all by default), so
+    must hear of a change to it (GDPR Art. 19): one serving a purpose resting on consent once the
+    subject granted it; one serving a purpose on any other basis (legitimate interest, contract,
+    legal obligation) always, as its data reaches the recipient without a choice."""
     granted = set(await consented_purposes(conn, subject_id))
-    return sorted(r.id for r in policy.recipients.values() if granted.intersection(r.purposes))
+    held = {
+        purpose.id
+        for purpose in policy.purposes.values()
+        if (purposes is None or purpose.id in purposes)
+        and (purpose.legal_basis is not LegalBasis.CONSENT or purpose.id in granted)
+    }
+    return sorted(r.id for r in policy.recipients.values() if held.intersection(r.purposes))
 
 
 async def enqueue_orders(conn: Connection, row: RequestRow, order: Order, now: datetime) -> None:
