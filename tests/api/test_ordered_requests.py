@@ -186,3 +186,14 @@ async def test_an_objection_no_recipient_is_concerned_by_completes_at_once(clien
     filed = await file_request(client, dsr, "object", purposes=["fraud_prevention"])  # no recipient serves it
     assert filed["state"] == "completed"
     assert (await shown(client, dsr, filed["id"]))["deliveries"] == []
+
+
+async def test_a_second_objection_while_the_first_waits_for_its_recipients_is_the_same_request(
+    client: Client, dsr: str
+) -> None:
+    await subject_with_record(client, dsr)
+    first = await file_request(client, dsr, "object")
+    body = {"type": "object", "subject": {"email": RECORD["email"]}, "jurisdiction": "gdpr"}
+    again = await client.post("/v1/requests", json=body, headers=bearer(dsr))
+    assert again.status_code == 200, again.text  # not a 500 from the one-open-request index
+    assert again.json()["id"] == first["id"]

@@ -38,6 +38,7 @@ from consent.service.requests.receiving import (
 )
 from consent.service.requests.rectification import check_corrections
 from consent.service.requests.states import (
+    FACTS,
     IMMEDIATE,
     RequestAction,
     RequestState,
@@ -58,8 +59,7 @@ __all__ = ["RequestHandling"]
 TABLE = "requests"
 SYSTEM = "system"
 _entry = orders.request_entry
-# The states whose reaching sets work off in the same transaction (`_set_off`), and their audit actions.
-_SETTING_OFF = frozenset({RequestState.IN_PROGRESS, RequestState.COMPLETED})
+# Where going in progress leaves a request (`_set_off`), and the action that audits it.
 _ACTION = {RequestState.IN_PROGRESS: "request.in_progress", RequestState.COMPLETED: "request.completed"}
 
 
@@ -120,7 +120,7 @@ class RequestHandling:
                     await issue_code(conn, row.id, subject_id, recipient=recipient, now=now)
                 else:
                     entries.append(_entry(new.actor, "request.verified", row, verification=verification))
-                if state in _SETTING_OFF:
+                if state is RequestState.IN_PROGRESS:
                     row, detail = await self._set_off(conn, active, row, now)
                     entries.append(_entry(new.actor, _ACTION[RequestState(row.state)], row, **detail))
                 await audit.record_many(conn, entries, now=now)
@@ -262,10 +262,9 @@ class RequestHandling:
         """Take a verified request as far as this transaction can: waiting, running or completed."""
         request_type = RequestType(row.type)
         target = next_state(request_type, Approval(row.approval), approved=row.approved_at is not None)
-        if target not in _SETTING_OFF or request_type is RequestType.OPT_OUT:
-            return row
-        stamps = {"completed_at": now} if target is RequestState.COMPLETED else {}
-        row = await store.update_request(conn, row.id, now, state=target, **stamps)
+        if target is not RequestState.IN_PROGRESS:
+            return row  # waiting for approval, or an opt-out (recorded after the commit: `_finish`)
+        row = await store.update_request(conn, row.id, now, state=target)
         row, detail = await self._set_off(conn, active, row, now)
         await audit.record(conn, _entry(actor, _ACTION[RequestState(row.state)], row, **detail), now=now)
         return row
@@ -273,23 +272,25 @@ class RequestHandling:
     async def _set_off(
         self, conn: Connection, active: ActivePolicy, row: RequestRow, now: datetime
     ) -> tuple[RequestRow, dict[str, audit.AuditValue]]:
-        """What reaching its state sets off in this transaction, for a request in progress (its
-        job) or an objection or restriction completed (its effect on the subject's facts, and its
-        order to the recipients concerned, which keeps it in progress until they acknowledge);
-        returns the row as it now is and the detail its audit entry adds."""
-        if row.state == RequestState.IN_PROGRESS:
+        """What going in progress sets off in this transaction: the request's job; or, for an
+        objection or a restriction, its effect on the subject's facts and its order to the
+        recipients concerned (it stays in progress until they acknowledge; with none, it completes
+        here). Returns the row as it now is and the detail its audit entry adds."""
+        if row.type not in FACTS:
             await self._execution.enqueue(conn, row, now)
             return row, {}
         purposes = await effects.object_or_restrict(conn, active.policy, row, now)
         order = await effects.objection_order(conn, active.policy, row, purposes)
         if order is None:
-            return row, {"purposes": purposes}
+            outcome: dict[str, audit.AuditValue] = {"purposes": purposes}
+            row = await store.update_request(
+                conn, row.id, now, state=RequestState.COMPLETED, completed_at=now, executed_at=now, outcome=outcome
+            )
+            return row, outcome
         outcome = {"purposes": purposes, "recipients": order.recipients}
-        row = await store.update_request(
-            conn, row.id, now, state=RequestState.IN_PROGRESS, completed_at=None, executed_at=now, outcome=outcome
-        )
+        row = await store.update_request(conn, row.id, now, executed_at=now, outcome=outcome)
         await orders.enqueue_orders(conn, row, order, now)
-        return row, {"purposes": purposes, "recipients": order.recipients}
+        return row, outcome
 
     async def _finish(self, active: ActivePolicy, row: RequestRow, actor: str) -> RequestRow:
         """After the commit: drop the cached state of a changed subject; record an opt-out, then complete it."""

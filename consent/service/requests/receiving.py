@@ -23,14 +23,14 @@ from consent.service.policy_versions import ActivePolicy
 from consent.service.requests.execution import RequestExecution
 from consent.service.requests.intake import NewRequestIn, Verification, received_at_of
 from consent.service.requests.orders import request_entry
-from consent.service.requests.states import RequestState, states_at_receipt
+from consent.service.requests.states import FACTS, RequestState, states_at_receipt
 from consent.service.subjects.identifiers import Identifier, Subjects
 from consent.store import requests as store
 from consent.store.pool import Connection, Pool
 from consent.store.request_receipt import IdentifierClaimed, Receipt, receive_request
 from consent.store.requests import NewRequest, RequestRow
 from crypto import encrypt_field
-from policies import DueDates, due_dates
+from policies import DueDates, RequestType, due_dates
 
 __all__ = ["Planned", "ciphertexts", "existing_subject", "new_request", "plan_receipt", "receive_at_once"]
 
@@ -41,6 +41,7 @@ _AT_ONCE = frozenset({RequestState.VERIFIED, RequestState.IN_PROGRESS})
 class Planned(msgspec.Struct, kw_only=True, frozen=True):
     """What a new request is written as, decided before any I/O."""
 
+    request_type: RequestType
     passed: list[RequestState]  # the states it passes through as it is received, the last its own
     verification: Verification
     approval: str
@@ -55,13 +56,18 @@ class Planned(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def at_once(self) -> bool:
         """True when one statement can receive it (`receive_at_once`)."""
-        return self.verification is not Verification.CODE and self.state in _AT_ONCE
+        return (
+            self.verification is not Verification.CODE
+            and self.state in _AT_ONCE
+            and self.request_type not in FACTS  # its effect on the facts is written on the locking path
+        )
 
 
 def plan_receipt(active: ActivePolicy, new: NewRequestIn, verification: Verification, now: datetime) -> Planned:
     received_at = received_at_of(new, now)
     approval = active.policy.requests.rule_for(new.type).approval
     return Planned(
+        request_type=new.type,
         passed=states_at_receipt(new.type, approval, verified=verification is not Verification.CODE),
         verification=verification,
         approval=approval,

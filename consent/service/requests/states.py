@@ -21,6 +21,7 @@ from consent.errors import Conflict
 from policies import Approval, RequestType
 
 __all__ = [
+    "FACTS",
     "IMMEDIATE",
     "OPEN",
     "UNVERIFIED",
@@ -50,8 +51,11 @@ class RequestAction(enum.StrEnum):
 
 OPEN = frozenset({RequestState.RECEIVED, RequestState.VERIFIED, RequestState.IN_PROGRESS})
 IMMEDIATE = frozenset({RequestType.OPT_OUT, RequestType.OBJECT, RequestType.RESTRICT})
-"""Types whose effect is a change of consent facts, made at once; completed then, or, for an objection
-or a restriction ordered to recipients, once they acknowledge (`effects.objection_order`)."""
+"""Types whose effect is a change of consent facts, made at once."""
+FACTS = frozenset({RequestType.OBJECT, RequestType.RESTRICT})
+"""Types whose effect is written to the subject's facts as they go in progress, in that transaction:
+completed there, or, ordered to recipients, once they acknowledge (`effects.objection_order`). They
+are open meanwhile, so a second objection while the first waits is the same request."""
 UNVERIFIED = frozenset({RequestType.OPT_OUT, RequestType.OBJECT})
 """Types honoured without verifying the person (CCPA regs §7026(d); GDPR Art. 21 asks no proof)."""
 
@@ -79,10 +83,10 @@ def check_allowed(state: RequestState, action: RequestAction) -> None:
 
 
 def next_state(request_type: RequestType, approval: Approval, *, approved: bool) -> RequestState:
-    """Where a verified request goes: it waits for approval, completes at once, or runs."""
+    """Where a verified request goes: it waits for approval, completes at once (an opt-out), or runs."""
     if approval is Approval.MANUAL and not approved:
         return RequestState.VERIFIED
-    return RequestState.COMPLETED if request_type in IMMEDIATE else RequestState.IN_PROGRESS
+    return RequestState.COMPLETED if request_type is RequestType.OPT_OUT else RequestState.IN_PROGRESS
 
 
 def states_at_receipt(request_type: RequestType, approval: Approval, *, verified: bool) -> list[RequestState]:
