@@ -63,8 +63,7 @@ async def lock_expiring_grants(
     Rows another transaction holds are skipped: the next run takes them.
     """
     await conn.execute("SET LOCAL enable_sort = off")
-    try:
-        rows = await conn.fetch(EXPIRING, purpose, granted_before, limit, after)
-    finally:
-        await conn.execute("SET LOCAL enable_sort = on")  # the rest of the caller's transaction as planned
+    rows = await conn.fetch(EXPIRING, purpose, granted_before, limit, after)
+    # The rest of the caller's transaction planned as usual (a failed fetch rolls the setting back with it).
+    await conn.execute("SET LOCAL enable_sort = on")
     return [ExpiringGrant(**dict(row.items())) for row in rows]
