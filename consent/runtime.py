@@ -158,6 +158,7 @@ class Runtime:
         )
         self.exports = ExportService(
             pool,
+            reads=self.reads,
             data_keys=self.data_keys,
             policy=self.policy,
             signing_keys=keys.signing_keys,

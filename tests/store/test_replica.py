@@ -6,7 +6,7 @@ run as root (PostgreSQL refuses root). The embedded server is another major vers
 needs the primary's. Then, through the HTTP API:
 
 - reads go to the replica once it has replayed what they depend on (its `pg_stat_activity` shows
-  the service's statements);
+  the service's statements; an access export's reads show in its log);
 - with the replica's replay paused, a check right after a recording still answers the recording
   (the primary answers after the bounded wait), and `/ready` reports the replica `lagging`;
 - with the replica stopped, everything answers, `/ready` stays 200 and says `down`; started again,
@@ -104,7 +104,8 @@ def servers() -> Iterator[tuple[Server, Server]]:
             "-D", str(replica.data), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast",
         )  # fmt: skip
         with (replica.data / "postgresql.conf").open("a") as conf:
-            conf.write(f"port = {replica.port}\n")
+            # Every statement in its log, for the reads that leave no trace in `pg_stat_activity`.
+            conf.write(f"port = {replica.port}\nlog_statement = 'all'\n")
         replica.start()
         try:
             yield primary, replica
@@ -232,6 +233,30 @@ async def test_reads_go_to_the_replica_once_it_has_replayed_what_they_depend_on(
         response = await b.get(path, headers=bearer(token))
         assert response.status_code == 200, response.text
         assert await _read_on_replica(replica, statement), path
+
+
+def _logged_on_replica(replica: Server, fragment: str) -> bool:
+    """Whether the replica's log holds a statement containing `fragment` (it logs every statement)."""
+    return fragment in (replica.data / "log").read_text(errors="replace")
+
+
+async def test_an_access_export_is_read_from_the_replica(
+    instances: tuple[Client, Client], keys: Keys, servers: tuple[Server, Server]
+) -> None:
+    a, _ = instances
+    replica = servers[1]
+    subject_id = await record(a, keys, {"device_id": "d_replica-export-0000000000"}, {"analytics": "granted"})
+    body = {"type": "access", "subject": {"subject_id": subject_id}, "jurisdiction": "gdpr", "verification": "trusted"}
+    filed = await a.post("/v1/requests", json=body, headers=bearer(keys.record))
+    assert filed.status_code == 201, filed.text
+
+    async def exported() -> bool:
+        shown = await a.get(f"/v1/requests/{filed.json()['id']}", headers=bearer(keys.record))
+        return shown.json()["state"] == "completed" and shown.json()["export_url"] is not None
+
+    await eventually(exported, seconds=10)
+    # The export's snapshot: a repeatable-read transaction there (nothing else reads the personal record there).
+    assert _logged_on_replica(replica, "FROM personal_records")
 
 
 async def test_a_check_right_after_a_recording_answers_it_while_the_replica_is_paused(

@@ -1,6 +1,6 @@
 """Access and portability exports: built once per request, downloaded once, purged when expired.
 
-    exports = ExportService(pool, data_keys=..., policy=..., signing_keys=..., lifetime=timedelta(days=7))
+    exports = ExportService(pool, reads=..., data_keys=..., policy=..., signing_keys=..., lifetime=timedelta(days=7))
     result = await exports.export_executor(request)   # in a job: idempotent, ends cleanly if erased
     url = await exports.export_url(request.id)        # "/v1/exports/<token>" while downloadable
     download = await exports.download(token)          # once; then 410
@@ -9,6 +9,8 @@ The archive (`archive.build_archive`) is stored encrypted under the subject's da
 erasing the subject makes it unreadable at once. Its link's token is derived from a stored random
 nonce under that key (`crypto.link_token`); only the token's SHA-256 is stored to find it again.
 Building, downloading, a refused download and purging are audited (ids and sizes, nothing personal).
+The export's rows are read where `reads` sends them: the read replica once it has replayed every
+write committed before the build started (`DATABASE_REPLICA_URL`), else the primary.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from consent.errors import Gone, NotFound
 from consent.ids import uuid7
 from consent.service import audit
 from consent.service.exports.archive import build_archive
-from consent.service.exports.contents import gather
+from consent.service.exports.contents import ExportContents, gather
 from consent.service.exports.schema import ExportDocument
 from consent.service.policy_versions import PolicyHolder
+from consent.service.replica import Reads
 from consent.service.requests.execution import Executed
 from consent.service.vault.data_keys import DataKeys
 from consent.store import exports as store
@@ -147,12 +150,14 @@ class ExportService:
         self,
         pool: Pool,
         *,
+        reads: Reads,
         data_keys: DataKeys,
         policy: PolicyHolder,
         signing_keys: SigningKeyRing,
         lifetime: timedelta,
     ) -> None:
         self._pool = pool
+        self._reads = reads
         self._data_keys = data_keys
         self._policy = policy
         self._signing_keys = signing_keys
@@ -177,8 +182,13 @@ class ExportService:
             return await self._erased(request)
         now = datetime.now(UTC)
         export_id = uuid7()
-        async with self._pool.acquire() as conn:
-            contents = await gather(conn, key, self._policy.current, request, export_id=export_id, now=now)
+        active = self._policy.current
+
+        async def read(db: Pool) -> ExportContents:
+            async with db.acquire() as conn:
+                return await gather(conn, key, active, request, export_id=export_id, now=now)
+
+        contents = await self._reads.run(read, subjects=(request.subject_id,), fresh=True)
         archive = build_archive(contents, self._signing_keys)
         nonce = new_link_nonce()
         new = NewExport(

@@ -1,8 +1,9 @@
 """Where a read goes: the streaming replica when it answers as the primary would, else the primary.
 
 One place decides, for every read that may use a replica (`DATABASE_REPLICA_URL`): the check path's
-cold reads (`consent.service.checking.cold_reads`), a subject's history, the change feed and the
-request list. Writes, leases and the reads a write depends on never come here: they use the pool.
+cold reads (`consent.service.checking.cold_reads`), a subject's history, the change feed, the
+request list and an export's rows. Writes, leases and the reads a write depends on never come here:
+they use the pool.
 
 A replica read is tried only while the replica is `ok` (`consent.service.replica.watch`) and this
 process hears every write (its notification connection is up); it fails over to the primary at
