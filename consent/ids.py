@@ -16,7 +16,10 @@ import os
 import time
 import uuid
 
-__all__ = ["uuid7"]
+__all__ = ["BEFORE_ALL", "uuid7"]
+
+BEFORE_ALL = uuid.UUID(int=0)
+"""Less than every id: where a walk over a table in id order starts (`WHERE id > $after`)."""
 
 _RANDOM_BYTES_PER_ID = 10
 _REFILL = 4096 - 4096 % _RANDOM_BYTES_PER_ID

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from consent.ids import uuid7
+from consent.ids import BEFORE_ALL, uuid7
 from consent.service import audit
 from consent.service.exports import purge_exports
 from consent.service.policy_versions import ActivePolicy
@@ -34,7 +34,7 @@ from consent.store import jobs as jobs_store
 from consent.store import outbox as outbox_store
 from consent.store.consent_batch import BatchRows, write_batch
 from consent.store.consent_events import ConsentEventRow
-from consent.store.consent_expiry import BEFORE_ALL, ExpiringGrant, lock_expiring_grants
+from consent.store.consent_expiry import ExpiringGrant, lock_expiring_grants
 from consent.store.outbox import OutboxRow
 from consent.store.pool import Pool, transaction
 from policies import LegalBasis, Purpose

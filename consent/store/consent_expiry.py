@@ -12,9 +12,10 @@ from uuid import UUID
 
 import msgspec
 
-from consent.store.pool import Connection
+from consent.ids import BEFORE_ALL
+from consent.store.pool import Connection, fetch_in_index_order
 
-__all__ = ["BEFORE_ALL", "EXPIRING", "ExpiringGrant", "lock_expiring_grants"]
+__all__ = ["EXPIRING", "ExpiringGrant", "lock_expiring_grants"]
 
 
 class ExpiringGrant(msgspec.Struct, kw_only=True, frozen=True):
@@ -28,9 +29,6 @@ class ExpiringGrant(msgspec.Struct, kw_only=True, frozen=True):
     property: str
     notice_version: int
 
-
-BEFORE_ALL = UUID(int=0)
-"""The `after` of a run's first batch: every subject id is greater."""
 
 EXPIRING = """
 SELECT s.subject_id, s.event_id AS grant_event_id, x.expired_event_id, s.recorded_at,
@@ -62,8 +60,5 @@ async def lock_expiring_grants(
     meanwhile commits after the `expired` event, never before it (the feed's order stays true).
     Rows another transaction holds are skipped: the next run takes them.
     """
-    await conn.execute("SET LOCAL enable_sort = off")
-    rows = await conn.fetch(EXPIRING, purpose, granted_before, limit, after)
-    # The rest of the caller's transaction planned as usual (a failed fetch rolls the setting back with it).
-    await conn.execute("SET LOCAL enable_sort = on")
+    rows = await fetch_in_index_order(conn, EXPIRING, purpose, granted_before, limit, after)
     return [ExpiringGrant(**dict(row.items())) for row in rows]

@@ -101,6 +101,16 @@ async def in_index_order(conn: Connection | Pool) -> AsyncIterator[Connection]:
         yield held
 
 
+async def fetch_in_index_order(conn: Connection, statement: str, *args: object) -> list[asyncpg.Record]:
+    """`statement`'s rows, planned with sorting priced out (as `in_index_order`), in the caller's
+    transaction; the rest of that transaction is planned as usual (a failed fetch aborts it, and
+    the setting goes with it)."""
+    await conn.execute("SET LOCAL enable_sort = off")
+    rows = await conn.fetch(statement, *args)
+    await conn.execute("SET LOCAL enable_sort = on")
+    return rows
+
+
 async def _reset(conn: asyncpg.Connection) -> None:
     """Release a connection to the pool, mostly without a round trip.
 

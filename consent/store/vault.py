@@ -10,9 +10,11 @@ from uuid import UUID
 
 import msgspec
 
-from consent.store.pool import Connection, Pool
+from consent.ids import BEFORE_ALL
+from consent.store.pool import Connection, Pool, fetch_in_index_order
 
 __all__ = [
+    "STALE_KEYS",
     "MasterVersionRow",
     "NewSubjects",
     "RecordFieldRow",
@@ -274,14 +276,18 @@ async def count_keys_by_master_version(conn: Connection | Pool) -> dict[int, int
     return {row["master_version"]: row["n"] for row in rows}
 
 
-async def lock_stale_keys(conn: Connection, current_version: int, limit: int) -> list[WrappedKeyRow]:
-    """A batch of data keys wrapped by an older version, locked; rows other rotators hold are skipped."""
-    rows = await conn.fetch(
-        "SELECT subject_id, master_version, wrapped_key FROM subject_keys WHERE master_version <> $1"
-        " ORDER BY subject_id LIMIT $2 FOR UPDATE SKIP LOCKED",
-        current_version,
-        limit,
-    )
+STALE_KEYS = (
+    "SELECT subject_id, master_version, wrapped_key FROM subject_keys WHERE master_version <> $1"
+    " AND subject_id > $3 ORDER BY subject_id LIMIT $2 FOR UPDATE SKIP LOCKED"
+)
+
+
+async def lock_stale_keys(
+    conn: Connection, current_version: int, limit: int, *, after: UUID = BEFORE_ALL
+) -> list[WrappedKeyRow]:
+    """A batch of data keys wrapped by an older version, of subjects after `after` in subject order, locked
+    (rows other rotators hold are skipped): a rotation walks the keys once, not past the rewrapped ones each batch."""
+    rows = await fetch_in_index_order(conn, STALE_KEYS, current_version, limit, after)  # the primary key in order
     return [WrappedKeyRow(**dict(row.items())) for row in rows]
 
 

@@ -1,5 +1,6 @@
 """Leasing from a queue costs the same however long the queue: the due index in order, no sort.
-Likewise housekeeping's search for expiring grants walks a primary key instead of sorting a purpose.
+Likewise housekeeping's search for expiring grants and a key rotation walk a primary key instead of
+sorting or rescanning.
 
 After a burst of requests the job queue holds thousands of due rows, and its statistics still say
 it is nearly empty; a lease planned from them collected and sorted every due row (2 to 3 ms a lease
@@ -14,6 +15,7 @@ from uuid import UUID
 from consent.store import jobs, outbox
 from consent.store.consent_expiry import EXPIRING
 from consent.store.pool import Connection, in_index_order
+from consent.store.vault import STALE_KEYS
 
 _BACKLOG = """
 INSERT INTO jobs (id, kind, dedupe_key, payload, run_at, max_attempts, created_at)
@@ -53,11 +55,14 @@ async def test_a_lease_over_a_backlog_takes_the_oldest_due_jobs_first(conn: Conn
 async def test_expiring_grants_are_found_by_walking_the_state_primary_key(owner_conn: Connection) -> None:
     # Ordered by age, each batch of 500 read and sorted every grant of the purpose (expired ones too:
     # their state stays `granted`), so a year's grants expiring at once cost a pass over all per batch.
-    async with owner_conn.transaction():
-        await owner_conn.execute("SET LOCAL enable_sort = off")
-        rows = await owner_conn.fetch(
-            f"EXPLAIN (COSTS OFF) {EXPIRING}", "analytics", datetime.now(UTC), 500, UUID(int=0)
-        )
-    plan = "\n".join(row[0] for row in rows)
+    plan = await _plan(owner_conn, EXPIRING, "analytics", datetime.now(UTC), 500, UUID(int=0))
     assert "Sort" not in plan, plan
     assert "consent_state_pkey" in plan, plan
+
+
+async def test_a_key_rotation_walks_the_data_keys_primary_key(owner_conn: Connection) -> None:
+    # From the first key each batch, a rotation walked past every key already rewrapped: quadratic.
+    plan = await _plan(owner_conn, STALE_KEYS, 2, 500, UUID(int=0))
+    assert "Sort" not in plan, plan
+    assert "subject_keys_pkey" in plan, plan
+    assert "Index Cond: (subject_id >" in plan, plan

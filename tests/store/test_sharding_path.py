@@ -130,7 +130,9 @@ DYNAMIC = {
     "roles.ensure_service_login": set(),  # CREATE ROLE / GRANT: no table
 }
 
-_EXECUTING = frozenset({"fetch", "fetchrow", "fetchval", "execute", "executemany", "cursor", "_run"})
+_EXECUTING = frozenset(
+    {"fetch", "fetchrow", "fetchval", "execute", "executemany", "cursor", "_run", "fetch_in_index_order"}
+)
 _PLANNABLE = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
 _SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH|LOCK|CREATE|DISCARD)\b", re.IGNORECASE)
 

@@ -14,10 +14,12 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import msgspec
 
 from consent.errors import Conflict, NotFound
+from consent.ids import BEFORE_ALL
 from consent.service import audit
 from consent.store import vault as store
 from consent.store.notifications import notify
@@ -72,12 +74,11 @@ def add_master_key_version(path: Path) -> int:
     return version
 
 
-async def _rewrap_batch(conn: Connection, provider: KeyProvider, batch: int) -> int:
+async def _rewrap_batch(conn: Connection, provider: KeyProvider, batch: int, after: UUID) -> list[UUID]:
+    """Rewrap up to `batch` stale keys of subjects after `after`, in subject order; their subjects."""
     current = provider.current_version
     async with conn.transaction():
-        rows = await store.lock_stale_keys(conn, current, batch)
-        if not rows:
-            return 0
+        rows = await store.lock_stale_keys(conn, current, batch, after=after)
         subject_ids, blobs = [], []
         for row in rows:
             wrapped = WrappedDataKey(master_version=row.master_version, blob=row.wrapped_key)
@@ -85,8 +86,9 @@ async def _rewrap_batch(conn: Connection, provider: KeyProvider, batch: int) -> 
             rewrapped = await provider.wrap_data_key(key, subject_id=row.subject_id)
             subject_ids.append(row.subject_id)
             blobs.append(rewrapped.blob)
-        await store.update_wrapped_keys(conn, subject_ids, current, blobs, datetime.now(UTC))
-    return len(rows)
+        if subject_ids:
+            await store.update_wrapped_keys(conn, subject_ids, current, blobs, datetime.now(UTC))
+    return subject_ids
 
 
 async def rewrap_data_keys(
@@ -97,15 +99,18 @@ async def rewrap_data_keys(
     batch: int = 500,
     progress: Callable[[int], None] = lambda _done: None,
 ) -> int:
-    """Rewrap every data key not under the current version; returns how many. Resumable.
+    """Rewrap every data key not under the current version, walking them once in subject order;
+    returns how many. Resumable; a key another transaction held as the walk passed is left for the
+    next run.
 
     Conflict if the current version is retired (`refuse_retired_current`).
     """
     await refuse_retired_current(conn, provider)
     await store.note_master_version(conn, provider.current_version, datetime.now(UTC))
-    done = 0
-    while rewrapped := await _rewrap_batch(conn, provider, batch):
-        done += rewrapped
+    done, after = 0, BEFORE_ALL
+    while rewrapped := await _rewrap_batch(conn, provider, batch, after):  # one walk over the keys
+        done += len(rewrapped)
+        after = rewrapped[-1]
         progress(done)
     await audit.record(
         conn,
