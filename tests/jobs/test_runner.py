@@ -240,7 +240,7 @@ async def test_while_the_process_serves_requests_one_job_runs_at_a_time_and_they
     for n in range(8):
         await enqueue(pool, f"busy:{n}")
     # No poll for a minute: each job is started by the pace (or the end of the one before), not by a poll.
-    runner = make_runner(concurrency=4, busy=foreground.busy, busy_pace=0.05, poll_interval=60.0)
+    runner = make_runner(concurrency=4, busy=foreground.busy, busy_pace=0.05, busy_share=1.0, poll_interval=60.0)
     runner.handle("step", step)
     with foreground.serving():
         runner.start()
@@ -257,6 +257,29 @@ async def test_while_the_process_serves_requests_one_job_runs_at_a_time_and_they
     runner.wake()
     await eventually(lambda: _done(pool, 16))
     assert most == 4  # idle again: the full concurrency
+
+
+async def test_while_the_process_serves_requests_a_job_s_time_is_given_back_before_the_next_starts(
+    pool: Pool, make_runner: MakeRunner
+) -> None:
+    foreground = Foreground()
+    spans: list[tuple[float, float]] = []
+
+    async def step(job: JobRow) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.sleep(0.02)
+        spans.append((started, loop.time()))
+
+    for n in range(3):
+        await enqueue(pool, f"share:{n}")
+    runner = make_runner(busy=foreground.busy, busy_pace=0.001, busy_share=0.2, poll_interval=60.0)
+    runner.handle("step", step)
+    with foreground.serving():
+        runner.start()
+        await eventually(lambda: _done(pool, 3))
+    # Jobs take a fifth of the time while the process serves: each 20 ms job is followed by 80 ms for callers.
+    assert min(later[0] - earlier[1] for earlier, later in itertools.pairwise(spans)) >= 0.075
 
 
 async def _done(pool: Pool, count: int) -> bool:
