@@ -135,18 +135,26 @@ def _message(active: ActivePolicy, event: ConsentEventRow, recipient: str, now: 
     )  # fmt: skip
 
 
-async def purge_finished(pool: Pool, *, now: datetime, retention: timedelta) -> tuple[int, int]:
-    """Delete acknowledged outbox messages and done jobs older than `retention`: (messages, jobs)."""
+async def purge_finished(pool: Pool, *, now: datetime, retention: timedelta, batch: int = 10_000) -> tuple[int, int]:
+    """Delete acknowledged outbox messages and done jobs older than `retention`: (messages, jobs).
+
+    In transactions of up to `batch` rows of each, each audited: after a long backlog (a recipient
+    that acknowledged a million messages at once), no single transaction holds millions of rows,
+    which would bloat the WAL at once and hold back a replica."""
     before = now - retention
-    async with transaction(pool) as conn:
-        messages = await outbox_store.purge_acknowledged(conn, acknowledged_before=before)
-        jobs = await jobs_store.purge_done(conn, finished_before=before)
-        if messages or jobs:
-            detail: dict[str, audit.AuditValue] = {"outbox": messages, "jobs": jobs, "before": before.isoformat()}
-            await audit.record(
-                conn, audit.AuditEntry(actor=ACTOR, action="housekeeping.purged", detail=detail), now=now
-            )
-    return messages, jobs
+    total_messages = total_jobs = 0
+    while True:
+        async with transaction(pool) as conn:
+            messages = await outbox_store.purge_acknowledged(conn, acknowledged_before=before, limit=batch)
+            jobs = await jobs_store.purge_done(conn, finished_before=before, limit=batch)
+            if messages or jobs:
+                detail: dict[str, audit.AuditValue] = {"outbox": messages, "jobs": jobs, "before": before.isoformat()}
+                await audit.record(
+                    conn, audit.AuditEntry(actor=ACTOR, action="housekeeping.purged", detail=detail), now=now
+                )
+        total_messages, total_jobs = total_messages + messages, total_jobs + jobs
+        if messages < batch and jobs < batch:
+            return total_messages, total_jobs
 
 
 async def run_housekeeping(pool: Pool, active: ActivePolicy, *, now: datetime, retention: timedelta) -> Housekeeping:

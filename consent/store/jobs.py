@@ -227,7 +227,13 @@ async def fetch_by_key(conn: Connection | Pool, dedupe_key: str) -> JobRow | Non
     return None if row is None else _row(row)
 
 
-async def purge_done(conn: Connection | Pool, *, finished_before: datetime) -> int:
-    """Delete jobs done before `finished_before`; failed ones stay for a human."""
-    result = await conn.execute("DELETE FROM jobs WHERE state = 'done' AND finished_at < $1", finished_before)
+async def purge_done(conn: Connection | Pool, *, finished_before: datetime, limit: int) -> int:
+    """Delete up to `limit` jobs done before `finished_before`, oldest first; failed ones stay for a
+    human. How many went."""
+    result = await conn.execute(
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = 'done' AND finished_at < $1"
+        " ORDER BY finished_at LIMIT $2)",
+        finished_before,
+        limit,
+    )
     return int(result.split()[-1])

@@ -189,9 +189,13 @@ async def retry(conn: Connection, message_id: UUID, *, recipient: str) -> Delive
     return None if row is None else _row(row)
 
 
-async def purge_acknowledged(conn: Connection | Pool, *, acknowledged_before: datetime) -> int:
-    """Delete messages acknowledged before `acknowledged_before`; open ones always stay."""
+async def purge_acknowledged(conn: Connection | Pool, *, acknowledged_before: datetime, limit: int) -> int:
+    """Delete up to `limit` messages acknowledged before `acknowledged_before`, oldest first; open ones
+    always stay. How many went."""
     result = await conn.execute(
-        "DELETE FROM outbox WHERE state = 'acknowledged' AND acknowledged_at < $1", acknowledged_before
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state = 'acknowledged'"
+        " AND acknowledged_at < $1 ORDER BY acknowledged_at LIMIT $2)",
+        acknowledged_before,
+        limit,
     )
     return int(result.split()[-1])

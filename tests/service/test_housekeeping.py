@@ -85,6 +85,22 @@ async def test_acknowledged_messages_past_retention_are_purged_and_open_ones_sta
     assert await purge_finished(runtime.pool, now=datetime.now(UTC), retention=timedelta(days=7)) == (0, 0)
 
 
+async def test_a_backlog_of_acknowledged_messages_is_purged_in_audited_batches(runtime: Runtime) -> None:
+    for n in range(5):
+        await record(runtime, f"d_purge_{n}-0000000000000000", "granted")
+    await runtime.pool.execute("UPDATE outbox SET state = 'acknowledged', acknowledged_at = now() - interval '8 days'")
+    total = await runtime.pool.fetchval("SELECT count(*) FROM outbox")
+    assert await purge_finished(runtime.pool, now=datetime.now(UTC), retention=timedelta(days=7), batch=2) == (
+        total,
+        0,
+    )
+    assert await runtime.pool.fetchval("SELECT count(*) FROM outbox") == 0
+    purged = await runtime.pool.fetch(
+        "SELECT detail FROM audit_log WHERE action = 'housekeeping.purged' ORDER BY position"
+    )
+    assert [row["detail"]["outbox"] for row in purged] == [2] * (total // 2) + ([total % 2] if total % 2 else [])
+
+
 async def test_the_runtime_runs_housekeeping_on_the_runner_and_schedules_the_next_period(runtime: Runtime) -> None:
     async def ran() -> bool:
         rows = await runtime.pool.fetch("SELECT state FROM jobs WHERE kind = $1", HOUSEKEEPING)
