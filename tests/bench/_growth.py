@@ -3,7 +3,8 @@
 One service runtime in this process, on a throw-away embedded PostgreSQL. The database is filled
 through the service's own write path (the consent writer's batches, which create the subjects and
 write events, state, facts, audit and outbox rows in one statement each), ten events per subject
-(two recordings of five purposes), to 10^4, 10^5, ... consent events, up to `--scale-max`. At each
+(two recordings of five purposes), to 10^4, 10^5, ... consent events, up to `--scale-max`; after
+each fill it waits for the audit sealer to cover the fill's entries. At each
 size it measures, without HTTP (the HTTP layer's cost is the other scenarios' business):
 
 - a single check by user id, cached (identifier and state in memory) and uncached (both caches
@@ -340,6 +341,20 @@ async def _database(scratch: Path) -> AsyncIterator[str]:
         server.stop()
 
 
+async def _until_sealed(runtime: Runtime) -> None:
+    """Wait until the audit sealer (in this process) has covered the fill's entries with checkpoints,
+    so its catching up does not share the event loop and the cores with the measurements."""
+    unsealed = (
+        "SELECT count(*) FROM audit_log WHERE position >"
+        " coalesce((SELECT max(last_position) FROM audit_checkpoints), 0)"
+    )
+    for _ in range(1200):  # ten minutes at most
+        if await runtime.pool.fetchval(unsealed) == 0:
+            return
+        await asyncio.sleep(0.5)
+    _say("growth: the audit sealer has not caught up after ten minutes; measuring anyway")
+
+
 async def measure_growth(scratch: Path, largest: int) -> Growth:
     sizes = [10**k for k in range(4, 9) if 10**k <= largest]
     async with _database(scratch) as url:
@@ -361,6 +376,7 @@ async def measure_growth(scratch: Path, largest: int) -> Growth:
                 started = time.perf_counter()
                 await _fill(runtime, filled, subjects)
                 await _seed_requests(runtime, filled)
+                await _until_sealed(runtime)
                 async with runtime.pool.acquire() as conn:
                     await conn.execute("VACUUM ANALYZE")
                     await conn.execute("CHECKPOINT")  # the fill's dirty pages written now, not while measuring
