@@ -1,7 +1,9 @@
-"""Consent-state notifications: one per changing statement, naming every subject it changed."""
+"""Consent-state notifications: one per changing statement, naming every subject it changed; identifier
+notifications only from statements that added or removed an identifier."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from consent.ids import uuid7
@@ -19,15 +21,15 @@ async def subjects(conn: Connection, count: int) -> list[str]:
     return [str(subject_id) for subject_id in ids]
 
 
-async def notified(database_url: str, statement: str, *args: object) -> list[str]:
-    """Payloads on `consent_state` from running `statement` in another session."""
+async def notified(database_url: str, statement: str, *args: object, channel: str = "consent_state") -> list[str]:
+    """Payloads on `channel` from running `statement` in another session."""
     listener = await connect(database_url)
     payloads: list[str] = []
-    await listener.add_listener("consent_state", lambda *note: payloads.append(str(note[3])))
+    await listener.add_listener(channel, lambda *note: payloads.append(str(note[3])))
     writer = await connect(database_url)
     try:
         await writer.execute(statement, *args)
-        await writer.execute("SELECT pg_notify('consent_state', $1)", END)
+        await writer.execute("SELECT pg_notify($1, $2)", channel, END)
         await eventually(lambda: END in payloads)
     finally:
         await writer.close()
@@ -72,3 +74,27 @@ async def test_updates_deletes_and_facts_notify_too(conn: Connection, database_u
 
 async def test_a_statement_changing_nothing_sends_nothing(database_url: str) -> None:
     assert await notified(database_url, "UPDATE consent_state SET status = 'withdrawn' WHERE false") == []
+
+
+_ADD_IDENTIFIERS = """
+INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)
+SELECT 'device_id', i.blind_index, i.subject_id, '\\x00', now()
+  FROM unnest($1::bytea[], $2::uuid[]) AS i(blind_index, subject_id)
+"""
+
+
+async def test_identifier_statements_notify_only_when_they_add_or_remove_one(
+    conn: Connection, database_url: str
+) -> None:
+    # A recording batch or a received request creates its new subjects in one statement whose
+    # identifier INSERT is empty when every subject is known: it must not notify (global lock).
+    (subject_id,) = await subjects(conn, 1)
+    index = uuid7().bytes
+
+    def on_identifiers(statement: str, *args: object) -> Awaitable[list[str]]:
+        return notified(database_url, statement, *args, channel="consent_identifiers")
+
+    assert await on_identifiers(_ADD_IDENTIFIERS, [], []) == []
+    assert await on_identifiers(_ADD_IDENTIFIERS, [index], [subject_id]) == ["I"]
+    assert await on_identifiers("DELETE FROM subject_identifiers WHERE blind_index = $1", b"none") == []
+    assert await on_identifiers("DELETE FROM subject_identifiers WHERE blind_index = $1", index) == ["D"]
