@@ -134,8 +134,11 @@ WITH wanted AS (
       FROM subject_identifiers i
       JOIN wanted w ON i.kind = w.kind AND i.blind_index = w.blind_index
       JOIN subject_keys k ON k.subject_id = i.subject_id
-), concerned AS (
-    SELECT subject_id FROM candidates UNION SELECT unnest($3::uuid[])
+), concerned AS (  -- candidates came through subject_keys; subjects asked for by id must be found there
+    SELECT subject_id FROM candidates
+    UNION
+    SELECT asked.subject_id FROM unnest($3::uuid[]) AS asked(subject_id)
+      JOIN subject_keys k ON k.subject_id = asked.subject_id
 )
 SELECT 'c' AS part, c.kind, c.blind_index, c.subject_id, c.ciphertext, c.master_version, c.wrapped_key,
        NULL::uuid AS state_subject, NULL::text AS purpose, NULL::text AS status, NULL::int AS notice_version,
@@ -148,8 +151,7 @@ SELECT 's', NULL, NULL, x.subject_id, NULL, NULL, NULL,
        s.subject_id, s.purpose, s.status, s.notice_version, s.recorded_at, s.by_guardian,
        f.subject_id, f.gpc_opt_out_at, f.direct_marketing_objected_at, f.objected_purposes, f.jurisdiction,
        f.birth_date
-  FROM concerned x
-  JOIN subject_keys k ON k.subject_id = x.subject_id  -- only subjects that exist and are not erased
+  FROM concerned x  -- only subjects that exist and are not erased
   LEFT JOIN subject_facts f ON f.subject_id = x.subject_id
   LEFT JOIN consent_state s ON s.subject_id = x.subject_id
 """
