@@ -15,13 +15,15 @@
   exponential backoff with full jitter (`consent.backoff`); after its last attempt the job
   is parked as `failed` until a human retries it. Only a `JobFailed` message, or the type of any
   other exception, is stored: never a value from the job's subject.
-- **Yielding**: while `busy()` (the process is serving HTTP requests: `consent.service.foreground`),
+- **Yielding**: while `busy()` (the process is serving HTTP requests, or served one within the last
+  second: `consent.service.foreground` says why),
   one job at a time instead of `concurrency`; a new one at most every `busy_pace` seconds, and not
   before the last one's duration has been given back many times over, so jobs take at most
   `busy_share` (2 %) of the process's time. A job's time in the process understates what it costs:
   an export also keeps PostgreSQL busy on the other core. Measured under a burst of access
   requests, jobs paced by `busy_pace` alone cost a fifth of the throughput; at 10 % of the time they
-  still did, at 2 % they no longer do. Background work thus yields the CPU its callers are waiting
+  still did, at 2 % they no longer do (measured while `busy()` still read requests in flight
+  only, and so missed most jobs; docs/performance.md has the figures since). Background work thus yields the CPU its callers are waiting
   for, yet still progresses under a sustained burst (a 20 ms export about once a second per
   process); the backlog is worked off at full concurrency once the process is idle.
 - **Wake-up**: an enqueue notifies `consent_jobs` when it commits, which wakes idle runners at
