@@ -24,8 +24,9 @@
   requests, jobs paced by `busy_pace` alone cost a fifth of the throughput; at 10 % of the time they
   still did, at 2 % they no longer do (measured while `busy()` still read requests in flight
   only, and so missed most jobs; docs/performance.md has the figures since). Background work
-  thus yields the CPU its callers are waiting for, yet still progresses under a sustained burst (a 20 ms export about once a second per
-  process); the backlog is worked off at full concurrency once the process is idle.
+  thus yields the CPU its callers are waiting for, yet still progresses under a sustained burst
+  (a 20 ms export about once a second per process); the backlog is worked off at full
+  concurrency once the process is idle.
 - **Wake-up**: an enqueue notifies `consent_jobs` when it commits, which wakes idle runners at
   once, except a request's job written with the request in one statement, whose process calls
   `wake()` (`consent.store.request_receipt` says why); otherwise runners poll every
