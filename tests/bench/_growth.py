@@ -201,12 +201,12 @@ async def _seed_requests(runtime: Runtime, since: int) -> None:
         )
 
 
-async def _export_and_erasure(runtime: Runtime, size: int) -> tuple[float, float]:
+async def _export_and_erasure(runtime: Runtime, run: int) -> tuple[float, float]:
     """Median ms of an access export, then of an erasure, each of a new subject with a full record and
     1,000 events (`bench_erasure.seed`), as their jobs run them (the runner is stopped by then)."""
     exports, erasures = [], []
     for round_ in range(_SUBJECT_ROUNDS):
-        number = len(str(size)) * 10 + round_  # its record's phone number and email: unique, valid
+        number = 40 + run * 10 + round_  # its record's phone number and email: unique, valid
         subject = await bench_erasure.seed(runtime, number, events=_SUBJECT_EVENTS)
         received = await runtime.requests.receive(
             NewRequestIn(
@@ -221,21 +221,26 @@ async def _export_and_erasure(runtime: Runtime, size: int) -> tuple[float, float
     return statistics.median(exports), statistics.median(erasures)
 
 
-async def _measure(runtime: Runtime, settings: Settings, url: str, events: int, fill_seconds: float) -> Figures:
+async def _measure(
+    runtime: Runtime, settings: Settings, url: str, events: int, fill_seconds: float, *, run: int
+) -> Figures:
+    """One size's figures. `run` numbers the measurements, so that each one's recordings, exports and
+    erasures are of new subjects (a recording of a known subject costs less than one that creates it)."""
     subjects = events // EVENTS_PER_SUBJECT
     rng = random.Random(events)  # noqa: S311 - which subjects to check, not a secret
     cached, uncached, batch_us = await _checks(runtime, subjects, rng)
     active = runtime.policy.current
     counter = iter(range(10**9))
     record = await _p50(
-        200, lambda _i: runtime.consents.record(active, _recording(runtime, 10**8 + next(counter), "granted"))
+        200,
+        lambda _i: runtime.consents.record(active, _recording(runtime, 10**8 + run * 10**4 + next(counter), "granted")),
     )
     feed = await _feed_rate(runtime, events)
     listing = await _p50(
         200, lambda _i: requests.list_requests(runtime.pool, requests.ListFilter(state="received", limit=100))
     )
     tenth, hit_rate = await _tenth_cache(settings, url, subjects, rng)
-    export, erasure = await _export_and_erasure(runtime, events)
+    export, erasure = await _export_and_erasure(runtime, run)
     return Figures(
         events=events, subjects=subjects, fill_seconds=fill_seconds, check_cached_us=cached,
         check_uncached_us=uncached, batch_us_per_check=batch_us, record_us=record, feed_events_per_s=feed,
@@ -370,7 +375,7 @@ async def measure_growth(scratch: Path, largest: int) -> Growth:
         async with running(settings, url) as runtime:
             await runtime.jobs.stop()  # the export and erasure figures run their jobs themselves
             filled = 0
-            for events in sizes:
+            for run, events in enumerate(sizes, start=1):
                 subjects = events // EVENTS_PER_SUBJECT
                 _say(f"growth: filling to {events:,} events ({subjects:,} subjects)")
                 started = time.perf_counter()
@@ -382,7 +387,7 @@ async def measure_growth(scratch: Path, largest: int) -> Growth:
                     await conn.execute("CHECKPOINT")  # the fill's dirty pages written now, not while measuring
                 fill_seconds = time.perf_counter() - started
                 filled = subjects
-                figures.append(await _measure(runtime, settings, url, events, fill_seconds))
+                figures.append(await _measure(runtime, settings, url, events, fill_seconds, run=run))
                 _say(f"  {msgspec.json.encode(figures[-1]).decode()}")
             rss = _rss_kib()
         return Growth(sizes=figures, explain=await _explain(url), table_sizes=await _table_sizes(url), rss_kib=rss)
