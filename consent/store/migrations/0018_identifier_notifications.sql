@@ -8,18 +8,11 @@
 -- instance woke up to forget its remembered misses for nothing. Transition tables tell whether a
 -- row was added or removed; the payloads are unchanged ('I' added, 'D' removed).
 
-CREATE FUNCTION notify_identifiers_added() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One function for both triggers: each names its transition table `changed` (as migration 0005 does).
+CREATE FUNCTION notify_identifier_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM added) THEN
-        PERFORM pg_notify('consent_identifiers', 'I');
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION notify_identifiers_removed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM removed) THEN
-        PERFORM pg_notify('consent_identifiers', 'D');
+    IF EXISTS (SELECT 1 FROM changed) THEN
+        PERFORM pg_notify('consent_identifiers', CASE TG_OP WHEN 'DELETE' THEN 'D' ELSE 'I' END);
     END IF;
     RETURN NULL;
 END $$;
@@ -28,6 +21,6 @@ DROP TRIGGER subject_identifiers_notify ON subject_identifiers;
 DROP FUNCTION notify_identifier_change();
 
 CREATE TRIGGER subject_identifiers_added AFTER INSERT ON subject_identifiers
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION notify_identifiers_added();
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION notify_identifier_rows();
 CREATE TRIGGER subject_identifiers_removed AFTER DELETE ON subject_identifiers
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION notify_identifiers_removed();
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION notify_identifier_rows();
