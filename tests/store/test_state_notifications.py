@@ -1,5 +1,5 @@
 """Consent-state notifications: one per changing statement, naming every subject it changed; identifier
-notifications only from statements that added or removed an identifier."""
+notifications only from statements that added or removed an identifier, a removal naming its subjects."""
 
 from __future__ import annotations
 
@@ -97,4 +97,23 @@ async def test_identifier_statements_notify_only_when_they_add_or_remove_one(
     assert await on_identifiers(_ADD_IDENTIFIERS, [], []) == []
     assert await on_identifiers(_ADD_IDENTIFIERS, [index], [subject_id]) == ["I"]
     assert await on_identifiers("DELETE FROM subject_identifiers WHERE blind_index = $1", b"none") == []
-    assert await on_identifiers("DELETE FROM subject_identifiers WHERE blind_index = $1", index) == ["D"]
+    assert await on_identifiers("DELETE FROM subject_identifiers WHERE blind_index = $1", index) == [f"D:{subject_id}"]
+
+
+async def test_an_identifier_removal_names_each_subject_once(conn: Connection, database_url: str) -> None:
+    # Instances forget the matches of the subjects named (migration 0019), not every match they hold.
+    ids = await subjects(conn, 450)
+    owners = [subject_id for subject_id in ids for _ in range(2)]  # two identifiers each
+    await conn.execute(_ADD_IDENTIFIERS, [uuid7().bytes for _ in owners], owners)
+
+    payloads = await notified(
+        database_url,
+        "DELETE FROM subject_identifiers WHERE subject_id = ANY($1::uuid[])",
+        ids,
+        channel="consent_identifiers",
+    )
+
+    assert all(payload.startswith("D:") and len(payload) < 8000 for payload in payloads)
+    named = [subject_id for payload in payloads for subject_id in payload[2:].split(",")]
+    assert sorted(named) == sorted(ids)
+    assert len(payloads) == 3  # 200 per notification

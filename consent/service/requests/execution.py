@@ -163,7 +163,7 @@ class RequestExecution:
             await audit.record(conn, entry, now=now)
             await complete_if_settled(conn, row, actor=ACTOR, now=now)
         self._states.evict(row.subject_id)
-        self._subjects.clear()
+        self._subjects.forget_changed([row.subject_id])  # an erasure or a corrected identifier
 
 
 def _job_key(request_id: UUID) -> str:

@@ -19,6 +19,7 @@ from uuid import UUID
 from consent.errors import Conflict, InvalidInput
 from consent.ids import uuid7
 from consent.service.cache_bounds import store_bounded
+from consent.service.subjects.matches import Matches
 from consent.service.vault.data_keys import DataKeys
 from consent.store import vault as store
 from consent.store.consent_state import IdentifierCandidate
@@ -72,11 +73,12 @@ class Subjects:
     """Identifier lookups for this process, with bounded caches of confirmed matches and misses.
 
     The caches key a keyed hash of (kind, value), so not even this process's
-    memory holds identifiers as such. Matches are dropped whenever any
-    identifier is removed or any subject erased; misses whenever any identifier
-    is added (a check for a device never seen must not cost a query each time,
-    but must see the device once it records consent). Both go when the
-    notification connection drops.
+    memory holds identifiers as such. A subject's matches are dropped when one
+    of its identifiers is removed or it is erased (the notifications name the
+    subjects, migration 0019); misses whenever any identifier is added (a check
+    for a device never seen must not cost a query each time, but must see the
+    device once it records consent). Both go when the notification connection
+    drops.
     """
 
     def __init__(
@@ -92,7 +94,7 @@ class Subjects:
         self._index_key = index_key
         self._phone_region = phone_region
         self._notifications = notifications
-        self._cache: OrderedDict[bytes, UUID] = OrderedDict()
+        self._cache = Matches(max_entries)
         self._unknown: OrderedDict[bytes, None] = OrderedDict()
         # Keyed once: copying the keyed state is half the cost of keying a new hash per lookup.
         self._memo_hash = hashlib.blake2b(key=os.urandom(32), digest_size=16)
@@ -100,14 +102,30 @@ class Subjects:
         self._unknown_generation = 0
         self._max_entries = max_entries
         self._observers: list[tuple[Callable[[], None], Callable[[], None]]] = []
-        notifications.subscribe("consent_subject_keys", lambda _payload: self.clear(), on_reset=self.clear)
+        notifications.subscribe("consent_subject_keys", self._keys_removed, on_reset=self.clear)
         notifications.subscribe("consent_identifiers", self._identifiers_changed, on_reset=self.clear)
 
+    def _keys_removed(self, payload: str) -> None:
+        # The payload is the erased subject's id (migration 0003).
+        self._forget_named(payload)
+
     def _identifiers_changed(self, payload: str) -> None:
+        # 'I': identifiers were added; 'D:' and the subjects whose identifiers were removed (migration
+        # 0019, up to 200 per notification); 'D' alone, from an instance before it: any subject.
         if payload == "I":
             self.forget_misses()
+        elif payload.startswith("D:"):
+            self._forget_named(payload[2:])
         else:
             self.clear()
+
+    def _forget_named(self, ids: str) -> None:
+        try:
+            subject_ids = [UUID(text) for text in ids.split(",")]
+        except ValueError:
+            self.clear()  # not ours to read: forget everything rather than keep a stale match
+            return
+        self.forget_subjects(subject_ids)
 
     def observe(self, added: Callable[[], None], removed: Callable[[], None]) -> None:
         """Also call `added()` whenever identifiers may have been added (a miss may be outdated) and
@@ -120,6 +138,23 @@ class Subjects:
         self._unknown.clear()
         for added, _ in self._observers:
             added()
+
+    def forget_subjects(self, subject_ids: Iterable[UUID]) -> None:
+        """Drop the matches naming these subjects (an identifier of theirs was removed, or their key).
+
+        Lookups in flight remember nothing (the generation moves): they may have read the rows
+        before the removal."""
+        self._generation += 1
+        self._cache.drop_subjects(subject_ids)
+        for _, removed in self._observers:
+            removed()
+
+    def forget_changed(self, subject_ids: Iterable[UUID]) -> None:
+        """Identifiers of `subject_ids` were removed or replaced, and others perhaps added: forget
+        their matches and every miss. (Every instance does at the commit, on the notifications;
+        this process at once, so that its next lookup does not wait for them.)"""
+        self.forget_subjects(subject_ids)
+        self.forget_misses()
 
     def clear(self) -> None:
         self._generation += 1
@@ -235,7 +270,7 @@ class Subjects:
             raise Conflict(f"this {identifier.kind} already identifies another subject", field=identifier.kind)
         await store.delete_identifiers_of_kind(conn, subject_id, identifier.kind)
         await self._store(conn, key, subject_id, identifier, index=index, now=now)
-        self.clear()
+        self.forget_changed([subject_id])
 
     async def move(
         self, conn: Connection, identifier: Identifier, *, to: UUID, key: DataKey, now: datetime
@@ -250,7 +285,7 @@ class Subjects:
         if owner is not None:
             await store.delete_identifier(conn, identifier.kind, index, owner)
         await self._store(conn, key, to, identifier, index=index, now=now)
-        self.clear()
+        self.forget_changed([] if owner is None else [owner])
         return owner
 
     async def new_subjects(self, wanted: Iterable[tuple[Identifier, UUID]], now: datetime) -> store.NewSubjects:
@@ -281,7 +316,7 @@ class Subjects:
 
     async def detach(self, conn: Connection, subject_id: UUID, kind: IdentifierKind) -> None:
         await store.delete_identifiers_of_kind(conn, subject_id, kind)
-        self.clear()
+        self.forget_subjects([subject_id])
 
     async def _store(
         self, conn: Connection, key: DataKey, subject_id: UUID, identifier: Identifier, *, index: bytes, now: datetime
@@ -307,4 +342,4 @@ class Subjects:
     def _remember(self, memo: bytes, subject_id: UUID, generation: int) -> None:
         if not self._notifications.connected or generation != self._generation or self._max_entries == 0:
             return
-        store_bounded(self._cache, memo, subject_id, self._max_entries)
+        self._cache.put(memo, subject_id)

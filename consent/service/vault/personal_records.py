@@ -180,5 +180,5 @@ async def erase_subject_keys(conn: Connection, subjects: Subjects, subject_id: U
             actor, "subject.keys_erased", subject_id, had_key=existed, identifiers_removed=removed_identifiers
         )
         await audit.record(conn, entry)
-    subjects.clear()
+    subjects.forget_subjects([subject_id])
     return existed
