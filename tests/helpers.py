@@ -15,7 +15,7 @@ from consent.service.api_keys.issuing import CreatedKey
 from consent.store.pool import Connection
 from policies import RequestType
 
-__all__ = ["MakeKey", "bearer", "choices", "eventually", "stored", "with_database", "with_user"]
+__all__ = ["FakeClock", "MakeKey", "bearer", "choices", "eventually", "stored", "with_database", "with_user"]
 
 MakeKey = Callable[..., Awaitable[CreatedKey]]
 
@@ -97,3 +97,13 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+class FakeClock:
+    """A clock a test moves by hand (`clock.now += 0.5`), for code that takes `clock=time.monotonic`."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -24,6 +24,7 @@ from uuid import UUID
 import msgspec
 
 from consent.errors import InvalidInput
+from consent.service.foreground import FOREGROUND
 from consent.service.replica import Reads
 from consent.store import consent_events as store
 from consent.store.notifications import Notifications
@@ -92,7 +93,7 @@ class ChangeFeed:
                 break
             # Woken by a commit anywhere; the short cap covers a commit still hidden behind an older
             # transaction, which becomes visible without a further notification.
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(TimeoutError), FOREGROUND.waiting():  # asleep: background work may run
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.2))
         changes = [
             Change(

@@ -19,6 +19,7 @@ from consent.ids import uuid7
 from consent.runtime import running
 from consent.service.api_keys.issuing import Scope
 from consent.service.feed import decode_cursor
+from consent.service.foreground import FOREGROUND
 from consent.store.pool import Connection
 from tests.helpers import MakeKey, bearer
 
@@ -26,15 +27,18 @@ STORED = "SELECT count(*) FROM consent_events"
 
 
 @contextlib.asynccontextmanager
-async def instance(settings: Settings, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def instance(settings: Settings, database_url: str, *, wrapped: bool = False) -> AsyncIterator[httpx.AsyncClient]:
     """One service instance (its own pool, caches and writer) on the test's event loop.
 
     Litestar's test client runs the app in another thread and blocks on each call; concurrent
-    writers and long polls need the app on this loop.
+    writers and long polls need the app on this loop. `wrapped`: through the wrapper every request
+    of a served app passes (`consent.api.observability.observe`), as a worker runs it.
     """
     app = create_app(settings)
     async with running(settings, database_url) as runtime:
         app.state.runtime = runtime
+        if wrapped:
+            app.runtime = runtime
         transport = httpx.ASGITransport(app=cast("Any", app))  # httpx types ASGI apps more narrowly
         async with httpx.AsyncClient(transport=transport, base_url="http://consent.test", timeout=60) as http:
             yield http
@@ -216,6 +220,20 @@ async def test_a_long_poll_without_changes_returns_an_empty_page_after_the_wait(
     page = await changes(service, tokens, after=start["next"], wait=0.5)
     assert time.monotonic() - began >= 0.5
     assert page == {"changes": [], "next": start["next"]}
+
+
+async def test_a_sleeping_long_poll_leaves_the_process_free_for_background_jobs(
+    settings: Settings, database_url: str, tokens: Tokens
+) -> None:
+    # A downstream service following the feed is in flight all the time; asleep, it is not work.
+    async with instance(settings, database_url, wrapped=True) as service:
+        start = await changes(service, tokens)
+        polling = asyncio.create_task(changes(service, tokens, after=start["next"], wait=3))
+        await asyncio.sleep(2.5)
+        assert not polling.done()
+        assert not FOREGROUND.busy()
+        assert FOREGROUND.share() < 0.1
+        await polling
 
 
 async def test_an_empty_feed_starts_from_the_beginning(service: httpx.AsyncClient, tokens: Tokens) -> None:

@@ -224,7 +224,7 @@ async def test_an_enqueue_wakes_an_idle_runner_without_waiting_for_the_poll(pool
 async def test_while_the_process_serves_requests_one_job_runs_at_a_time_and_they_are_paced(
     pool: Pool, make_runner: MakeRunner
 ) -> None:
-    foreground = Foreground(linger=0.0)  # idle as soon as the request ends
+    foreground = Foreground(window=0.01)  # idle 7.5 ms after the request ends
     running = 0
     most = 0
     starts: list[float] = []
@@ -262,7 +262,7 @@ async def test_while_the_process_serves_requests_one_job_runs_at_a_time_and_they
 async def test_while_the_process_serves_requests_a_job_s_time_is_given_back_before_the_next_starts(
     pool: Pool, make_runner: MakeRunner
 ) -> None:
-    foreground = Foreground()
+    foreground = Foreground(window=0.01)
     spans: list[tuple[float, float]] = []
 
     async def step(job: JobRow) -> None:

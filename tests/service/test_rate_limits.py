@@ -6,18 +6,11 @@ import asyncio
 
 from consent.config import load_settings
 from consent.service.rate_limits import RateLimits, RefusalPause, TokenBuckets
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import FakeClock
 
 
 def test_a_burst_is_admitted_then_the_rate() -> None:
-    clock = Clock()
+    clock = FakeClock()
     buckets = TokenBuckets(per_second=2.0, burst=4, share=1, clock=clock)
     assert [buckets.take("a") for _ in range(4)] == [0.0] * 4
     assert buckets.take("a") == 0.5  # the next token is due in half a second
@@ -27,14 +20,14 @@ def test_a_burst_is_admitted_then_the_rate() -> None:
 
 
 def test_each_key_has_its_own_bucket() -> None:
-    buckets = TokenBuckets(per_second=1.0, burst=1, share=1, clock=Clock())
+    buckets = TokenBuckets(per_second=1.0, burst=1, share=1, clock=FakeClock())
     assert buckets.take("a") == 0.0
     assert buckets.take("a") > 0
     assert buckets.take("b") == 0.0
 
 
 def test_each_process_holds_its_share_so_all_together_hold_the_limit() -> None:
-    clock = Clock()
+    clock = FakeClock()
     shares = [TokenBuckets(per_second=10.0, burst=100, share=4, clock=clock) for _ in range(4)]
     admitted = sum(1 for share in shares for _ in range(1000) if share.take("net") == 0.0)
     assert admitted == 100
@@ -44,17 +37,17 @@ def test_each_process_holds_its_share_so_all_together_hold_the_limit() -> None:
 
 
 def test_a_share_admits_at_least_one_request() -> None:
-    buckets = TokenBuckets(per_second=1.0, burst=1, share=8, clock=Clock())
+    buckets = TokenBuckets(per_second=1.0, burst=1, share=8, clock=FakeClock())
     assert buckets.take("a") == 0.0
 
 
 def test_a_rate_of_zero_turns_the_limit_off() -> None:
-    buckets = TokenBuckets(per_second=0.0, burst=0, share=1, clock=Clock())
+    buckets = TokenBuckets(per_second=0.0, burst=0, share=1, clock=FakeClock())
     assert all(buckets.take("a") == 0.0 for _ in range(10_000))
 
 
 def test_spending_after_the_fact_delays_the_next_request() -> None:
-    buckets = TokenBuckets(per_second=1.0, burst=1, share=1, clock=Clock())
+    buckets = TokenBuckets(per_second=1.0, burst=1, share=1, clock=FakeClock())
     assert buckets.wait("a") == 0.0
     buckets.spend("a")
     buckets.spend("a")
@@ -62,7 +55,7 @@ def test_spending_after_the_fact_delays_the_next_request() -> None:
 
 
 def test_buckets_are_bounded_in_number() -> None:
-    clock = Clock()
+    clock = FakeClock()
     buckets = TokenBuckets(per_second=1.0, burst=10, share=1, max_entries=100, clock=clock)
     for number in range(10_000):
         buckets.take(number)
