@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Hashable
 
 from consent.config import Settings
+from consent.service.foreground import FOREGROUND, Foreground
 
 __all__ = ["RateLimits", "RefusalPause", "TokenBuckets"]
 
@@ -102,20 +103,23 @@ class RefusalPause:
     as the service can write them, and on a small machine each takes CPU the other clients need.
     Waiting, its connections cost a parked coroutine each: a flood over keep-alive connections
     sends a few requests a second per connection instead of thousands. At most `most` answers are
-    parked at once in a process; beyond that, refusals go out at once (memory stays bounded).
+    parked at once in a process; beyond that, refusals go out at once (memory stays bounded). A
+    parked answer is not work: background jobs do not yield to it (`foreground`).
     """
 
-    def __init__(self, delay: float, *, most: int = 1000) -> None:
+    def __init__(self, delay: float, *, most: int = 1000, foreground: Foreground = FOREGROUND) -> None:
         self.delay = delay
         self._most = most
         self._parked = 0
+        self._foreground = foreground
 
     async def __call__(self) -> None:
         if self.delay <= 0 or self._parked >= self._most:
             return
         self._parked += 1
         try:
-            await asyncio.sleep(self.delay)
+            with self._foreground.waiting():
+                await asyncio.sleep(self.delay)
         finally:
             self._parked -= 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from consent.config import load_settings
+from consent.service.foreground import Foreground
 from consent.service.rate_limits import RateLimits, RefusalPause, TokenBuckets
 from tests.helpers import FakeClock
 
@@ -79,6 +80,16 @@ async def test_a_refusal_pause_waits_its_delay_and_parks_at_most_its_bound() -> 
     assert not first.done()
     await first
     assert loop.time() - started >= 0.05
+
+
+async def test_a_parked_refusal_is_not_counted_as_serving() -> None:
+    # A flood held in the tarpit must not make the background jobs of the process yield to it.
+    foreground = Foreground(window=1.0)
+    pause = RefusalPause(0.3, foreground=foreground)
+    with foreground.serving():
+        await pause()
+    assert foreground.share() < 0.1
+    assert not foreground.busy()
 
 
 async def test_no_delay_means_no_pause() -> None:
