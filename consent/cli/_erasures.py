@@ -4,7 +4,9 @@ A backup taken before an erasure still holds the erased subject's wrapped data
 key. Every erasure leaves a tombstone (subject id and time, nothing personal),
 so before a restored database serves, the tombstones recorded since its backup
 are exported from the newer database (or its latest backup) and replayed into
-the restored one, which destroys the same data keys and identifiers again.
+the restored one, which destroys the same data keys and identifiers again. An
+erasure that kept fields under a legal exception (and so the data key) is
+exported with `kept_fields`; its replay deletes the other fields again.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def erasures() -> None:
 @erasures.command()
 @click.option("--since", help="Only erasures at or after this ISO 8601 time (UTC if no offset), e.g. the backup's.")
 def export(since: str | None) -> None:
-    """Print the erasure tombstones as JSON lines: {"subject_id": ..., "erased_at": ...}, oldest first."""
+    """Print the erasure tombstones as JSON lines: {"subject_id": ..., "erased_at": ...}, oldest first.
+
+    A partial erasure (fields kept under a legal exception) has "kept_fields" too."""
     start = _moment(since)
 
     async def work(conn: Connection) -> int:
@@ -90,9 +94,10 @@ def replay(file: str) -> None:
     """Re-apply the erasures in FILE (from `consent erasures export`; - for stdin), audited.
 
     For each subject not yet erased here: destroy its data key and lookup
-    identifiers and record the tombstone with its original time. Subjects this
-    database already holds a tombstone for are left as they are, so a replay
-    can be repeated. Run it on a restored database before it serves.
+    identifiers and record the tombstone with its original time; for a partial
+    erasure, delete the record fields and identifiers it did not keep. Subjects
+    this database already holds a tombstone for are left as they are, so a
+    replay can be repeated. Run it on a restored database before it serves.
     """
     tombstones, source = _read_file(file)
     settings = load()
@@ -111,7 +116,8 @@ def replay(file: str) -> None:
             return await replay_erasures(conn, subjects, tombstones, source=source, actor=CLI_ACTOR)
 
         outcome = run_with_connection(msgspec.structs.replace(settings, database_url=url), work)
+    partial = f"; {outcome.partial} partial (fields kept under a legal exception)" if outcome.partial else ""
     click.echo(
         f"replayed {outcome.replayed} erasure(s): {outcome.data_keys_destroyed} data key(s) destroyed; "
-        f"{outcome.already_erased} already erased here"
+        f"{outcome.already_erased} already erased here{partial}"
     )

@@ -8,16 +8,20 @@ nothing more the second time.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import datetime
 from uuid import UUID
 
 from consent.store.pool import Connection
+from consent.store.vault import TombstoneRow
 
 __all__ = [
     "consented_purposes",
     "delete_idempotency_records",
     "delete_record_fields",
     "delete_unsent_messages",
+    "insert_partial_erasure",
+    "iter_erasures",
     "strip_plain_user_agents",
 ]
 
@@ -68,3 +72,37 @@ async def strip_plain_user_agents(conn: Connection, subject_id: UUID) -> int:
         subject_id,
     )
     return _count(result)
+
+
+async def insert_partial_erasure(
+    conn: Connection, subject_id: UUID, erased_at: datetime, kept_fields: Sequence[str]
+) -> None:
+    """Record an erasure that kept `kept_fields` (migration 0020); once per subject and time."""
+    await conn.execute(
+        "INSERT INTO partial_erasures (subject_id, erased_at, kept_fields) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        subject_id,
+        erased_at,
+        list(kept_fields),
+    )
+
+
+async def iter_erasures(conn: Connection, since: datetime) -> AsyncIterator[TombstoneRow]:
+    """Tombstones and partial erasures recorded at or after `since`, oldest first (a cursor: memory
+    stays flat); a tombstone has no `kept_fields`."""
+    async with conn.transaction():
+        async for row in conn.cursor(
+            """
+            SELECT subject_id, erased_at, NULL::text[] AS kept_fields FROM erasure_tombstones WHERE erased_at >= $1
+            UNION ALL
+            SELECT subject_id, erased_at, kept_fields FROM partial_erasures WHERE erased_at >= $1
+            ORDER BY erased_at, subject_id
+            """,
+            since,
+            prefetch=1000,
+        ):
+            kept = row["kept_fields"]
+            yield TombstoneRow(
+                subject_id=row["subject_id"],
+                erased_at=row["erased_at"],
+                kept_fields=None if kept is None else tuple(kept),
+            )

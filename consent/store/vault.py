@@ -3,7 +3,6 @@ erasure_tombstones and master_key_versions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,7 +36,6 @@ __all__ = [
     "insert_subject",
     "insert_tombstone",
     "is_tombstoned",
-    "iter_tombstones",
     "lock_identifier",
     "lock_identifiers",
     "lock_stale_keys",
@@ -226,11 +224,13 @@ async def insert_tombstone(conn: Connection, subject_id: UUID, erased_at: dateti
     )
 
 
-class TombstoneRow(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """One erasure: who was erased, and when (nothing personal); also a line of `consent erasures export`."""
+class TombstoneRow(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One erasure: who was erased, and when (nothing personal); also a line of `consent erasures export`.
+    `kept_fields`: a partial erasure, which kept these record fields (`*`: all) and its data key."""
 
     subject_id: UUID
     erased_at: datetime
+    kept_fields: tuple[str, ...] | None = None
 
 
 class MasterVersionRow(msgspec.Struct, kw_only=True, frozen=True):
@@ -245,17 +245,6 @@ class WrappedKeyRow(msgspec.Struct, kw_only=True, frozen=True):
     subject_id: UUID
     master_version: int
     wrapped_key: bytes
-
-
-async def iter_tombstones(conn: Connection, since: datetime) -> AsyncIterator[TombstoneRow]:
-    """Erasure tombstones recorded at or after `since`, oldest first (a cursor: memory stays flat)."""
-    async with conn.transaction():
-        async for row in conn.cursor(
-            "SELECT subject_id, erased_at FROM erasure_tombstones WHERE erased_at >= $1 ORDER BY erased_at, subject_id",
-            since,
-            prefetch=1000,
-        ):
-            yield TombstoneRow(subject_id=row["subject_id"], erased_at=row["erased_at"])
 
 
 async def note_master_version(conn: Connection | Pool, version: int, at: datetime) -> None:

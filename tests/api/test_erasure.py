@@ -152,6 +152,9 @@ async def test_a_legal_hold_keeps_the_categories_it_names_and_the_rest_is_erased
     assert record["attributes"] == {}
     rows = await personal_rows(conn, subject_id)
     assert rows == {**NOTHING, "subject_keys": 1, "personal_records": 2}  # the identifiers went with their fields
+    # Recorded for a replay into a restored backup, which would bring the erased fields back.
+    recorded = await conn.fetch("SELECT kept_fields FROM partial_erasures WHERE subject_id = $1", subject_id)
+    assert [row["kept_fields"] for row in recorded] == [["address", "name"]]
     deliveries = await until_sent(client, dsr, str(request["id"]))
     assert {d["recipient"] for d in deliveries} == {"analytics_warehouse", "mailer"}
 

@@ -10,9 +10,11 @@ hold's id, or `legal_obligation` with the policy's text) and the fields kept; no
 **Erasure.** With nothing kept, the subject is crypto-shredded (`erase_subject_keys`: data key,
 blind indexes, tombstone, the birth date copied to its facts) and its record's rows deleted: every
 ciphertext of the subject, here and in backups, is unreadable. With something kept the data key
-must stay: the fields and identifiers not kept are deleted instead. Either way the notes and
-corrections stored with its requests, its stored Idempotency-Key answers, its messages not yet
-sent and any plain user-agent digest in its proofs are deleted. The consent history stays, as
+must stay: the fields and identifiers not kept are deleted instead, and the erasure is recorded
+with the fields it kept, so that a replay into a restored backup deletes them again
+(`consent.service.vault.partial_erasure`). Either way the notes and corrections stored with its
+requests, its stored Idempotency-Key answers, its messages not yet sent and any plain user-agent
+digest in its proofs are deleted. The consent history stays, as
 pseudonymous proof.
 
 **Orders.** Every recipient serving a purpose the subject ever consented to is sent an
@@ -31,14 +33,13 @@ from consent.service.policy_versions import PolicyHolder
 from consent.service.requests.execution import ACTOR, Executed, Executor, Order, notify_subject_changed
 from consent.service.requests.orders import ORDER_SUFFIX, recipients_for
 from consent.service.subjects.identifiers import Subjects
+from consent.service.vault.partial_erasure import EVERY_FIELD, delete_linkable, erase_all_but
 from consent.service.vault.personal_records import erase_subject_keys
-from consent.store import consent_state, erasure
-from consent.store import requests as requests_store
+from consent.store import erasure
 from consent.store import vault as vault_store
 from consent.store.holds import HoldRow, fetch_holds
 from consent.store.pool import Connection
 from consent.store.requests import RequestRow
-from crypto import IDENTIFIER_KINDS
 from policies import Policy
 
 __all__ = ["ERASURE_ORDERED", "EVERY_CATEGORY", "Kept", "erasure_executor", "exceptions"]
@@ -96,22 +97,13 @@ def erasure_executor(subjects: Subjects, policy: PolicyHolder) -> Executor:
         kept_fields = sorted({field for k in kept for field in k.fields})
         erased_fields = sorted(set(stored) - set(kept_fields))
         shredded = False
-        if not kept_fields:
+        if kept_fields:
+            kept_or_all = [EVERY_FIELD] if everything else kept_fields
+            await erase_all_but(conn, subjects, subject_id, kept_or_all, erased_at=now)
+        else:
             await erasure.delete_record_fields(conn, subject_id)
             shredded = await erase_subject_keys(conn, subjects, subject_id, actor=ACTOR)
-        elif not everything:
-            await erasure.delete_record_fields(conn, subject_id, keep=kept_fields)
-            for kind in IDENTIFIER_KINDS:
-                if kind not in kept_fields:
-                    await vault_store.delete_identifiers_of_kind(conn, subject_id, kind)
-            if "birth_date" not in kept_fields:
-                await consent_state.set_birth_date(conn, subject_id, None)
-        deleted = {
-            "idempotency_records": await erasure.delete_idempotency_records(conn, subject_id),
-            "unsent_messages": await erasure.delete_unsent_messages(conn, subject_id, keeping_suffix=ORDER_SUFFIX),
-            "user_agent_digests": await erasure.strip_plain_user_agents(conn, subject_id),
-            "request_notes": await requests_store.clear_ciphertexts(conn, subject_id),
-        }
+        deleted = await delete_linkable(conn, subject_id, keeping_suffix=ORDER_SUFFIX)
         await notify_subject_changed(conn, subject_id)
         keep_categories = sorted({k.category for k in kept})
         recipients = await recipients_for(conn, active, subject_id)
