@@ -302,6 +302,20 @@ async def test_a_device_first_checked_unknown_is_found_once_it_records(client: C
     assert answer["decisions"]["analytics"]["reason"] == "granted"
 
 
+async def test_a_recording_keeps_the_remembered_misses_of_other_devices(
+    client: Client, app: Litestar, keys: Keys
+) -> None:
+    # An undecided visitor's checks stay answered from memory while other visitors make choices.
+    undecided = {"device_id": "d_7Hq2undecided-00000000"}
+    assert (await check(client, keys, undecided))["subject_id"] is None
+    runtime: Runtime = app.state.runtime
+    remembered = runtime.subjects.identifier("device_id", undecided["device_id"])
+    assert runtime.subjects.cached(remembered) == (True, None)
+    await record(client, keys, DEVICE, {"analytics": "granted"})
+    await asyncio.sleep(0.2)  # the new device's notification has come back to this process too
+    assert runtime.subjects.cached(remembered) == (True, None)
+
+
 # --- batch --------------------------------------------------------------------------------------
 
 

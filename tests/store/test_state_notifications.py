@@ -1,8 +1,10 @@
 """Consent-state notifications: one per changing statement, naming every subject it changed; identifier
-notifications only from statements that added or removed an identifier, a removal naming its subjects."""
+notifications only from statements that added or removed an identifier, an addition naming its blind
+indexes, a removal its subjects."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 
@@ -95,9 +97,22 @@ async def test_identifier_statements_notify_only_when_they_add_or_remove_one(
         return notified(database_url, statement, *args, channel="consent_identifiers")
 
     assert await on_identifiers(_ADD_IDENTIFIERS, [], []) == []
-    assert await on_identifiers(_ADD_IDENTIFIERS, [index], [subject_id]) == ["I"]
+    assert await on_identifiers(_ADD_IDENTIFIERS, [index], [subject_id]) == [f"I:device_id:{index.hex()}"]
     assert await on_identifiers("DELETE FROM subject_identifiers WHERE blind_index = $1", b"none") == []
     assert await on_identifiers("DELETE FROM subject_identifiers WHERE blind_index = $1", index) == [f"D:{subject_id}"]
+
+
+async def test_an_identifier_addition_names_each_blind_index_once(conn: Connection, database_url: str) -> None:
+    # Instances forget the misses of the blind indexes named (migration 0019), not every miss.
+    owners = await subjects(conn, 700)
+    indexes = [os.urandom(16) for _ in owners]  # longer than any blind index: payloads are cut by length
+
+    payloads = await notified(database_url, _ADD_IDENTIFIERS, indexes, owners, channel="consent_identifiers")
+
+    assert all(payload.startswith("I:") and len(payload) < 8000 for payload in payloads)
+    named = [tag for payload in payloads for tag in payload[2:].split(",")]
+    assert sorted(named) == sorted(f"device_id:{index.hex()}" for index in indexes)
+    assert len(payloads) == 5  # 700 tags of 43 bytes, about 7000 bytes per notification
 
 
 async def test_an_identifier_removal_names_each_subject_once(conn: Connection, database_url: str) -> None:

@@ -170,7 +170,7 @@ class ConsentWriter:
             raise
         for request in batch:
             self._states.evict(request.write.subject_id)
-        self._subjects.forget_misses()
+        self._subjects.forget_misses([r.request.identifier for r in batch if r.request.identifier is not None])
         for request in batch:
             if request in losers:
                 await self._replay(request)

@@ -162,7 +162,7 @@ async def receive_at_once(
         subjects.clear()
         return None
     if creating.subject_ids:
-        subjects.forget_misses()
+        subjects.forget_created(creating)
     if row is not None:
         if job is not None:
             execution.wake()

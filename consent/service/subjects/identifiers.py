@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from uuid import UUID
 
 from consent.errors import Conflict, InvalidInput
 from consent.ids import uuid7
-from consent.service.cache_bounds import store_bounded
-from consent.service.subjects.matches import Matches
+from consent.service.subjects.memos import Memos
 from consent.service.vault.data_keys import DataKeys
 from consent.store import vault as store
 from consent.store.consent_state import IdentifierCandidate
@@ -36,7 +34,7 @@ from crypto import (
     normalise_identifier,
 )
 
-__all__ = ["Identifier", "Subjects", "holders_by_index"]
+__all__ = ["Identifier", "Subjects", "holders_by_index", "index_tag"]
 
 
 def holders_by_index(candidates: Iterable[IdentifierCandidate]) -> dict[tuple[str, bytes], list[IdentifierCandidate]]:
@@ -48,6 +46,11 @@ def holders_by_index(candidates: Iterable[IdentifierCandidate]) -> dict[tuple[st
 
 
 TABLE = "subject_identifiers"
+
+
+def index_tag(kind: str, blind_index: bytes) -> str:
+    """`kind:hex` of a blind index: how a notification names an added identifier (migration 0019)."""
+    return f"{kind}:{blind_index.hex()}"
 
 
 class Identifier:
@@ -94,8 +97,8 @@ class Subjects:
         self._index_key = index_key
         self._phone_region = phone_region
         self._notifications = notifications
-        self._cache = Matches(max_entries)
-        self._unknown: OrderedDict[bytes, None] = OrderedDict()
+        self._cache = Memos[UUID](max_entries)
+        self._unknown = Memos[str](max_entries)  # by `index_tag`: an added identifier names its blind index
         # Keyed once: copying the keyed state is half the cost of keying a new hash per lookup.
         self._memo_hash = hashlib.blake2b(key=os.urandom(32), digest_size=16)
         self._generation = 0
@@ -110,9 +113,12 @@ class Subjects:
         self._forget_named(payload)
 
     def _identifiers_changed(self, payload: str) -> None:
-        # 'I': identifiers were added; 'D:' and the subjects whose identifiers were removed (migration
-        # 0019, up to 200 per notification); 'D' alone, from an instance before it: any subject.
-        if payload == "I":
+        # 'I:' and the `index_tag`s of the identifiers added, 'D:' and the subjects whose identifiers
+        # were removed (migration 0019); a bare 'I' or 'D', from an older instance: any identifier,
+        # any subject.
+        if payload.startswith("I:"):
+            self._forget_tagged(payload[2:].split(","))
+        elif payload == "I":
             self.forget_misses()
         elif payload.startswith("D:"):
             self._forget_named(payload[2:])
@@ -133,9 +139,21 @@ class Subjects:
         read replica's identifier fences (`consent.service.replica`) follow this cache."""
         self._observers.append((added, removed))
 
-    def forget_misses(self) -> None:
+    def forget_misses(self, added: Iterable[Identifier] | None = None) -> None:
+        """Forget the remembered misses of these identifiers (just added), or every miss. Lookups in
+        flight remember no miss (the generation moves): they may have read before the addition."""
+        self._forget_tagged(None if added is None else [self._tag(identifier) for identifier in added])
+
+    def forget_created(self, new: store.NewSubjects) -> None:
+        """Forget the remembered misses of the identifiers of subjects this process created."""
+        self._forget_tagged([index_tag(kind, index) for kind, index in zip(new.kinds, new.blind_indexes, strict=True)])
+
+    def _forget_tagged(self, tags: list[str] | None) -> None:
         self._unknown_generation += 1
-        self._unknown.clear()
+        if tags is None:
+            self._unknown.clear()
+        else:
+            self._unknown.drop(tags)
         for added, _ in self._observers:
             added()
 
@@ -145,16 +163,16 @@ class Subjects:
         Lookups in flight remember nothing (the generation moves): they may have read the rows
         before the removal."""
         self._generation += 1
-        self._cache.drop_subjects(subject_ids)
+        self._cache.drop(subject_ids)
         for _, removed in self._observers:
             removed()
 
-    def forget_changed(self, subject_ids: Iterable[UUID]) -> None:
-        """Identifiers of `subject_ids` were removed or replaced, and others perhaps added: forget
-        their matches and every miss. (Every instance does at the commit, on the notifications;
-        this process at once, so that its next lookup does not wait for them.)"""
+    def forget_changed(self, subject_ids: Iterable[UUID], added: Iterable[Identifier] | None = None) -> None:
+        """Identifiers of `subject_ids` were removed or replaced, and `added` (None: perhaps any)
+        added: forget their matches and misses. (Every instance does at the commit, on the
+        notifications; this process at once, so that its next lookup does not wait for them.)"""
         self.forget_subjects(subject_ids)
-        self.forget_misses()
+        self.forget_misses(added)
 
     def clear(self) -> None:
         self._generation += 1
@@ -201,7 +219,7 @@ class Subjects:
             if self._matches(key, held.subject_id, identifier, held.ciphertext):
                 self._remember(memo, held.subject_id, generations[0])
                 return held.subject_id
-        self._remember_miss(memo, generations[1])
+        self._remember_miss(memo, identifier, generations[1])
         return None
 
     def _memo_key(self, identifier: Identifier) -> bytes:
@@ -224,13 +242,13 @@ class Subjects:
         if found is not None or (memo in self._unknown and not fresh):
             return found
         generation, unknown_generation = self._generation, self._unknown_generation
-        index = self._index_key.digest(identifier.kind, identifier.value)
+        index = self.index_of(identifier)
         for subject_id, ciphertext in await store.fetch_identifier_candidates(conn, identifier.kind, index):
             key = await self.data_keys.get(conn, subject_id)
             if key is not None and self._matches(key, subject_id, identifier, ciphertext):
                 self._remember(memo, subject_id, generation)
                 return subject_id
-        self._remember_miss(memo, unknown_generation)
+        self._remember_miss(memo, identifier, unknown_generation)
         return None
 
     async def find_or_create(self, conn: Connection, identifier: Identifier, now: datetime) -> tuple[UUID, bool]:
@@ -253,7 +271,7 @@ class Subjects:
         subject_id = uuid7()
         new = await self.new_subjects([(identifier, subject_id)], now)
         await store.insert_new_subjects(conn, new)
-        self.forget_misses()
+        self.forget_misses([identifier])
         return subject_id, True
 
     async def attach(
@@ -270,7 +288,7 @@ class Subjects:
             raise Conflict(f"this {identifier.kind} already identifies another subject", field=identifier.kind)
         await store.delete_identifiers_of_kind(conn, subject_id, identifier.kind)
         await self._store(conn, key, subject_id, identifier, index=index, now=now)
-        self.forget_changed([subject_id])
+        self.forget_changed([subject_id], [identifier])
 
     async def move(
         self, conn: Connection, identifier: Identifier, *, to: UUID, key: DataKey, now: datetime
@@ -285,7 +303,7 @@ class Subjects:
         if owner is not None:
             await store.delete_identifier(conn, identifier.kind, index, owner)
         await self._store(conn, key, to, identifier, index=index, now=now)
-        self.forget_changed([] if owner is None else [owner])
+        self.forget_changed([] if owner is None else [owner], [identifier])
         return owner
 
     async def new_subjects(self, wanted: Iterable[tuple[Identifier, UUID]], now: datetime) -> store.NewSubjects:
@@ -334,10 +352,13 @@ class Subjects:
             return False
         return stored.reveal() == identifier.value
 
-    def _remember_miss(self, memo: bytes, generation: int) -> None:
+    def _remember_miss(self, memo: bytes, identifier: Identifier, generation: int) -> None:
         if not self._notifications.connected or generation != self._unknown_generation or self._max_entries == 0:
             return
-        store_bounded(self._unknown, memo, None, self._max_entries)
+        self._unknown.put(memo, self._tag(identifier))
+
+    def _tag(self, identifier: Identifier) -> str:
+        return index_tag(identifier.kind, self.index_of(identifier))
 
     def _remember(self, memo: bytes, subject_id: UUID, generation: int) -> None:
         if not self._notifications.connected or generation != self._generation or self._max_entries == 0:

@@ -188,6 +188,6 @@ async def link_device(
                 audit.subject_action(actor, "subject.link", user_id),
                 now=now,
             )
-    subjects.forget_changed([] if previous is None else [previous])  # after the commit: see `move`
+    subjects.forget_changed([] if previous is None else [previous], [device, user])  # after the commit: see `move`
     states.evict(user_id)
     return LinkResult(subject_id=user_id, linked_from=previous, carried_purposes=carried)

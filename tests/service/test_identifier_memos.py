@@ -1,4 +1,5 @@
-"""Remembered identifier matches: bounded, and dropped subject by subject on every instance."""
+"""Remembered identifier lookups: bounded; matches dropped subject by subject, misses blind index by blind
+index, on every instance."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from consent.ids import uuid7
 from consent.runtime import Runtime, running
 from consent.service.subjects.identifiers import Identifier, Subjects
 from consent.service.subjects.linking import link_device
-from consent.service.subjects.matches import Matches
+from consent.service.subjects.memos import Memos
 from consent.service.vault.personal_records import erase_subject_keys
 from consent.store.pool import Connection
 from tests.helpers import eventually
@@ -32,7 +33,7 @@ _operations = st.lists(
 def test_matches_behave_as_a_bounded_map_dropped_by_subject(
     operations: list[tuple[str, bytes, UUID]], size: int
 ) -> None:
-    matches = Matches(size)
+    matches = Memos[UUID](size)
     model: OrderedDict[bytes, UUID] = OrderedDict()
     for operation, memo, subject_id in operations:
         if operation == "put":
@@ -42,12 +43,12 @@ def test_matches_behave_as_a_bounded_map_dropped_by_subject(
             while len(model) > size:
                 model.popitem(last=False)
         else:
-            matches.drop_subjects([subject_id])
+            matches.drop([subject_id])
             model = OrderedDict((m, s) for m, s in model.items() if s != subject_id)
         assert len(matches) == len(model)
         assert all(matches.get(m) == s for m, s in model.items())
     for subject_id in _SUBJECTS:  # the per-subject index holds exactly what is left
-        matches.drop_subjects([subject_id])
+        matches.drop([subject_id])
         model = OrderedDict((m, s) for m, s in model.items() if s != subject_id)
         assert len(matches) == len(model)
 
@@ -108,3 +109,21 @@ async def test_a_linked_device_is_forgotten_for_its_old_subject_only(
         await eventually(lambda: _remembered(other.subjects, device) != device_subject)
         assert await other.subjects.find(other.pool, device) == linked.subject_id
         assert _remembered(other.subjects, bystander) == bystander_subject
+
+
+async def test_a_new_identifier_drops_its_own_miss_on_every_instance_and_keeps_the_others(
+    runtime: Runtime, conn: Connection, database_url: str
+) -> None:
+    arriving = runtime.subjects.identifier("device_id", f"dev-{uuid7().hex}{uuid7().hex}")
+    undecided = runtime.subjects.identifier("device_id", f"dev-{uuid7().hex}{uuid7().hex}")
+    async with running(runtime.settings, database_url) as other:
+        assert await other.subjects.find(other.pool, arriving) is None
+        assert await other.subjects.find(other.pool, undecided) is None
+        assert other.subjects.cached(undecided) == (True, None)  # a remembered miss
+
+        created = await _new_subject(runtime, conn, arriving)
+
+        await eventually(lambda: other.subjects.cached(arriving) == (False, None))
+        assert await other.subjects.find(other.pool, arriving) == created
+        assert other.subjects.cached(undecided) == (True, None)  # still answered without PostgreSQL
+        assert runtime.subjects.cached(arriving) != (True, None)  # and in the creating process at once
