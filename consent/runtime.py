@@ -208,11 +208,17 @@ class Runtime:
         except TCStringInvalid as exc:
             raise InvalidInput(f"not a valid TCF v2 TC string: {exc}", field="tcf") from None
 
-    async def start(self) -> None:
+    async def start(self, *, background: bool = True) -> None:
+        """Start what serving needs; with `background`, the work a service instance does besides
+        (jobs, deliveries, the audit sealer, expiries): a CLI command leaves that to the instances."""
         await self.notifications.start()
         if self.replica is not None:
             await self.replica.start()
         self.writer.start()
+        if background:
+            await self._start_background()
+
+    async def _start_background(self) -> None:
         watch_state_cache(self.states)
         self._tasks.append(asyncio.create_task(run_metrics_flusher(), name="metrics-flusher"))
         ttl = timedelta(hours=self.settings.idempotency_ttl_hours)
@@ -263,8 +269,8 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, database_url: str) -> AsyncIterator[Runtime]:
-    """A started runtime for the duration of the block."""
+async def running(settings: Settings, database_url: str, *, background: bool = True) -> AsyncIterator[Runtime]:
+    """A started runtime for the duration of the block; `background`: see `Runtime.start`."""
     keys = load_key_material(settings)
     pool = await create_pool(
         database_url, min_size=settings.pool_min_size, max_size=settings.pool_max_size, pooled=settings.pooled
@@ -278,7 +284,7 @@ async def running(settings: Settings, database_url: str) -> AsyncIterator[Runtim
                 raise ConfigError(f"CONSENT_MASTER_KEY_CURRENT: {exc.detail}") from None
         check_recipient_secrets(policy.policy, RecipientSecrets(os.environ), settings.env)
         runtime = Runtime(settings, database_url, pool, keys, policy)
-        await runtime.start()
+        await runtime.start(background=background)
         # Everything built at start-up lives as long as the process: keep the collector from
         # scanning it again and again (fewer, shorter pauses on the hot path).
         gc.freeze()

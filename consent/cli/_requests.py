@@ -26,11 +26,16 @@ _encode = msgspec.json.Encoder(order="sorted").encode
 
 
 def run_service(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Run `work` against a started runtime (the services the API uses); errors become one line."""
+    """Run `work` against a started runtime (the services the API uses); errors become one line.
+
+    Without the background work of an instance: a command that approves or retries a request
+    enqueues its jobs, and the running instances take them (at once when notified, else at their
+    next poll). Run here, the jobs due at that moment would be leased by the command, cut off when
+    it exits, and left until their leases lapse; and webhooks would go out from this machine."""
     settings = load()
 
     async def main(url: str) -> T:
-        async with running(settings, url) as runtime:
+        async with running(settings, url, background=False) as runtime:
             return await work(runtime)
 
     with database_url(settings) as url:

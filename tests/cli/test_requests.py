@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from consent.cli import main
+from consent.cli._requests import run_service
 from consent.config import Settings
-from consent.runtime import running
+from consent.runtime import Runtime, running
 from consent.service.requests.intake import NewRequestIn, Verification
 from consent.store.requests import RequestRow
 from policies import Jurisdiction, RequestType
@@ -63,6 +64,24 @@ def test_approve_then_show(cli: CliRunner, file: Filer) -> None:
     shown = json.loads(cli.invoke(main, ["requests", "show", str(erasure.id)]).stdout)
     assert shown["request"]["approved_by"] == "cli"
     assert shown["deliveries"] == []
+
+
+def test_a_command_leaves_the_jobs_it_enqueues_to_the_service_instances(
+    cli: CliRunner, file: Filer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The approval enqueues the erasure's execution. A command's runtime used to run the job runner
+    # too: it leased every due job at once, and cut it off when the command exited.
+    erasure = file(RequestType.ERASURE)
+    assert cli.invoke(main, ["requests", "approve", str(erasure.id)]).exit_code == 0
+    for name, value in (cli.env or {}).items():
+        monkeypatch.setenv(name, value or "")
+
+    async def slow_command(runtime: Runtime) -> list[tuple[str, int]]:
+        await asyncio.sleep(0.5)  # a runner would have leased the due job by now
+        rows = await runtime.pool.fetch("SELECT state, attempts FROM jobs WHERE kind = 'request.execute'")
+        return [(row["state"], row["attempts"]) for row in rows]
+
+    assert run_service(slow_command) == [("pending", 0)]
 
 
 def test_reject_needs_a_reason_and_a_second_extension_fails(cli: CliRunner, file: Filer) -> None:
