@@ -77,11 +77,11 @@ class Subjects:
 
     The caches key a keyed hash of (kind, value), so not even this process's
     memory holds identifiers as such. A subject's matches are dropped when one
-    of its identifiers is removed or it is erased (the notifications name the
-    subjects, migration 0019); misses whenever any identifier is added (a check
-    for a device never seen must not cost a query each time, but must see the
-    device once it records consent). Both go when the notification connection
-    drops.
+    of its identifiers is removed or it is erased; a miss when an identifier
+    with its blind index is added (a check for a device never seen must not cost
+    a query each time, but must see the device once it records consent). The
+    notifications name the subjects and blind indexes (migration 0019). Both
+    caches go when the notification connection drops.
     """
 
     def __init__(
