@@ -12,10 +12,21 @@ from urllib.parse import urlsplit, urlunsplit
 
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import CreatedKey
+from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
 from consent.store.pool import Connection
-from policies import RequestType
+from policies import Jurisdiction, RequestType
 
-__all__ = ["FakeClock", "MakeKey", "bearer", "choices", "eventually", "stored", "with_database", "with_user"]
+__all__ = [
+    "FakeClock",
+    "MakeKey",
+    "bearer",
+    "choices",
+    "eventually",
+    "grant_analytics",
+    "stored",
+    "with_database",
+    "with_user",
+]
 
 MakeKey = Callable[..., Awaitable[CreatedKey]]
 
@@ -107,3 +118,25 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def grant_analytics(runtime: Runtime, device: str = "d_webhook-00000000000000") -> RecordOut:
+    """Record `device`'s grant of `analytics` through the service, as the API would."""
+    recorded = await runtime.consents.record(
+        runtime.policy.current,
+        RecordingRequest(
+            identifier=runtime.subjects.identifier("device_id", device),
+            property="shop",
+            jurisdiction=Jurisdiction.GDPR,
+            language=None,
+            action=Action.API,
+            choices=[Choice(purpose="analytics", status="granted", notice_version=2)],
+            gpc=False,
+            client_at=None,
+            proof={},
+            actor="test",
+            source=Source.API,
+        ),
+    )
+    assert isinstance(recorded, RecordOut)
+    return recorded

@@ -10,30 +10,8 @@ import pytest
 
 from consent.runtime import Runtime
 from consent.service.checking.cold_reads import ColdReads
-from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
 from consent.store import consent_state
-from policies import Jurisdiction
-
-
-async def record_device(runtime: Runtime, device: str) -> RecordOut:
-    recorded = await runtime.consents.record(
-        runtime.policy.current,
-        RecordingRequest(
-            identifier=runtime.subjects.identifier("device_id", device),
-            property="shop",
-            jurisdiction=Jurisdiction.GDPR,
-            language=None,
-            action=Action.API,
-            choices=[Choice(purpose="analytics", status="granted", notice_version=2)],
-            gpc=False,
-            client_at=None,
-            proof={},
-            actor="test",
-            source=Source.API,
-        ),
-    )
-    assert isinstance(recorded, RecordOut)
-    return recorded
+from tests.helpers import grant_analytics
 
 
 def index_of(runtime: Runtime, device: str) -> bytes:
@@ -72,7 +50,7 @@ async def test_concurrent_misses_share_queries_and_each_finds_its_subject(
     runtime: Runtime, queries: list[int], make_reads: Callable[..., ColdReads]
 ) -> None:
     devices = [f"d_{i:0>22}" for i in range(20)]
-    recorded = {device: (await record_device(runtime, device)).subject_id for device in devices}
+    recorded = {device: (await grant_analytics(runtime, device)).subject_id for device in devices}
     reads = make_reads(slots=2)
     queries.clear()  # recording read too
 
@@ -91,7 +69,7 @@ async def test_concurrent_misses_share_queries_and_each_finds_its_subject(
 async def test_a_lone_miss_is_sent_at_once(
     runtime: Runtime, queries: list[int], make_reads: Callable[..., ColdReads]
 ) -> None:
-    subject = (await record_device(runtime, "d_alone-0000000000000000")).subject_id
+    subject = (await grant_analytics(runtime, "d_alone-0000000000000000")).subject_id
     reads = make_reads()
     queries.clear()
 
@@ -104,7 +82,7 @@ async def test_a_lone_miss_is_sent_at_once(
 async def test_a_failed_query_fails_its_waiters_and_the_next_query_works(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, make_reads: Callable[..., ColdReads]
 ) -> None:
-    subject = (await record_device(runtime, "d_after_failure-00000000")).subject_id
+    subject = (await grant_analytics(runtime, "d_after_failure-00000000")).subject_id
     resolve = consent_state.resolve
 
     async def broken(*args: Any) -> Any:
@@ -123,7 +101,7 @@ async def test_a_failed_query_fails_its_waiters_and_the_next_query_works(
 async def test_a_caller_going_away_does_not_cancel_the_query_of_the_others(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, make_reads: Callable[..., ColdReads]
 ) -> None:
-    subject = (await record_device(runtime, "d_shared-000000000000000")).subject_id
+    subject = (await grant_analytics(runtime, "d_shared-000000000000000")).subject_id
     resolve = consent_state.resolve
     release = asyncio.Event()
 

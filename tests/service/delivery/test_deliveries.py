@@ -16,13 +16,13 @@ from consent.errors import Conflict, NotFound
 from consent.ids import uuid7
 from consent.runtime import Runtime
 from consent.service.delivery import Deliveries, RecipientSecrets, acknowledge, retry_failed
-from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
 from consent.store import outbox
 from consent.store.consent_batch import BatchRows, write_batch
 from consent.store.outbox import OutboxRow
 from consent.store.pool import transaction
 from crypto import verify_webhook
-from policies import Jurisdiction, Policy
+from policies import Policy
+from tests.helpers import grant_analytics
 from tests.service.delivery.receiver import Receiver
 
 SECRET = "whsec_analytics_test"
@@ -66,27 +66,6 @@ async def make_deliveries(runtime: Runtime) -> AsyncIterator[Any]:
         await deliveries.close()
 
 
-async def grant_analytics(runtime: Runtime, device: str = "d_webhook-00000000000000") -> UUID:
-    recorded = await runtime.consents.record(
-        runtime.policy.current,
-        RecordingRequest(
-            identifier=runtime.subjects.identifier("device_id", device),
-            property="shop",
-            jurisdiction=Jurisdiction.GDPR,
-            language=None,
-            action=Action.API,
-            choices=[Choice(purpose="analytics", status="granted", notice_version=2)],
-            gpc=False,
-            client_at=None,
-            proof={},
-            actor="test",
-            source=Source.API,
-        ),
-    )
-    assert isinstance(recorded, RecordOut)
-    return recorded.subject_id
-
-
 async def deliver_until(deliveries: Deliveries, runtime: Runtime, state: str, *, rounds: int = 200) -> None:
     for _ in range(rounds):
         await deliveries.deliver_due()
@@ -102,7 +81,7 @@ async def audit_actions(runtime: Runtime) -> list[str]:
 async def test_a_recipient_down_for_a_while_then_up_gets_each_change_once_with_the_same_event_id(
     runtime: Runtime, receiver: Receiver, make_deliveries: Any
 ) -> None:
-    subject_id = await grant_analytics(runtime)
+    subject_id = (await grant_analytics(runtime)).subject_id
     deliveries = make_deliveries(policy_towards(runtime, receiver.url))
     receiver.status = 503
     for _ in range(500):
@@ -183,7 +162,7 @@ async def order(runtime: Runtime, subject_id: UUID) -> UUID:
 async def test_an_order_stays_open_after_delivery_until_the_recipient_acknowledges_it(
     runtime: Runtime, receiver: Receiver, make_deliveries: Any
 ) -> None:
-    subject_id = await grant_analytics(runtime)
+    subject_id = (await grant_analytics(runtime)).subject_id
     await runtime.pool.execute("DELETE FROM outbox")
     event_id = await order(runtime, subject_id)
     deliveries = make_deliveries(policy_towards(runtime, receiver.url))
@@ -208,7 +187,7 @@ async def test_an_order_stays_open_after_delivery_until_the_recipient_acknowledg
 async def test_an_order_is_acknowledged_by_a_2xx_answer_where_the_policy_says_so(
     runtime: Runtime, receiver: Receiver, make_deliveries: Any
 ) -> None:
-    subject_id = await grant_analytics(runtime)
+    subject_id = (await grant_analytics(runtime)).subject_id
     await runtime.pool.execute("DELETE FROM outbox")
     await order(runtime, subject_id)
     deliveries = make_deliveries(policy_towards(runtime, receiver.url, ack="http_2xx"))
