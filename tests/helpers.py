@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import CreatedKey
 from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
+from consent.service.subjects.identifiers import Identifier
 from consent.store.pool import Connection
 from policies import Jurisdiction, RequestType
 
@@ -120,17 +121,32 @@ class FakeClock:
         return self.now
 
 
-async def grant_analytics(runtime: Runtime, device: str = "d_webhook-00000000000000") -> RecordOut:
-    """Record `device`'s grant of `analytics` through the service, as the API would."""
+# The current notice of each purpose in policies/examples/shop.toml, where it is not 1.
+NOTICE_VERSIONS = {"analytics": 2, "partner_sharing": 3}
+
+
+async def record_through_service(
+    runtime: Runtime,
+    identifier: Identifier,
+    choices: dict[str, str],
+    *,
+    jurisdiction: Jurisdiction = Jurisdiction.GDPR,
+    language: str | None = None,
+) -> RecordOut:
+    """Record `choices` ({purpose: status}, at each purpose's current notice) through the service, as
+    the API would for a `dsr` key."""
     recorded = await runtime.consents.record(
         runtime.policy.current,
         RecordingRequest(
-            identifier=runtime.subjects.identifier("device_id", device),
+            identifier=identifier,
             property="shop",
-            jurisdiction=Jurisdiction.GDPR,
-            language=None,
+            jurisdiction=jurisdiction,
+            language=language,
             action=Action.API,
-            choices=[Choice(purpose="analytics", status="granted", notice_version=2)],
+            choices=[
+                Choice(purpose=purpose, status=status, notice_version=NOTICE_VERSIONS.get(purpose, 1))
+                for purpose, status in choices.items()
+            ],
             gpc=False,
             client_at=None,
             proof={},
@@ -140,3 +156,10 @@ async def grant_analytics(runtime: Runtime, device: str = "d_webhook-00000000000
     )
     assert isinstance(recorded, RecordOut)
     return recorded
+
+
+async def grant_analytics(runtime: Runtime, device: str = "d_webhook-00000000000000") -> RecordOut:
+    """`device`'s grant of `analytics`."""
+    return await record_through_service(
+        runtime, runtime.subjects.identifier("device_id", device), {"analytics": "granted"}
+    )

@@ -8,32 +8,14 @@ from uuid import UUID
 from consent.jobs.housekeeping import HOUSEKEEPING
 from consent.runtime import Runtime
 from consent.service.housekeeping import expire_consents, purge_finished
-from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
-from policies import Jurisdiction
-from tests.helpers import eventually
+from tests.helpers import eventually, record_through_service
 
 ANALYTICS_LIFETIME = timedelta(days=395)  # policies/examples/shop.toml
 
 
 async def record(runtime: Runtime, device: str, status: str) -> UUID:
-    recorded = await runtime.consents.record(
-        runtime.policy.current,
-        RecordingRequest(
-            identifier=runtime.subjects.identifier("device_id", device),
-            property="shop",
-            jurisdiction=Jurisdiction.GDPR,
-            language=None,
-            action=Action.API,
-            choices=[Choice(purpose="analytics", status=status, notice_version=2)],
-            gpc=False,
-            client_at=None,
-            proof={},
-            actor="test",
-            source=Source.API,
-        ),
-    )
-    assert isinstance(recorded, RecordOut)
-    return recorded.subject_id
+    identifier = runtime.subjects.identifier("device_id", device)
+    return (await record_through_service(runtime, identifier, {"analytics": status})).subject_id
 
 
 async def test_a_grant_past_its_lifetime_expires_once_in_the_feed_the_audit_trail_and_the_outbox(

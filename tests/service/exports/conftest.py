@@ -12,11 +12,12 @@ import pytest
 
 from consent.runtime import Runtime
 from consent.service.exports import ExportDocument
-from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
+from consent.service.recording.prepare import RecordOut
 from consent.service.requests.intake import NewRequestIn, Verification
 from consent.service.vault.personal_records import PersonalRecord, put_personal_record
 from consent.store.requests import RequestRow
 from policies import Jurisdiction, RequestType
+from tests.helpers import record_through_service
 
 EMAIL = "hanako.yamada@example.jp"
 RECORD = PersonalRecord(
@@ -35,25 +36,8 @@ class Subject(msgspec.Struct, kw_only=True, frozen=True):
 
 
 async def record_choices(runtime: Runtime, choices: dict[str, str], *, jurisdiction: Jurisdiction) -> RecordOut:
-    versions = {"analytics": 2, "personalisation": 1, "marketing_email": 1}
-    recorded = await runtime.consents.record(
-        runtime.policy.current,
-        RecordingRequest(
-            identifier=runtime.subjects.identifier("email", EMAIL),
-            property="shop",
-            jurisdiction=jurisdiction,
-            language="en",
-            action=Action.API,
-            choices=[Choice(purpose=p, status=s, notice_version=versions[p]) for p, s in choices.items()],
-            gpc=False,
-            client_at=None,
-            proof={},
-            actor="test",
-            source=Source.API,
-        ),
-    )
-    assert isinstance(recorded, RecordOut)
-    return recorded
+    identifier = runtime.subjects.identifier("email", EMAIL)
+    return await record_through_service(runtime, identifier, choices, jurisdiction=jurisdiction, language="en")
 
 
 async def make_subject(runtime: Runtime, jurisdiction: Jurisdiction = Jurisdiction.GDPR) -> Subject:
