@@ -103,6 +103,7 @@ class Runtime:
         self.consents = ConsentService(
             pool,
             reads=self.reads,
+            cold_reads=self.cold_reads,
             subjects=self.subjects,
             data_keys=self.data_keys,
             states=self.states,

@@ -233,6 +233,18 @@ async def test_reads_go_to_the_replica_once_it_has_replayed_what_they_depend_on(
         response = await b.get(path, headers=bearer(token))
         assert response.status_code == 200, response.text
         assert await _read_on_replica(replica, statement), path
+    # A subject's current state, without history, is read as an uncached check reads it.
+    fresh = await record(a, keys, {"device_id": "d_replica-state-read-000000"}, {"analytics": "granted"})
+    before = _logged_count(replica, "concerned")
+    state = await b.get(f"/v1/subjects/{fresh}/consents", headers=bearer(keys.record))
+    assert state.status_code == 200, state.text
+    assert [(c["purpose"], c["status"]) for c in state.json()["consents"]] == [("analytics", "granted")]
+    await eventually(lambda: _logged_count(replica, "concerned") > before)
+
+
+def _logged_count(replica: Server, fragment: str) -> int:
+    """How many statements in the replica's log contain `fragment` (it logs every statement)."""
+    return (replica.data / "log").read_text(errors="replace").count(fragment)
 
 
 def _logged_on_replica(replica: Server, fragment: str) -> bool:

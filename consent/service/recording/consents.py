@@ -12,6 +12,8 @@ import msgspec
 from consent.errors import InvalidInput, NotFound
 from consent.ids import uuid7
 from consent.service import audit
+from consent.service.checking.checked_subjects import CheckedSubject, find_checked_subjects
+from consent.service.checking.cold_reads import ColdReads
 from consent.service.checking.state_cache import StateCache, SubjectSnapshot
 from consent.service.policy_versions import ActivePolicy
 from consent.service.recording.prepare import (
@@ -65,6 +67,7 @@ class ConsentService:
         pool: Pool,
         *,
         reads: Reads,
+        cold_reads: ColdReads,
         subjects: Subjects,
         data_keys: DataKeys,
         states: StateCache,
@@ -73,6 +76,7 @@ class ConsentService:
     ) -> None:
         self._pool = pool
         self._reads = reads
+        self._cold_reads = cold_reads
         self._subjects = subjects
         self._data_keys = data_keys
         self._states = states
@@ -158,9 +162,14 @@ class ConsentService:
         return result
 
     async def snapshot(self, subject_id: UUID) -> SubjectSnapshot:
-        if await self._data_keys.get(self._pool, subject_id) is None:
+        """The subject's state as a check by its id reads it: from the state cache, else through the
+        check path's cold reads (the replica, when it has replayed the subject's writes). NotFound
+        for an unknown or erased subject."""
+        checked = CheckedSubject(subject_id=subject_id)
+        await find_checked_subjects(self._cold_reads, self._subjects, self._states, [checked], reveal_contacts=True)
+        if checked.snapshot is None:
             raise NotFound("no subject has this id", field="subject_id")
-        return await self._states.get(self._pool, subject_id)
+        return checked.snapshot
 
     async def subject_consents(
         self, active: ActivePolicy, subject_id: UUID, *, history: bool, actor: str
