@@ -15,8 +15,8 @@
   exponential backoff with full jitter (`consent.backoff`); after its last attempt the job
   is parked as `failed` until a human retries it. Only a `JobFailed` message, or the type of any
   other exception, is stored: never a value from the job's subject.
-- **Yielding**: while `busy()` (the process is serving HTTP requests, or served one within the last
-  second: `consent.service.foreground` says why),
+- **Yielding**: while `busy()` (a request in flight, or requests in flight during a quarter of the
+  last two seconds, a long poll's sleep not counted: `consent.service.foreground` says why),
   one job at a time instead of `concurrency`; a new one at most every `busy_pace` seconds, and not
   before the last one's duration has been given back many times over, so jobs take at most
   `busy_share` (2 %) of the process's time. A job's time in the process understates what it costs:
