@@ -10,7 +10,7 @@ from uuid import UUID
 import msgspec
 
 from consent.store.pool import Connection
-from consent.store.recordsets import recordset, typed
+from consent.store.recordsets import Columns, recordset, typed
 
 __all__ = [
     "AuditRow",
@@ -46,6 +46,9 @@ class AuditRow(msgspec.Struct, kw_only=True, frozen=True, gc=False):
     target: dict[str, Any]
     detail: dict[str, Any]
     content_hash: bytes
+
+
+_COLUMNS_OF_ROWS = typed(AuditRow)
 
 
 class StoredAuditRow(AuditRow, kw_only=True, frozen=True, gc=False):
@@ -85,13 +88,16 @@ async def insert_entries(conn: Connection, rows: Sequence[AuditRow]) -> None:
     )
 
 
-def insert_from_json(param: int, *, only_if: str = "true") -> str:
+def insert_from_json(param: int, *, only_if: str = "true", columns: Columns = _COLUMNS_OF_ROWS, order: str = "") -> str:
     """The INSERT of audit rows passed as one JSON parameter (`consent.store.recordsets`), for a
-    larger statement; `only_if` is an SQL condition the rows are written under."""
+    larger statement; `only_if` is an SQL condition the rows are written under. `columns`: those of
+    `AuditRow` and any more the condition reads; `order`: the order of their positions, an SQL
+    expression of them (the parameter's own order when empty)."""
+    ordered = f" ORDER BY {order}" if order else ""
     return (
         "INSERT INTO audit_log (id, recorded_at, actor, action, target, detail, content_hash)"
         " SELECT r.id, r.recorded_at, r.actor, r.action, r.target, r.detail, decode(r.content_hash, 'base64')"
-        f" FROM {recordset(param, typed(AuditRow))} WHERE {only_if}"
+        f" FROM {recordset(param, columns)} WHERE {only_if}{ordered}"
     )
 
 

@@ -10,6 +10,7 @@ import msgspec
 
 from consent.store.outbox import OutboxRow
 from consent.store.pool import Connection, Pool, Record
+from consent.store.recordsets import recordset
 
 __all__ = [
     "ClosedRequestRow",
@@ -26,6 +27,7 @@ __all__ = [
     "fetch_open",
     "fetch_request",
     "fetch_subject_requests",
+    "insert_from_json_sql",
     "insert_request",
     "insert_sql",
     "insert_verification",
@@ -167,6 +169,24 @@ def insert_sql(first: int = 0, *, source: str = "") -> str:
         f"INSERT INTO requests ({', '.join(_NEW_COLUMNS)}, updated_at) SELECT {values}, {received} {source}"
         f" ON CONFLICT (subject_id, type) WHERE state IN {_OPEN} DO NOTHING RETURNING {_COLUMNS}"
     )
+
+
+def insert_from_json_sql(param: int, *, source: str, where: str) -> str:
+    """The INSERT of new requests passed as one JSON parameter (`consent.store.recordsets`), for a
+    larger statement: rows of `NewRequest`'s fields, read with `source` (more FROM items, each
+    followed by a comma) under the SQL condition `where`. It returns the rows it added: none for a
+    request whose subject already has an open request of its type."""
+    columns = tuple((name, "text" if kind == "bytea" else kind) for name, kind in _new_types())
+    values = ", ".join(f"decode(r.{name}, 'base64')" if kind == "bytea" else f"r.{name}" for name, kind in _new_types())
+    return (
+        f"INSERT INTO requests ({', '.join(_NEW_COLUMNS)}, updated_at) SELECT {values}, r.received_at"
+        f" FROM {source}{recordset(param, columns)} WHERE {where}"
+        f" ON CONFLICT (subject_id, type) WHERE state IN {_OPEN} DO NOTHING RETURNING {_COLUMNS}"
+    )
+
+
+def _new_types() -> list[tuple[str, str]]:
+    return [(name, _NEW_TYPES.get(name, "text")) for name in _NEW_COLUMNS]
 
 
 def new_parameters(new: NewRequest) -> list[Any]:

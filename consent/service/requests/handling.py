@@ -29,6 +29,7 @@ from consent.service.requests.intake import (
     required_reason,
     verification_of,
 )
+from consent.service.requests.receipt_batches import ReceiptBatches
 from consent.service.requests.receiving import (
     ciphertexts,
     existing_subject,
@@ -82,6 +83,7 @@ class RequestHandling:
         self._policy = policy
         self._consents = consents
         self._states = states
+        self._receipts = ReceiptBatches(pool)
 
     async def receive(self, new: NewRequestIn) -> Received:
         """Record a request, or return the subject's open one of the same type.
@@ -97,7 +99,14 @@ class RequestHandling:
         now = datetime.now(UTC)
         planned = plan_receipt(active, new, verification, now)
         if planned.at_once:
-            done = await receive_at_once(self._pool, self._subjects, self._execution, new, planned)
+            done = await receive_at_once(
+                self._pool,
+                self._subjects,
+                self._execution,
+                new,
+                receipts=self._receipts,
+                planned=planned,
+            )
             if done is not None:
                 received, created = done
                 return Received(

@@ -4,7 +4,8 @@ A request whose verification the caller asserts, and which goes no further than 
 progress as it arrives (the common case: an access, erasure or rectification request from a
 compliance tool, a manual approval, an opt-out), is received in one statement
 (`consent.store.request_receipt`): its subject if new, the request, its audit entries and its job,
-one round trip and one commit. Everything else (a code to send, an objection's effect on the
+one round trip and one commit, shared with the process's other requests received at the same time
+(`receipt_batches`). Everything else (a code to send, an objection's effect on the
 subject's facts, a new subject with a note to encrypt, an identifier created concurrently) takes
 the transactional path in `handling.py`, which locks the identifier.
 """
@@ -23,11 +24,12 @@ from consent.service.policy_versions import ActivePolicy
 from consent.service.requests.execution import RequestExecution
 from consent.service.requests.intake import NewRequestIn, Verification, received_at_of
 from consent.service.requests.orders import request_entry
+from consent.service.requests.receipt_batches import ReceiptBatches
 from consent.service.requests.states import FACTS, RequestState, states_at_receipt
 from consent.service.subjects.identifiers import Identifier, Subjects
 from consent.store import requests as store
 from consent.store.pool import Connection, Pool
-from consent.store.request_receipt import IdentifierClaimed, Receipt, receive_request
+from consent.store.request_receipt import IdentifierClaimed, Receipt
 from consent.store.requests import NewRequest, RequestRow
 from crypto import encrypt_field
 from policies import DueDates, RequestType, due_dates
@@ -131,7 +133,13 @@ async def ciphertexts(
 
 
 async def receive_at_once(
-    pool: Pool, subjects: Subjects, execution: RequestExecution, new: NewRequestIn, planned: Planned
+    pool: Pool,
+    subjects: Subjects,
+    execution: RequestExecution,
+    new: NewRequestIn,
+    *,
+    receipts: ReceiptBatches,
+    planned: Planned,
 ) -> tuple[RequestRow, bool] | None:
     """Receive a request `planned.at_once` in one statement: (its row, True), or (the subject's open
     request of this type, False); None when the transactional path must receive it instead."""
@@ -157,7 +165,7 @@ async def receive_at_once(
         job = execution.job_for(request, planned.now)
     receipt = Receipt(request=request, audit=audit.entry_rows(entries, planned.now), job=job, subjects=creating)
     try:
-        row = await receive_request(pool, receipt)
+        row = await receipts.receive(receipt)
     except IdentifierClaimed:
         subjects.clear()
         return None

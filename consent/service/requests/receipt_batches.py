@@ -1,0 +1,122 @@
+"""Receiving requests in batches: the requests of one process that arrive together share a statement.
+
+Each request received in one statement (`consent.store.request_receipt`) still paid a commit, a
+WAL flush and PostgreSQL's global notification lock (its new subject's identifier is announced to
+every instance, migration 0019), and under load the lock made every receipt of every process wait
+for the WAL flush of the one before. Here a receipt is queued; while no statement of this process
+is under way the queue is sent at once (a lone request pays no wait), and the receipts that arrive
+meanwhile go together in the next one. The busier the process, the larger its batches and the less
+each request costs. Two receipts that would create a subject for the same identifier never share a
+statement (`_one_per_identifier`).
+
+A batch that fails (an identifier claimed by another writer, a statement refused) is sent again
+one receipt at a time, so each request gets its own answer: its row, None for its subject's open
+request of the same type, or the error for the caller to act on (`IdentifierClaimed`: the locking
+path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+
+from consent.store.pool import DatabaseError, Pool
+from consent.store.request_receipt import IdentifierClaimed, Receipt, receive_requests
+from consent.store.requests import RequestRow
+
+__all__ = ["MAX_BATCH", "ReceiptBatches"]
+
+MAX_BATCH = 64
+"""At most this many receipts in one statement (its JSON stays well under a megabyte)."""
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class _Waiting:
+    receipt: Receipt
+    answer: asyncio.Future[RequestRow | None]
+
+
+class ReceiptBatches:
+    """The receipts of one process: one statement under way at a time, the rest queued for the next."""
+
+    def __init__(self, pool: Pool, *, max_batch: int = MAX_BATCH) -> None:
+        self._pool = pool
+        self._max_batch = max_batch
+        self._queue: list[_Waiting] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def receive(self, receipt: Receipt) -> RequestRow | None:
+        """Write `receipt` with whichever others are waiting: its request's row, or None when its
+        subject already has an open request of this type. Raises what writing it alone raised."""
+        waiting = _Waiting(receipt, asyncio.get_running_loop().create_future())
+        self._queue.append(waiting)
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_all(), name="consent-request-receipts")
+        # The sender outlives a caller that goes away (its client disconnected): the batch is
+        # written for the others, and the abandoned request stays received, as if answered.
+        return await asyncio.shield(waiting.answer)
+
+    async def _send_all(self) -> None:
+        try:
+            while self._queue:
+                batch, later = _one_per_identifier(self._queue[: self._max_batch])
+                self._queue = later + self._queue[self._max_batch :]
+                await self._send(batch)
+        finally:
+            self._sender = None
+            for waiting in self._queue:  # only when cancelled (the process stops): nothing was sent
+                waiting.answer.cancel()
+            self._queue = []
+
+    async def _send(self, batch: list[_Waiting]) -> None:
+        try:
+            rows = await receive_requests(self._pool, [waiting.receipt for waiting in batch])
+        except (IdentifierClaimed, DatabaseError, OSError) as exc:
+            if len(batch) == 1:
+                _settle(batch[0], exc)
+                return
+            for waiting in batch:  # one at a time: each gets its own answer
+                try:
+                    (row,) = await receive_requests(self._pool, [waiting.receipt])
+                except (IdentifierClaimed, DatabaseError, OSError) as alone:
+                    _settle(waiting, alone)
+                else:
+                    _settle(waiting, row)
+            return
+        except BaseException:
+            for waiting in batch:
+                waiting.answer.cancel()
+            raise
+        for waiting, row in zip(batch, rows, strict=True):
+            _settle(waiting, row)
+
+
+def _one_per_identifier(queued: list[_Waiting]) -> tuple[list[_Waiting], list[_Waiting]]:
+    """The receipts to send now, and those creating a subject for an identifier that one of them
+    creates too. The statement's claim sees only what was committed before it: two new subjects
+    for one email in one statement would both be written. Sent after, the second finds the
+    first's identifier claimed, and its caller takes the locking path, which finds that subject."""
+    now: list[_Waiting] = []
+    later: list[_Waiting] = []
+    claimed: set[tuple[str, bytes]] = set()
+    for waiting in queued:
+        new = waiting.receipt.subjects
+        identifiers = set(zip(new.kinds, new.blind_indexes, strict=True))
+        if identifiers & claimed:
+            later.append(waiting)
+        else:
+            claimed |= identifiers
+            now.append(waiting)
+    return now, later
+
+
+def _settle(waiting: _Waiting, outcome: RequestRow | BaseException | None) -> None:
+    if waiting.answer.done():
+        return
+    if isinstance(outcome, BaseException):
+        waiting.answer.set_exception(outcome)
+        with contextlib.suppress(BaseException):
+            waiting.answer.exception()  # retrieved: an abandoned caller's error is not "never retrieved"
+    else:
+        waiting.answer.set_result(outcome)
