@@ -86,7 +86,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     write_concurrency: int = 4  # batches of consent writes committing at once, per process
     link_token_secret: str | None = None  # HMAC secret a site's backend signs identity tokens with
     feed_max_wait: float = 30.0  # seconds a change-feed long poll (`wait`) may last at most
-    job_concurrency: int = 4  # background jobs in flight at once, per process
+    job_concurrency: int = 2  # background jobs in flight at once, per process, while it is idle
     job_poll_interval_ms: int = 1000  # how often an idle runner looks for due work without a notification
     job_lease_seconds: int = 300  # how long a leased job is held; a handler is cancelled at 3/4 of it
     job_max_attempts: int = 10  # attempts before a job is parked as failed
