@@ -3,28 +3,33 @@
 A request received in a transaction of its own took nine round trips (begin, look the identifier
 up, lock it, look again, create the subject, the request, the job, the audit entries, commit);
 under load, each round trip costs the service and PostgreSQL more CPU than the work it carries.
-Here the caller looks the identifiers up beforehand, outside any transaction, and sends this one
-statement, which runs as its own transaction, for one request or for many received at the same
-time (`consent.service.requests.receipt_batches`): one commit, one WAL flush and one notification
-of new identifiers serve them all. A new subject's identifier is claimed in it (migration 0006),
-so a concurrent creation of the same identifier fails the statement (SQLSTATE CN409,
-`IdentifierClaimed`) instead of making a second subject; the caller then takes the locking path.
+Here one statement, its own transaction, receives one request or many received at the same time
+(`consent.service.requests.receipt_batches`): one commit, one WAL flush and one notification of
+new identifiers serve them all.
+
+A request names its subject by id when the caller knows it (given, or remembered by this
+process), or comes with a new subject to create for its identifier, without a lookup first.
+The statement claims the new subjects' identifiers (migration 0021: the same advisory locks as
+the locking path, then a fresh look): an identifier another subject already holds is reported
+`HELD`, and neither that subject nor its request is written; the caller looks the identifier up
+and sends the request again with the subject it finds. So a new person costs one round trip, and
+a known one the caller did not remember two, as before.
+
 The audit entries and the job of a request are written only with the request: when its subject
 already has an open request of this type, the statement writes nothing of it and returns no row
 for it. The jobs are not announced with NOTIFY: a notifying commit takes PostgreSQL's global
 notification lock through its WAL flush, and every listening connection of every instance is
-woken, which cost a third of a received request's CPU under load. The caller wakes its own
-process's runner after the commit; other instances find the jobs at their next poll.
+woken. The caller wakes its own process's runner after the commit; other instances find the jobs
+at their next poll.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 
 from consent.ids import uuid7
@@ -33,18 +38,23 @@ from consent.store.audit import AuditRow, insert_from_json
 from consent.store.pool import Connection, Pool
 from consent.store.recordsets import recordset, typed
 from consent.store.requests import NewRequest, RequestRow
-from consent.store.vault import NewSubjects, claimed_subjects_ctes
+from consent.store.vault import NewSubjects
 
-__all__ = ["IdentifierClaimed", "Receipt", "receive_requests"]
+__all__ = ["HELD", "Held", "Receipt", "receive_requests"]
 
 
-class IdentifierClaimed(Exception):
-    """Another subject holds a new subject's identifier now: nothing was written."""
+class Held(enum.Enum):
+    HELD = "held"
+    """The new subject's identifier is another subject's: nothing of this receipt was written."""
+
+
+HELD = Held.HELD
 
 
 class Receipt(msgspec.Struct, kw_only=True, frozen=True):
     """What receiving a request writes. `subjects`: the subject to create with it (none if it
-    exists); `seen`: the subjects seen holding its blind index at lookup (collisions)."""
+    exists); `seen`: subjects known to hold its new identifier's blind index with another value
+    (a collision of truncated indexes): they do not make it `HELD`."""
 
     request: NewRequest
     audit: Sequence[AuditRow]
@@ -68,11 +78,30 @@ class _JobOf(jobs.NewJob, kw_only=True, frozen=True):
 _AUDIT = (*typed(AuditRow), ("request_id", "uuid"), ("n", "int"))
 _JOBS = (("id", "uuid"), ("kind", "text"), ("dedupe_key", "text"), ("payload", "jsonb"), ("run_at", "timestamptz"),
          ("max_attempts", "int"), ("subject_id", "uuid"), ("request_id", "uuid"))  # fmt: skip
-# $1-$8: the new subjects and the subjects seen; $9 the requests, $10 their audit entries, $11 their jobs.
+# $1-$7: the new subjects (`NewSubjects.columns()`), $8 the subjects seen; $9 the requests, $10 their
+# audit entries, $11 their jobs. `planned` is what the claim left to create; every insert reads it,
+# so the claim runs first. The last column of every row lists the new subjects not created.
 _STATEMENT = f"""
-WITH {claimed_subjects_ctes(0)},
-request AS (
-    {requests.insert_from_json_sql(9, source="claimed, ", where="claimed.ok")}
+WITH held AS MATERIALIZED (
+    SELECT h.kind, h.blind_index FROM claim_or_report_identifiers($4::text[], $5::bytea[], $8::uuid[]) AS h
+), planned AS MATERIALIZED (
+    SELECT p.* FROM unnest($1::uuid[], $2::int[], $3::bytea[], $4::text[], $5::bytea[], $6::bytea[])
+        AS p(subject_id, master_version, wrapped_key, kind, blind_index, ciphertext)
+     WHERE NOT EXISTS (SELECT 1 FROM held WHERE held.kind = p.kind AND held.blind_index = p.blind_index)
+), new_subjects AS (
+    INSERT INTO subjects (id, created_at) SELECT subject_id, $7 FROM planned
+), new_keys AS (
+    INSERT INTO subject_keys (subject_id, master_version, wrapped_key, created_at)
+    SELECT subject_id, master_version, wrapped_key, $7 FROM planned
+), new_identifiers AS (
+    INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)
+    SELECT kind, blind_index, subject_id, ciphertext, $7 FROM planned
+), request AS (
+    {
+    requests.insert_from_json_sql(
+        9, source="", where="(r.subject_id <> ALL ($1::uuid[]) OR r.subject_id IN (SELECT subject_id FROM planned))"
+    )
+}
 ), audit AS (
     {insert_from_json(10, only_if="r.request_id IN (SELECT id FROM request)", columns=_AUDIT, order="r.n")}
 ), queued AS (
@@ -82,15 +111,16 @@ request AS (
      WHERE r.request_id IN (SELECT id FROM request)
     ON CONFLICT (dedupe_key) DO NOTHING
 )
-SELECT request.* FROM request
+SELECT request.*, skipped.not_created
+  FROM (SELECT ARRAY(SELECT unnest($1::uuid[]) EXCEPT SELECT subject_id FROM planned) AS not_created) AS skipped
+  LEFT JOIN request ON true
 """
 
 
-async def receive_requests(conn: Connection | Pool, receipts: Sequence[Receipt]) -> list[RequestRow | None]:
-    """Write the receipts in one statement (its own transaction when `conn` is a pool): the row of
-    each request, in order, or None where its subject already has an open request of its type.
-    IdentifierClaimed: see the module; nothing was written."""
-    created_at = min((r.subjects.created_at for r in receipts), default=None)
+async def receive_requests(conn: Connection | Pool, receipts: Sequence[Receipt]) -> list[RequestRow | Held | None]:
+    """Write the receipts in one statement (its own transaction when `conn` is a pool). For each,
+    in order: its request's row; `HELD` when its new subject's identifier is another subject's;
+    None when its subject already has an open request of its type."""
     audit = [
         _AuditOf(**msgspec.structs.asdict(entry), request_id=r.request.id, n=n)
         for n, (r, entry) in enumerate((r, entry) for r in receipts for entry in r.audit)
@@ -100,27 +130,28 @@ async def receive_requests(conn: Connection | Pool, receipts: Sequence[Receipt])
         for r in receipts
         if r.job is not None
     ]
-    try:
-        records = await conn.fetch(
-            _STATEMENT,
-            *_subject_columns(receipts, created_at),
-            [seen for r in receipts for seen in (*r.seen, *r.subjects.subject_ids)],
-            [r.request for r in receipts],
-            audit,
-            queued,
-        )
-    except asyncpg.PostgresError as exc:
-        if exc.sqlstate == "CN409":
-            raise IdentifierClaimed from None
-        raise
-    written = {record["id"]: requests.request_of(record) for record in records}
-    return [written.get(r.request.id) for r in receipts]
+    records = await conn.fetch(
+        _STATEMENT,
+        *_subject_columns(receipts),
+        [seen for r in receipts for seen in (*r.seen, *r.subjects.subject_ids)],
+        [r.request for r in receipts],
+        audit,
+        queued,
+    )
+    not_created = set(records[0]["not_created"])
+    written = {
+        record["id"]: RequestRow(**{k: v for k, v in record.items() if k != "not_created"})
+        for record in records
+        if record["id"] is not None
+    }
+    return [HELD if not_created.intersection(r.subjects.subject_ids) else written.get(r.request.id) for r in receipts]
 
 
-def _subject_columns(receipts: Sequence[Receipt], created_at: datetime | None) -> list[Any]:
+def _subject_columns(receipts: Sequence[Receipt]) -> list[Any]:
     """`NewSubjects.columns()` of every receipt's new subjects together."""
     columns: list[Any] = [[], [], [], [], [], []]
     for receipt in receipts:
         for merged, own in zip(columns, receipt.subjects.columns()[:6], strict=True):
             merged.extend(own)
+    created_at = min((r.subjects.created_at for r in receipts), default=None)
     return [*columns, created_at]

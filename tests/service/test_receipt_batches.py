@@ -19,8 +19,8 @@ from consent.service.requests.intake import NewRequestIn, Verification
 from consent.service.requests.receipt_batches import ReceiptBatches
 from consent.store import request_receipt
 from consent.store.pool import Connection
-from consent.store.request_receipt import IdentifierClaimed, Receipt
-from consent.store.requests import NewRequest
+from consent.store.request_receipt import HELD, Receipt
+from consent.store.requests import NewRequest, RequestRow
 from consent.store.vault import NewSubjects
 from policies import Jurisdiction, RequestType
 
@@ -91,7 +91,7 @@ async def test_the_same_request_twice_in_one_batch_is_written_once(
     first, second = await asyncio.gather(*(batches.receive(r) for r in twice))
 
     assert statements == [2]
-    assert first is not None
+    assert isinstance(first, RequestRow)
     assert first.id == twice[0].request.id
     assert first.purposes == ["analytics"]  # arrays and byte strings travel as JSON, and arrive whole
     assert await conn.fetchval("SELECT note_ciphertext FROM requests WHERE id = $1", first.id) == b"\x00\xff"
@@ -103,16 +103,32 @@ async def test_a_new_person_twice_in_one_batch_is_created_once(
     runtime: Runtime, conn: Connection, statements: list[int]
 ) -> None:
     """Both plan a new subject for the same email: they go one after the other, and the second
-    finds the identifier claimed (its caller takes the locking path, which finds the first's subject)."""
+    finds the identifier held (its caller looks it up and sends its request again)."""
     batches = ReceiptBatches(runtime.pool)
     twice = [await _receipt(runtime, "new@example.com") for _ in range(2)]
     answers = await asyncio.gather(*(batches.receive(r) for r in twice), return_exceptions=True)
 
     assert statements == [1, 1]
     assert getattr(answers[0], "id", None) == twice[0].request.id
-    assert isinstance(answers[1], IdentifierClaimed)
+    assert answers[1] is HELD
     index = runtime.subjects.index_of(runtime.subjects.identifier("email", "new@example.com"))
     assert await conn.fetchval("SELECT count(*) FROM subject_identifiers WHERE blind_index = $1", index) == 1
+
+
+async def test_a_known_person_not_remembered_is_found_after_the_statement_reports_it(
+    runtime: Runtime, conn: Connection, statements: list[int]
+) -> None:
+    first = await runtime.requests.receive(filing(runtime, "known@example.com", RequestType.PORTABILITY))
+    runtime.subjects.clear()  # as another process would be: it never saw this person
+    statements.clear()
+    second = await runtime.requests.receive(filing(runtime, "known@example.com"))
+
+    assert second.created
+    assert second.request.subject_id == first.request.subject_id
+    assert statements == [1, 1]  # a new subject planned and reported held; the request sent again with the one found
+    index = runtime.subjects.index_of(runtime.subjects.identifier("email", "known@example.com"))
+    assert await conn.fetchval("SELECT count(*) FROM subject_identifiers WHERE blind_index = $1", index) == 1
+    assert await conn.fetchval("SELECT count(*) FROM subjects") == 1
 
 
 async def test_a_receipt_the_database_refuses_fails_alone(runtime: Runtime, conn: Connection) -> None:

@@ -9,10 +9,10 @@ meanwhile go together in the next one. The busier the process, the larger its ba
 each request costs. Two receipts that would create a subject for the same identifier never share a
 statement (`_one_per_identifier`).
 
-A batch that fails (an identifier claimed by another writer, a statement refused) is sent again
-one receipt at a time, so each request gets its own answer: its row, None for its subject's open
-request of the same type, or the error for the caller to act on (`IdentifierClaimed`: the locking
-path).
+A batch that fails (a statement refused) is sent again one receipt at a time, so each request gets
+its own answer: its row, `HELD` for a new subject whose identifier is another subject's (the caller
+looks it up and sends the request again), None for its subject's open request of the same type, or
+the error.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ import contextlib
 import dataclasses
 
 from consent.store.pool import DatabaseError, Pool
-from consent.store.request_receipt import IdentifierClaimed, Receipt, receive_requests
+from consent.store.request_receipt import HELD, Held, Receipt, receive_requests
 from consent.store.requests import RequestRow
 
-__all__ = ["MAX_BATCH", "ReceiptBatches"]
+Outcome = RequestRow | Held | None
+
+__all__ = ["HELD", "MAX_BATCH", "Outcome", "ReceiptBatches"]
 
 MAX_BATCH = 64
 """At most this many receipts in one statement (its JSON stays well under a megabyte)."""
@@ -34,7 +36,7 @@ MAX_BATCH = 64
 @dataclasses.dataclass(eq=False, slots=True)
 class _Waiting:
     receipt: Receipt
-    answer: asyncio.Future[RequestRow | None]
+    answer: asyncio.Future[Outcome]
 
 
 class ReceiptBatches:
@@ -46,9 +48,10 @@ class ReceiptBatches:
         self._queue: list[_Waiting] = []
         self._sender: asyncio.Task[None] | None = None
 
-    async def receive(self, receipt: Receipt) -> RequestRow | None:
-        """Write `receipt` with whichever others are waiting: its request's row, or None when its
-        subject already has an open request of this type. Raises what writing it alone raised."""
+    async def receive(self, receipt: Receipt) -> Outcome:
+        """Write `receipt` with whichever others are waiting: its request's row, `HELD`, or None
+        when its subject already has an open request of this type (`receive_requests`). Raises what
+        writing it alone raised."""
         waiting = _Waiting(receipt, asyncio.get_running_loop().create_future())
         self._queue.append(waiting)
         if self._sender is None:
@@ -72,14 +75,14 @@ class ReceiptBatches:
     async def _send(self, batch: list[_Waiting]) -> None:
         try:
             rows = await receive_requests(self._pool, [waiting.receipt for waiting in batch])
-        except (IdentifierClaimed, DatabaseError, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             if len(batch) == 1:
                 _settle(batch[0], exc)
                 return
             for waiting in batch:  # one at a time: each gets its own answer
                 try:
                     (row,) = await receive_requests(self._pool, [waiting.receipt])
-                except (IdentifierClaimed, DatabaseError, OSError) as alone:
+                except (DatabaseError, OSError) as alone:
                     _settle(waiting, alone)
                 else:
                     _settle(waiting, row)
@@ -96,7 +99,7 @@ def _one_per_identifier(queued: list[_Waiting]) -> tuple[list[_Waiting], list[_W
     """The receipts to send now, and those creating a subject for an identifier that one of them
     creates too. The statement's claim sees only what was committed before it: two new subjects
     for one email in one statement would both be written. Sent after, the second finds the
-    first's identifier claimed, and its caller takes the locking path, which finds that subject."""
+    first's identifier held, and its caller sends it again with the first's subject."""
     now: list[_Waiting] = []
     later: list[_Waiting] = []
     claimed: set[tuple[str, bytes]] = set()
@@ -111,7 +114,7 @@ def _one_per_identifier(queued: list[_Waiting]) -> tuple[list[_Waiting], list[_W
     return now, later
 
 
-def _settle(waiting: _Waiting, outcome: RequestRow | BaseException | None) -> None:
+def _settle(waiting: _Waiting, outcome: Outcome | BaseException) -> None:
     if waiting.answer.done():
         return
     if isinstance(outcome, BaseException):

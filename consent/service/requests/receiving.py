@@ -29,8 +29,9 @@ from consent.service.requests.states import FACTS, RequestState, states_at_recei
 from consent.service.subjects.identifiers import Identifier, Subjects
 from consent.store import requests as store
 from consent.store.pool import Connection, Pool
-from consent.store.request_receipt import IdentifierClaimed, Receipt
+from consent.store.request_receipt import HELD, Receipt
 from consent.store.requests import NewRequest, RequestRow
+from consent.store.vault import NewSubjects
 from crypto import encrypt_field
 from policies import DueDates, RequestType, due_dates
 
@@ -142,18 +143,63 @@ async def receive_at_once(
     planned: Planned,
 ) -> tuple[RequestRow, bool] | None:
     """Receive a request `planned.at_once` in one statement: (its row, True), or (the subject's open
-    request of this type, False); None when the transactional path must receive it instead."""
-    creating = await subjects.new_subjects([], planned.now)
-    if isinstance(new.subject, Identifier):
-        found = await subjects.find(pool, new.subject)
+    request of this type, False); None when the transactional path must receive it instead.
+
+    A subject this process does not remember is not looked up first: the statement creates it,
+    unless its identifier turns out to be another subject's (`HELD`); that one is looked up then,
+    and the request sent again with it."""
+    subject = await _subject(pool, subjects, new, planned.now)
+    if subject is None:
+        return None
+    subject_id, creating = subject
+    receipt = await _receipt(pool, subjects, execution, new, planned, subject_id=subject_id, creating=creating)
+    outcome = await receipts.receive(receipt)
+    if creating.subject_ids:
+        subjects.forget_created(creating)  # created, or someone else's: either way no longer a miss
+    if outcome is HELD:
+        assert isinstance(new.subject, Identifier), "only a new subject is held"
+        found = await subjects.find(pool, new.subject, fresh=True)
         if found is None:
-            if new.note is not None or new.corrections is not None:
-                return None  # encrypted under the new subject's key: created on the locking path
-            found = uuid7()
-            creating = await subjects.new_subjects([(new.subject, found)], planned.now)
+            return None  # held under another value of a truncated blind index: the locking path
         subject_id = found
-    else:
-        subject_id = await existing_subject(subjects, pool, new.subject)
+        nothing = await subjects.new_subjects([], planned.now)
+        receipt = await _receipt(pool, subjects, execution, new, planned, subject_id=found, creating=nothing)
+        outcome = await receipts.receive(receipt)
+    if isinstance(outcome, RequestRow):
+        if receipt.job is not None:
+            execution.wake()
+        return outcome, True
+    existing = await store.fetch_open(pool, subject_id, new.type)
+    return None if existing is None else (existing, False)  # closed meanwhile: the locking path decides
+
+
+async def _subject(pool: Pool, subjects: Subjects, new: NewRequestIn, now: datetime) -> tuple[UUID, NewSubjects] | None:
+    """The request's subject: (its id, nothing to create), or (a new id, the subject to create);
+    None when the locking path must create it."""
+    nothing = await subjects.new_subjects([], now)
+    if not isinstance(new.subject, Identifier):
+        return await existing_subject(subjects, pool, new.subject), nothing
+    _, remembered = subjects.cached(new.subject)
+    if remembered is not None:
+        return remembered, nothing
+    if new.note is not None or new.corrections is not None:
+        # Encrypted under the subject's data key: a new subject is created on the locking path.
+        found = await subjects.find(pool, new.subject)
+        return None if found is None else (found, nothing)
+    subject_id = uuid7()
+    return subject_id, await subjects.new_subjects([(new.subject, subject_id)], now)
+
+
+async def _receipt(
+    pool: Pool,
+    subjects: Subjects,
+    execution: RequestExecution,
+    new: NewRequestIn,
+    planned: Planned,
+    *,
+    subject_id: UUID,
+    creating: NewSubjects,
+) -> Receipt:
     request = new_request(new, planned, subject_id, await ciphertexts(subjects, pool, subject_id, new))
     entries = [
         request_entry(new.actor, "request.received", request, verification=planned.verification, channel=new.channel),
@@ -163,17 +209,4 @@ async def receive_at_once(
     if planned.state is RequestState.IN_PROGRESS:
         entries.append(request_entry(new.actor, "request.in_progress", request))
         job = execution.job_for(request, planned.now)
-    receipt = Receipt(request=request, audit=audit.entry_rows(entries, planned.now), job=job, subjects=creating)
-    try:
-        row = await receipts.receive(receipt)
-    except IdentifierClaimed:
-        subjects.clear()
-        return None
-    if creating.subject_ids:
-        subjects.forget_created(creating)
-    if row is not None:
-        if job is not None:
-            execution.wake()
-        return row, True
-    existing = await store.fetch_open(pool, subject_id, new.type)
-    return None if existing is None else (existing, False)  # closed meanwhile: the locking path decides
+    return Receipt(request=request, audit=audit.entry_rows(entries, planned.now), job=job, subjects=creating)
