@@ -45,6 +45,7 @@ from consent.service.requests.erasure import erasure_executor
 from consent.service.requests.execution import EXECUTE, RequestExecution
 from consent.service.requests.handling import RequestHandling
 from consent.service.requests.orders import order_changed
+from consent.service.requests.receipt_batches import ReceiptBatches
 from consent.service.requests.rectification import rectification_executor
 from consent.service.subjects.identifiers import Subjects
 from consent.service.vault.data_keys import DataKeys
@@ -86,6 +87,7 @@ class Runtime:
         # use `pool`. The writer's lookups (what it is about to write depends on them) keep cold reads
         # of their own on the primary when the check path's go to a replica.
         self.reads = Reads(pool, self.replica)
+        self._receipts = ReceiptBatches(database_url, pooled=settings.pooled)
         self.cold_reads = ColdReads(database_url, pooled=settings.pooled, replica=self.replica)
         writer_reads = self.cold_reads if self.replica is None else ColdReads(database_url, pooled=settings.pooled)
         self.writer = ConsentWriter(
@@ -178,6 +180,7 @@ class Runtime:
             consents=self.consents,
             states=self.states,
             execution=self.execution,
+            receipts=self._receipts,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._writer_reads = writer_reads
@@ -245,6 +248,7 @@ class Runtime:
     async def stop(self) -> None:
         await self.jobs.stop(grace=min(5.0, self.settings.job_lease_seconds / 2))
         await self.writer.stop()
+        await self._receipts.close()
         await self.cold_reads.close()
         if self._writer_reads is not self.cold_reads:
             await self._writer_reads.close()

@@ -1,10 +1,10 @@
 """The database connections one instance holds, checked at start-up against what the server allows.
 
 Each worker process holds its pool and, beside it, connections of its own: the LISTEN connection of
-the cache invalidations, the consent writer's (one per batch committing at once) and the check
-path's cold reads. A server that runs out of connections refuses them under load, not at start-up;
-`consent serve` asks the server first and refuses to start when the instance would not fit, naming
-the settings to change.
+the cache invalidations, the consent writer's (one per batch committing at once), the check path's
+cold reads and the one that receives requests (`consent.service.requests.receipt_batches`). A
+server that runs out of connections refuses them under load, not at start-up; `consent serve` asks
+the server first and refuses to start when the instance would not fit, naming the settings to change.
 
     budget = connection_budget(settings)
     check_connection_budget(budget, await server_connections(conn))   # ConfigError if it does not fit
@@ -45,6 +45,7 @@ def connection_budget(settings: Settings) -> ConnectionBudget:
         "pool (CONSENT_POOL_MAX_SIZE)": settings.pool_max_size,
         "consent writer (CONSENT_WRITE_CONCURRENCY)": settings.write_concurrency,
         "cold reads": COLD_READ_SLOTS,
+        "request receipts": 1,
         "listener": 1,
     }
     if settings.database_replica_url is not None:

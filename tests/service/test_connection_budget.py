@@ -27,10 +27,10 @@ async def test_the_server_reports_its_limits_and_the_connections_it_holds(conn: 
         await another.close()
 
 
-def test_each_worker_holds_its_pool_its_writer_its_cold_reads_and_a_listener(settings: Settings) -> None:
+def test_each_worker_holds_its_pool_its_writer_its_cold_reads_its_receipts_and_a_listener(settings: Settings) -> None:
     budget = connection_budget(msgspec.structs.replace(settings, workers=3, pool_max_size=7, write_concurrency=5))
-    assert budget.direct_per_worker == 7 + 5 + 2 + 1
-    assert budget.total == 3 * 15
+    assert budget.direct_per_worker == 7 + 5 + 2 + 1 + 1
+    assert budget.total == 3 * 16
 
 
 def test_behind_pgbouncer_only_the_listeners_reach_the_server_directly(settings: Settings) -> None:
@@ -46,11 +46,13 @@ async def test_an_instance_that_does_not_fit_the_server_is_refused_naming_the_se
         settings, workers=1, pool_min_size=1, pool_max_size=2, job_concurrency=1, write_concurrency=1
     )
     check_connection_budget(connection_budget(fits), server)
-    too_many = msgspec.structs.replace(fits, pool_max_size=server.available)  # plus writer, cold reads, listener
+    too_many = msgspec.structs.replace(
+        fits, pool_max_size=server.available
+    )  # plus writer, cold reads, receipts, listener
     with pytest.raises(ConfigError) as refused:
         check_connection_budget(connection_budget(too_many), server)
     message = str(refused.value)
-    assert f"needs up to {server.available + 4} database connections" in message
+    assert f"needs up to {server.available + 5} database connections" in message
     assert f"max_connections {server.max_connections}" in message
     assert "superuser_reserved_connections" in message
     for setting in ("CONSENT_WORKERS", "CONSENT_POOL_MAX_SIZE", "CONSENT_WRITE_CONCURRENCY", "DATABASE_SESSION_URL"):
@@ -78,6 +80,6 @@ def test_serve_refuses_to_start_when_its_connections_would_not_fit(database_url:
     }
     result = CliRunner(env=env).invoke(main, ["serve"])
     assert result.exit_code == 1, result.stderr
-    needs = "connection budget: this instance needs up to 200014 database connections (2 workers x (100000 pool"
+    needs = "connection budget: this instance needs up to 200016 database connections (2 workers x (100000 pool"
     assert needs in result.stderr
     assert "raise max_connections on the server" in result.stderr

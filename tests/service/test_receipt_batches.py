@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -34,6 +34,14 @@ def filing(runtime: Runtime, email: str, request_type: RequestType = RequestType
         actor="test",
         trusted_caller=True,
     )
+
+
+@pytest.fixture
+async def batches(runtime: Runtime) -> AsyncIterator[ReceiptBatches]:
+    """Receipt batches of the test's own, beside the runtime's."""
+    own = ReceiptBatches(runtime.database_url)
+    yield own
+    await own.close()
 
 
 @pytest.fixture
@@ -81,11 +89,10 @@ async def test_requests_received_at_the_same_time_share_statements(
 
 
 async def test_the_same_request_twice_in_one_batch_is_written_once(
-    runtime: Runtime, conn: Connection, statements: list[int]
+    runtime: Runtime, conn: Connection, statements: list[int], batches: ReceiptBatches
 ) -> None:
     known = await runtime.requests.receive(filing(runtime, "known@example.com", RequestType.PORTABILITY))
     statements.clear()
-    batches = ReceiptBatches(runtime.pool)
     now = datetime.now(UTC)
     twice = [_receipt_of(known.request.subject_id, now, _no_subjects(now)) for _ in range(2)]
     first, second = await asyncio.gather(*(batches.receive(r) for r in twice))
@@ -100,11 +107,10 @@ async def test_the_same_request_twice_in_one_batch_is_written_once(
 
 
 async def test_a_new_person_twice_in_one_batch_is_created_once(
-    runtime: Runtime, conn: Connection, statements: list[int]
+    runtime: Runtime, conn: Connection, statements: list[int], batches: ReceiptBatches
 ) -> None:
     """Both plan a new subject for the same email: they go one after the other, and the second
     finds the identifier held (its caller looks it up and sends its request again)."""
-    batches = ReceiptBatches(runtime.pool)
     twice = [await _receipt(runtime, "new@example.com") for _ in range(2)]
     answers = await asyncio.gather(*(batches.receive(r) for r in twice), return_exceptions=True)
 
@@ -131,8 +137,9 @@ async def test_a_known_person_not_remembered_is_found_after_the_statement_report
     assert await conn.fetchval("SELECT count(*) FROM subjects") == 1
 
 
-async def test_a_receipt_the_database_refuses_fails_alone(runtime: Runtime, conn: Connection) -> None:
-    batches = ReceiptBatches(runtime.pool)
+async def test_a_receipt_the_database_refuses_fails_alone(
+    runtime: Runtime, conn: Connection, batches: ReceiptBatches
+) -> None:
     good = [await _receipt(runtime, f"good-{n}@example.com") for n in range(3)]
     bad = _receipt_of(uuid7(), datetime.now(UTC), _no_subjects(datetime.now(UTC)))
     bad = msgspec.structs.replace(bad, request=msgspec.structs.replace(bad.request, channel="pigeon"))

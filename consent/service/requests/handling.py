@@ -76,14 +76,15 @@ class RequestHandling:
         consents: ConsentService,
         states: StateCache,
         execution: RequestExecution,
+        receipts: ReceiptBatches,
     ) -> None:
         self._pool = pool
+        self._receipts = receipts
         self._execution = execution
         self._subjects = subjects
         self._policy = policy
         self._consents = consents
         self._states = states
-        self._receipts = ReceiptBatches(pool)
 
     async def receive(self, new: NewRequestIn) -> Received:
         """Record a request, or return the subject's open one of the same type.

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 
-from consent.store.pool import DatabaseError, Pool
+from consent.store.pool import DatabaseError, HeldConnections
 from consent.store.request_receipt import HELD, Held, Receipt, receive_requests
 from consent.store.requests import RequestRow
 
@@ -40,10 +40,12 @@ class _Waiting:
 
 
 class ReceiptBatches:
-    """The receipts of one process: one statement under way at a time, the rest queued for the next."""
+    """The receipts of one process: one statement under way at a time, the rest queued for the next,
+    on a connection of their own (`HeldConnections`): the hot path does not borrow from the pool,
+    nor wait there behind background jobs, nor for a new connection the pool opens as load rises."""
 
-    def __init__(self, pool: Pool, *, max_batch: int = MAX_BATCH) -> None:
-        self._pool = pool
+    def __init__(self, database_url: str, *, pooled: bool = False, max_batch: int = MAX_BATCH) -> None:
+        self._connections = HeldConnections(database_url, pooled=pooled)
         self._max_batch = max_batch
         self._queue: list[_Waiting] = []
         self._sender: asyncio.Task[None] | None = None
@@ -60,6 +62,14 @@ class ReceiptBatches:
         # written for the others, and the abandoned request stays received, as if answered.
         return await asyncio.shield(waiting.answer)
 
+    async def close(self) -> None:
+        """After the last receipt: close the connection (receipts still queued were cancelled)."""
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+        await self._connections.close()
+
     async def _send_all(self) -> None:
         try:
             while self._queue:
@@ -72,27 +82,40 @@ class ReceiptBatches:
                 waiting.answer.cancel()
             self._queue = []
 
+    async def _write(self, receipts: list[Receipt]) -> list[Outcome]:
+        async with self._connections.lease() as conn:
+            return await receive_requests(conn, receipts)
+
     async def _send(self, batch: list[_Waiting]) -> None:
         try:
-            rows = await receive_requests(self._pool, [waiting.receipt for waiting in batch])
-        except (DatabaseError, OSError) as exc:
-            if len(batch) == 1:
-                _settle(batch[0], exc)
-                return
-            for waiting in batch:  # one at a time: each gets its own answer
-                try:
-                    (row,) = await receive_requests(self._pool, [waiting.receipt])
-                except (DatabaseError, OSError) as alone:
-                    _settle(waiting, alone)
-                else:
-                    _settle(waiting, row)
+            outcomes = await self._outcomes(batch)
+        except Exception as exc:  # not the database's answer: each caller gets it, the next batch goes on
+            for waiting in batch:
+                _settle(waiting, exc)
             return
-        except BaseException:
+        except BaseException:  # cancelled: the process stops
             for waiting in batch:
                 waiting.answer.cancel()
             raise
-        for waiting, row in zip(batch, rows, strict=True):
-            _settle(waiting, row)
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            _settle(waiting, outcome)
+
+    async def _outcomes(self, batch: list[_Waiting]) -> list[Outcome | BaseException]:
+        """Each receipt's outcome: of the batch's statement, or when that fails, of its own."""
+        try:
+            return list(await self._write([waiting.receipt for waiting in batch]))
+        except (DatabaseError, OSError) as exc:
+            if len(batch) == 1:
+                return [exc]
+        outcomes: list[Outcome | BaseException] = []
+        for waiting in batch:  # one at a time: each gets its own answer
+            try:
+                (outcome,) = await self._write([waiting.receipt])
+            except (DatabaseError, OSError) as alone:
+                outcomes.append(alone)
+            else:
+                outcomes.append(outcome)
+        return outcomes
 
 
 def _one_per_identifier(queued: list[_Waiting]) -> tuple[list[_Waiting], list[_Waiting]]:
