@@ -83,7 +83,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     idempotency_ttl_hours: int = 24
     write_batch_size: int = 128  # consent writes committed together at most
     write_batch_wait_us: int = 500  # how long the first write of a batch waits for company
-    write_concurrency: int = 4  # batches of consent writes committing at once, per process
+    write_concurrency: int = 1  # batches of consent writes committing at once, per process
     link_token_secret: str | None = None  # HMAC secret a site's backend signs identity tokens with
     feed_max_wait: float = 30.0  # seconds a change-feed long poll (`wait`) may last at most
     job_concurrency: int = 2  # background jobs in flight at once, per process, while it is idle

@@ -80,6 +80,6 @@ def test_serve_refuses_to_start_when_its_connections_would_not_fit(database_url:
     }
     result = CliRunner(env=env).invoke(main, ["serve"])
     assert result.exit_code == 1, result.stderr
-    needs = "connection budget: this instance needs up to 200016 database connections (2 workers x (100000 pool"
+    needs = "connection budget: this instance needs up to 200010 database connections (2 workers x (100000 pool"
     assert needs in result.stderr
     assert "raise max_connections on the server" in result.stderr

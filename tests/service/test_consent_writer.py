@@ -36,6 +36,16 @@ async def patient(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
         yield runtime
 
 
+@pytest.fixture
+async def two_slots(database_url: str, tmp_path: Path) -> AsyncIterator[Runtime]:
+    """A runtime whose writer commits two batches at once: a batch may wait on another's commit."""
+    settings = load_settings(
+        {"CONSENT_ENV": "development"}, database_url=database_url, home=str(tmp_path / "home"), write_concurrency=2
+    )
+    async with running(settings, database_url) as runtime:
+        yield runtime
+
+
 def by_device(runtime: Runtime, device: str, status: str = "granted") -> RecordingRequest:
     return RecordingRequest(
         identifier=runtime.subjects.identifier("device_id", device),
@@ -131,8 +141,9 @@ async def test_a_batch_of_new_visitors_is_one_statement_without_locks(
 
 
 async def test_a_subject_created_by_another_writer_meanwhile_is_written_to_not_duplicated(
-    runtime: Runtime, conn: Connection, monkeypatch: pytest.MonkeyPatch
+    two_slots: Runtime, conn: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    runtime = two_slots  # the other writer's batch commits while this one's is under way
     active = runtime.policy.current
     real = consent_batch.create_and_write_batch
     calls = 0
