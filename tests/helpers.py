@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from consent.runtime import Runtime
 from consent.service.api_keys.issuing import CreatedKey
 from consent.service.recording.prepare import Action, Choice, RecordingRequest, RecordOut, Source
+from consent.service.requests.intake import NewRequestIn, Verification
 from consent.service.subjects.identifiers import Identifier
 from consent.store.pool import Connection
 from policies import Jurisdiction, RequestType
@@ -25,6 +26,7 @@ __all__ = [
     "eventually",
     "grant_analytics",
     "stored",
+    "trusted_filing",
     "with_database",
     "with_user",
 ]
@@ -94,6 +96,25 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"still false after {seconds} s: {condition!r}")
         await asyncio.sleep(interval)
+
+
+def trusted_filing(
+    runtime: Runtime,
+    email: str,
+    request_type: RequestType = RequestType.ACCESS,
+    jurisdiction: Jurisdiction = Jurisdiction.GDPR,
+    **details: Any,
+) -> NewRequestIn:
+    """A request by email that a compliance tool files, asserting it verified the person."""
+    return NewRequestIn(
+        type=request_type,
+        subject=runtime.subjects.identifier("email", email),
+        jurisdiction=jurisdiction,
+        verification=Verification.TRUSTED,
+        actor="test",
+        trusted_caller=True,
+        **details,
+    )
 
 
 def keep_exports_waiting(runtime: Runtime) -> None:

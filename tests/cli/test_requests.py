@@ -16,10 +16,9 @@ from consent.cli import main
 from consent.cli._requests import run_service
 from consent.config import Settings
 from consent.runtime import Runtime, running
-from consent.service.requests.intake import NewRequestIn, Verification
 from consent.store.requests import RequestRow
-from policies import Jurisdiction, RequestType
-from tests.helpers import keep_exports_waiting
+from policies import RequestType
+from tests.helpers import keep_exports_waiting, trusted_filing
 
 
 @pytest.fixture
@@ -29,16 +28,7 @@ def file(settings: Settings, database_url: str) -> Callable[[RequestType], Reque
     async def receive(request_type: RequestType) -> RequestRow:
         async with running(settings, database_url) as runtime:
             keep_exports_waiting(runtime)
-            received = await runtime.requests.receive(
-                NewRequestIn(
-                    type=request_type,
-                    subject=runtime.subjects.identifier("email", "a@example.com"),
-                    jurisdiction=Jurisdiction.GDPR,
-                    verification=Verification.TRUSTED,
-                    actor="test",
-                    trusted_caller=True,
-                )
-            )
+            received = await runtime.requests.receive(trusted_filing(runtime, "a@example.com", request_type))
             return received.request
 
     return lambda request_type: asyncio.run(receive(request_type))

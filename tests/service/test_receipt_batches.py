@@ -15,25 +15,14 @@ import pytest
 from consent.ids import uuid7
 from consent.runtime import Runtime
 from consent.service.requests import receipt_batches
-from consent.service.requests.intake import NewRequestIn, Verification
 from consent.service.requests.receipt_batches import ReceiptBatches
 from consent.store import request_receipt
 from consent.store.pool import Connection
 from consent.store.request_receipt import HELD, Receipt
 from consent.store.requests import NewRequest, RequestRow
 from consent.store.vault import NewSubjects
-from policies import Jurisdiction, RequestType
-
-
-def filing(runtime: Runtime, email: str, request_type: RequestType = RequestType.ACCESS) -> NewRequestIn:
-    return NewRequestIn(
-        type=request_type,
-        subject=runtime.subjects.identifier("email", email),
-        jurisdiction=Jurisdiction.GDPR,
-        verification=Verification.TRUSTED,
-        actor="test",
-        trusted_caller=True,
-    )
+from policies import RequestType
+from tests.helpers import trusted_filing
 
 
 @pytest.fixture
@@ -62,7 +51,7 @@ async def test_requests_received_at_the_same_time_share_statements(
     runtime: Runtime, conn: Connection, statements: list[int]
 ) -> None:
     emails = [f"person-{n}@example.com" for n in range(12)]
-    received = await asyncio.gather(*(runtime.requests.receive(filing(runtime, email)) for email in emails))
+    received = await asyncio.gather(*(runtime.requests.receive(trusted_filing(runtime, email)) for email in emails))
 
     assert all(r.created and r.request.state == "in_progress" for r in received)
     assert sum(statements) == 12
@@ -91,7 +80,7 @@ async def test_requests_received_at_the_same_time_share_statements(
 async def test_the_same_request_twice_in_one_batch_is_written_once(
     runtime: Runtime, conn: Connection, statements: list[int], batches: ReceiptBatches
 ) -> None:
-    known = await runtime.requests.receive(filing(runtime, "known@example.com", RequestType.PORTABILITY))
+    known = await runtime.requests.receive(trusted_filing(runtime, "known@example.com", RequestType.PORTABILITY))
     statements.clear()
     now = datetime.now(UTC)
     twice = [_receipt_of(known.request.subject_id, now, _no_subjects(now)) for _ in range(2)]
@@ -124,10 +113,10 @@ async def test_a_new_person_twice_in_one_batch_is_created_once(
 async def test_a_known_person_not_remembered_is_found_after_the_statement_reports_it(
     runtime: Runtime, conn: Connection, statements: list[int]
 ) -> None:
-    first = await runtime.requests.receive(filing(runtime, "known@example.com", RequestType.PORTABILITY))
+    first = await runtime.requests.receive(trusted_filing(runtime, "known@example.com", RequestType.PORTABILITY))
     runtime.subjects.clear()  # as another process would be: it never saw this person
     statements.clear()
-    second = await runtime.requests.receive(filing(runtime, "known@example.com"))
+    second = await runtime.requests.receive(trusted_filing(runtime, "known@example.com"))
 
     assert second.created
     assert second.request.subject_id == first.request.subject_id

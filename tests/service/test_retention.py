@@ -10,12 +10,11 @@ import pytest
 from consent.jobs.housekeeping import HOUSEKEEPING
 from consent.runtime import Runtime
 from consent.service.housekeeping import ACTOR, run_housekeeping
-from consent.service.requests.intake import NewRequestIn, Verification
 from consent.service.retention import delete_expired_personal_data, delete_old_request_records
 from consent.service.vault.personal_records import PersonalRecord, put_personal_record
 from consent.store.requests import RequestRow
 from policies import Jurisdiction, PersonalField, RequestType
-from tests.helpers import eventually, keep_exports_waiting
+from tests.helpers import eventually, keep_exports_waiting, trusted_filing
 
 
 @pytest.fixture(autouse=True)
@@ -113,17 +112,7 @@ async def test_an_expired_birth_date_is_no_longer_read_by_the_check(runtime: Run
 
 async def file(runtime: Runtime, request_type: RequestType, email: str, **extra: object) -> RequestRow:
     keep_exports_waiting(runtime)
-    received = await runtime.requests.receive(
-        NewRequestIn(
-            type=request_type,
-            subject=runtime.subjects.identifier("email", email),
-            jurisdiction=Jurisdiction.CCPA,
-            verification=Verification.TRUSTED,
-            actor="test",
-            trusted_caller=True,
-            **extra,  # type: ignore[arg-type]
-        )
-    )
+    received = await runtime.requests.receive(trusted_filing(runtime, email, request_type, Jurisdiction.CCPA, **extra))
     return received.request
 
 

@@ -13,11 +13,10 @@ import pytest
 from consent.runtime import Runtime
 from consent.service.exports import ExportDocument
 from consent.service.recording.prepare import RecordOut
-from consent.service.requests.intake import NewRequestIn, Verification
 from consent.service.vault.personal_records import PersonalRecord, put_personal_record
 from consent.store.requests import RequestRow
 from policies import Jurisdiction, RequestType
-from tests.helpers import record_through_service
+from tests.helpers import record_through_service, trusted_filing
 
 EMAIL = "hanako.yamada@example.jp"
 RECORD = PersonalRecord(
@@ -58,16 +57,7 @@ async def file_request(
     request_type: RequestType = RequestType.ACCESS,
 ) -> RequestRow:
     received = await runtime.requests.receive(
-        NewRequestIn(
-            type=request_type,
-            subject=runtime.subjects.identifier("email", EMAIL),
-            jurisdiction=jurisdiction,
-            verification=Verification.TRUSTED,
-            note=note,
-            full_history=full_history,
-            actor="test",
-            trusted_caller=True,
-        )
+        trusted_filing(runtime, EMAIL, request_type, jurisdiction, note=note, full_history=full_history)
     )
     assert received.request.state == "in_progress"
     return received.request
