@@ -78,6 +78,10 @@ class _JobOf(jobs.NewJob, kw_only=True, frozen=True):
 _AUDIT = (*typed(AuditRow), ("request_id", "uuid"), ("n", "int"))
 _JOBS = (("id", "uuid"), ("kind", "text"), ("dedupe_key", "text"), ("payload", "jsonb"), ("run_at", "timestamptz"),
          ("max_attempts", "int"), ("subject_id", "uuid"), ("request_id", "uuid"))  # fmt: skip
+# A request is written unless its new subject was not (its identifier is held).
+_REQUESTS = requests.insert_from_json_sql(
+    9, where="r.subject_id <> ALL ($1::uuid[]) OR r.subject_id IN (SELECT subject_id FROM planned)"
+)
 # $1-$7: the new subjects (`NewSubjects.columns()`), $8 the subjects seen; $9 the requests, $10 their
 # audit entries, $11 their jobs. `planned` is what the claim left to create; every insert reads it,
 # so the claim runs first. The last column of every row lists the new subjects not created.
@@ -97,11 +101,7 @@ WITH held AS MATERIALIZED (
     INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)
     SELECT kind, blind_index, subject_id, ciphertext, $7 FROM planned
 ), request AS (
-    {
-    requests.insert_from_json_sql(
-        9, source="", where="(r.subject_id <> ALL ($1::uuid[]) OR r.subject_id IN (SELECT subject_id FROM planned))"
-    )
-}
+    {_REQUESTS}
 ), audit AS (
     {insert_from_json(10, only_if="r.request_id IN (SELECT id FROM request)", columns=_AUDIT, order="r.n")}
 ), queued AS (

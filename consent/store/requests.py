@@ -29,12 +29,10 @@ __all__ = [
     "fetch_subject_requests",
     "insert_from_json_sql",
     "insert_request",
-    "insert_sql",
     "insert_verification",
     "list_requests",
     "lock_verification",
     "mark_verification_used",
-    "new_parameters",
     "request_of",
     "requests_received_between",
     "update_request",
@@ -159,43 +157,26 @@ _NEW_TYPES = {"id": "uuid", "subject_id": "uuid", "purposes": "text[]", "receive
               "completed_at": "timestamptz"}  # fmt: skip
 
 
-def insert_sql(first: int = 0, *, source: str = "") -> str:
-    """The INSERT of a new request, its parameters `new_parameters(new)` from $first+1, reading
-    `source` (a FROM clause, for a larger statement); it returns no row when the subject already
-    has an open request of this type."""
-    values = ", ".join(f"${first + n}::{_NEW_TYPES.get(name, 'text')}" for n, name in enumerate(_NEW_COLUMNS, 1))
-    received = f"${first + _NEW_COLUMNS.index('received_at') + 1}::timestamptz"
-    return (
-        f"INSERT INTO requests ({', '.join(_NEW_COLUMNS)}, updated_at) SELECT {values}, {received} {source}"
-        f" ON CONFLICT (subject_id, type) WHERE state IN {_OPEN} DO NOTHING RETURNING {_COLUMNS}"
-    )
-
-
-def insert_from_json_sql(param: int, *, source: str, where: str) -> str:
-    """The INSERT of new requests passed as one JSON parameter (`consent.store.recordsets`), for a
-    larger statement: rows of `NewRequest`'s fields, read with `source` (more FROM items, each
-    followed by a comma) under the SQL condition `where`. It returns the rows it added: none for a
-    request whose subject already has an open request of its type."""
-    columns = tuple((name, "text" if kind == "bytea" else kind) for name, kind in _new_types())
-    values = ", ".join(f"decode(r.{name}, 'base64')" if kind == "bytea" else f"r.{name}" for name, kind in _new_types())
+def insert_from_json_sql(param: int, *, where: str = "true") -> str:
+    """The INSERT of new requests passed as one JSON parameter (`consent.store.recordsets`): rows of
+    `NewRequest`'s fields, written under the SQL condition `where` (a larger statement's). It returns
+    the rows it added: none for a request whose subject already has an open request of its type."""
+    types = [(name, _NEW_TYPES.get(name, "text")) for name in _NEW_COLUMNS]
+    columns = tuple((name, "text" if kind == "bytea" else kind) for name, kind in types)  # bytes: base64 text
+    values = ", ".join(f"decode(r.{name}, 'base64')" if kind == "bytea" else f"r.{name}" for name, kind in types)
     return (
         f"INSERT INTO requests ({', '.join(_NEW_COLUMNS)}, updated_at) SELECT {values}, r.received_at"
-        f" FROM {source}{recordset(param, columns)} WHERE {where}"
+        f" FROM {recordset(param, columns)} WHERE {where}"
         f" ON CONFLICT (subject_id, type) WHERE state IN {_OPEN} DO NOTHING RETURNING {_COLUMNS}"
     )
 
 
-def _new_types() -> list[tuple[str, str]]:
-    return [(name, _NEW_TYPES.get(name, "text")) for name in _NEW_COLUMNS]
-
-
-def new_parameters(new: NewRequest) -> list[Any]:
-    return [getattr(new, name) for name in _NEW_COLUMNS]
+_INSERT = insert_from_json_sql(1)
 
 
 async def insert_request(conn: Connection, new: NewRequest) -> RequestRow | None:
     """Insert `new`; None if the subject already has an open request of this type."""
-    return request_of(await conn.fetchrow(insert_sql(), *new_parameters(new)))
+    return request_of(await conn.fetchrow(_INSERT, [new]))
 
 
 async def fetch_open(conn: Connection | Pool, subject_id: UUID, request_type: str) -> RequestRow | None:
