@@ -38,7 +38,7 @@ from consent.store.audit import AuditRow, insert_from_json
 from consent.store.pool import Connection, Pool
 from consent.store.recordsets import recordset, typed
 from consent.store.requests import NewRequest, RequestRow
-from consent.store.vault import NewSubjects
+from consent.store.vault import NewSubjects, planned_subjects_ctes
 
 __all__ = ["HELD", "Held", "Receipt", "receive_requests"]
 
@@ -86,21 +86,7 @@ _REQUESTS = requests.insert_from_json_sql(
 # audit entries, $11 their jobs. `planned` is what the claim left to create; every insert reads it,
 # so the claim runs first. The last column of every row lists the new subjects not created.
 _STATEMENT = f"""
-WITH held AS MATERIALIZED (
-    SELECT h.kind, h.blind_index FROM claim_or_report_identifiers($4::text[], $5::bytea[], $8::uuid[]) AS h
-), planned AS MATERIALIZED (
-    SELECT p.* FROM unnest($1::uuid[], $2::int[], $3::bytea[], $4::text[], $5::bytea[], $6::bytea[])
-        AS p(subject_id, master_version, wrapped_key, kind, blind_index, ciphertext)
-     WHERE NOT EXISTS (SELECT 1 FROM held WHERE held.kind = p.kind AND held.blind_index = p.blind_index)
-), new_subjects AS (
-    INSERT INTO subjects (id, created_at) SELECT subject_id, $7 FROM planned
-), new_keys AS (
-    INSERT INTO subject_keys (subject_id, master_version, wrapped_key, created_at)
-    SELECT subject_id, master_version, wrapped_key, $7 FROM planned
-), new_identifiers AS (
-    INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)
-    SELECT kind, blind_index, subject_id, ciphertext, $7 FROM planned
-), request AS (
+WITH {planned_subjects_ctes(0)}, request AS (
     {_REQUESTS}
 ), audit AS (
     {insert_from_json(10, only_if="r.request_id IN (SELECT id FROM request)", columns=_AUDIT, order="r.n")}
@@ -111,9 +97,7 @@ WITH held AS MATERIALIZED (
      WHERE r.request_id IN (SELECT id FROM request)
     ON CONFLICT (dedupe_key) DO NOTHING
 )
-SELECT request.*, skipped.not_created
-  FROM (SELECT ARRAY(SELECT unnest($1::uuid[]) EXCEPT SELECT subject_id FROM planned) AS not_created) AS skipped
-  LEFT JOIN request ON true
+SELECT request.*, skipped.ids AS not_created FROM skipped LEFT JOIN request ON true
 """
 
 

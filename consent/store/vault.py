@@ -346,24 +346,32 @@ class NewSubjects(msgspec.Struct, kw_only=True, frozen=True):
         ]
 
 
-def claimed_subjects_ctes(first: int) -> str:
-    """CTEs (`claimed`, `new_subjects`, `new_keys`, `new_identifiers`) that create subjects inside a
-    larger statement, claiming their identifiers (migration 0006). Their parameters follow `first`:
+def planned_subjects_ctes(first: int) -> str:
+    """CTEs that create subjects inside a larger statement unless their identifier is held: `held`
+    (the claim, migration 0021), `planned` (the subjects left to create), `skipped` (`ids`: the new
+    subjects not created) and the three inserts. Their parameters follow `first`:
     `NewSubjects.columns()` ($first+1 to $first+7), then the subjects seen holding the blind indexes
-    at lookup, the new ones among them ($first+8). `claimed.ok` must be read by the statement, so
-    that the claim runs: it raises SQLSTATE CN409 if another subject holds an identifier now.
+    at lookup, the new ones among them ($first+8). An identifier another subject holds is reported,
+    not claimed: the statement writes nothing for its planned subject, and the caller looks it up.
     """
     p = [f"${first + n}" for n in range(1, 9)]
-    return f"""claimed AS (
-    SELECT claim_identifiers({p[3]}::text[], {p[4]}::bytea[], {p[7]}::uuid[]) AS ok
+    return f"""held AS MATERIALIZED (
+    SELECT h.kind, h.blind_index FROM claim_or_report_identifiers({p[3]}::text[], {p[4]}::bytea[], {p[7]}::uuid[]) AS h
+), planned AS MATERIALIZED (
+    SELECT n.*
+      FROM unnest({p[0]}::uuid[], {p[1]}::int[], {p[2]}::bytea[], {p[3]}::text[], {p[4]}::bytea[], {p[5]}::bytea[])
+        AS n(subject_id, master_version, wrapped_key, kind, blind_index, ciphertext)
+     WHERE NOT EXISTS (SELECT 1 FROM held WHERE held.kind = n.kind AND held.blind_index = n.blind_index)
+), skipped AS MATERIALIZED (
+    SELECT ARRAY(SELECT unnest({p[0]}::uuid[]) EXCEPT SELECT subject_id FROM planned) AS ids
 ), new_subjects AS (
-    INSERT INTO subjects (id, created_at) SELECT id, {p[6]} FROM unnest({p[0]}::uuid[]) AS s(id)
+    INSERT INTO subjects (id, created_at) SELECT subject_id, {p[6]} FROM planned
 ), new_keys AS (
     INSERT INTO subject_keys (subject_id, master_version, wrapped_key, created_at)
-    SELECT k.*, {p[6]} FROM unnest({p[0]}::uuid[], {p[1]}::int[], {p[2]}::bytea[]) AS k
+    SELECT subject_id, master_version, wrapped_key, {p[6]} FROM planned
 ), new_identifiers AS (
     INSERT INTO subject_identifiers (kind, blind_index, subject_id, ciphertext, created_at)
-    SELECT i.*, {p[6]} FROM unnest({p[3]}::text[], {p[4]}::bytea[], {p[0]}::uuid[], {p[5]}::bytea[]) AS i
+    SELECT kind, blind_index, subject_id, ciphertext, {p[6]} FROM planned
 )"""
 
 

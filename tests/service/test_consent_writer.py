@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 import pytest
 
@@ -147,27 +146,89 @@ async def test_a_subject_created_by_another_writer_meanwhile_is_written_to_not_d
     active = runtime.policy.current
     real = consent_batch.create_and_write_batch
     calls = 0
-    refused: list[str] = []
+    left_out: list[int] = []
 
-    async def overtaken(*args: Any, **kwargs: Any) -> None:
+    async def overtaken(*args: Any, **kwargs: Any) -> set[UUID]:
         nonlocal calls
         calls += 1
-        if calls == 1:  # after this batch looked the device up, another batch creates it and commits
+        if calls == 1:  # after this batch planned a subject for the device, another batch creates it
             await runtime.consents.record(active, by_device(runtime, "d_race-00000000000000000"))
-        try:
-            await real(*args, **kwargs)
-        except asyncpg.PostgresError as exc:
-            refused.append(exc.sqlstate)
-            raise
+        not_created = await real(*args, **kwargs)
+        left_out.append(len(not_created))
+        return not_created
 
     monkeypatch.setattr("consent.service.recording.writer.create_and_write_batch", overtaken)
     first = await runtime.consents.record(active, by_device(runtime, "d_race-00000000000000000", "denied"))
 
     assert isinstance(first, RecordOut)
-    assert refused == ["CN409"]  # the claim failed; the locking path then found the subject
+    # The other batch's statement, then this one's, which left the held device's write out; the
+    # next batch looked the device up and wrote to the subject it found.
+    assert left_out == [0, 1, 0]
     assert await conn.fetchval("SELECT count(*) FROM subjects") == 1
     events = await conn.fetch("SELECT subject_id, status FROM consent_events ORDER BY status")
     assert [tuple(event) for event in events] == [
         (first.subject_id, "denied"),
         (first.subject_id, "granted"),
     ]
+
+
+async def test_a_device_another_instance_created_is_looked_up_and_nothing_of_the_planned_subject_is_left(
+    runtime: Runtime, database_url: str, tmp_path: Path, conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This instance does not remember the device, so its batch plans a new subject without a lookup;
+    # the statement finds the identifier held and writes none of that write's rows.
+    real = consent_batch.create_and_write_batch
+    left_out: list[int] = []
+
+    async def counted(*args: Any, **kwargs: Any) -> set[UUID]:
+        not_created = await real(*args, **kwargs)
+        left_out.append(len(not_created))
+        return not_created
+
+    monkeypatch.setattr("consent.service.recording.writer.create_and_write_batch", counted)
+    settings = load_settings({"CONSENT_ENV": "development"}, database_url=database_url, home=str(tmp_path / "home"))
+    first = await runtime.consents.record(runtime.policy.current, by_device(runtime, "d_elsewhere-0000000000000"))
+    async with running(settings, database_url) as other:
+        second = await other.consents.record(
+            other.policy.current, by_device(other, "d_elsewhere-0000000000000", "denied")
+        )
+
+    assert isinstance(first, RecordOut)
+    assert isinstance(second, RecordOut)
+    assert second.subject_id == first.subject_id
+    assert left_out == [0, 1, 0]
+    assert await conn.fetchval("SELECT count(*) FROM subjects") == 1
+    assert await conn.fetchval("SELECT count(*) FROM subject_keys") == 1
+    assert await conn.fetchval("SELECT count(*) FROM subject_identifiers") == 1
+    for table in ("consent_events", "consent_state", "subject_facts", "outbox"):
+        assert await conn.fetchval(f"SELECT count(DISTINCT subject_id) FROM {table}") == 1, table
+    assert await conn.fetchval("SELECT count(*) FROM consent_events") == 2
+    targets = await conn.fetch("SELECT target ->> 'subject_id' FROM audit_log WHERE action = 'consent.record'")
+    assert [row[0] for row in targets] == [str(first.subject_id)] * 2
+
+
+async def test_a_write_held_twice_takes_the_locking_path(
+    runtime: Runtime, conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Held, looked up, held again (another holder each time): a third statement could lose again, so
+    # the write is settled under the identifier's lock instead.
+    statements = 0
+    locking: list[object] = []
+    settle = subject_settling.settle_subjects
+
+    async def held(conn: Connection, rows: Any, *, new: Any, seen: list[UUID]) -> set[UUID]:
+        nonlocal statements
+        statements += 1
+        return set(new.subject_ids)  # as if another subject held every identifier: nothing written
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        locking.append(args)
+        return await settle(*args, **kwargs)
+
+    monkeypatch.setattr("consent.service.recording.writer.create_and_write_batch", held)
+    monkeypatch.setattr("consent.service.recording.writer.settle_subjects", counted)
+    recorded = await runtime.consents.record(runtime.policy.current, by_device(runtime, "d_twice-0000000000000000"))
+
+    assert isinstance(recorded, RecordOut)
+    assert (statements, len(locking)) == (2, 1)
+    assert await conn.fetchval("SELECT count(*) FROM consent_events WHERE subject_id = $1", recorded.subject_id) == 1

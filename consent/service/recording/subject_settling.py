@@ -3,11 +3,12 @@
 A banner's first choice is usually a new visitor: every write of a batch may
 need its subject created. Two ways, both a few statements per batch:
 
-- `plan_subjects` (the usual one) looks the identifiers up outside any
-  transaction, through the check path's coalesced reads, and plans the new
-  subjects; the batch statement then creates them while claiming their
-  identifiers (`consent.store.consent_batch.create_and_write_batch`), and fails
-  if another writer got there first.
+- `plan_subjects` (the usual one) plans a new subject for each identifier
+  outside any transaction, without looking it up first; the batch statement
+  then creates them while claiming their identifiers
+  (`consent.store.consent_batch.create_and_write_batch`), and reports those
+  another subject holds, which are looked up (through the check path's
+  coalesced reads) and written again.
 - `settle_subjects` (the locking one, when a claim fails or the batch needs a
   transaction) locks the identifiers, looks them up and creates the missing
   ones in the caller's transaction.
@@ -15,6 +16,7 @@ need its subject created. Two ways, both a few statements per batch:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
@@ -74,18 +76,30 @@ async def plan_subjects(
     identifiers: list[tuple[Identifier, UUID]],
     subject_ids: set[UUID],
     now: datetime,
+    *,
+    look_up: Collection[Identifier] = (),
 ) -> Planned:
-    """Look (identifier, planned id) pairs up without a transaction; plan a subject for each one not
-    found. Nothing is written: the caller creates `new` while claiming their identifiers."""
+    """Plan the subjects of (identifier, planned id) pairs without a transaction; read the snapshots
+    of the subjects named by id. Nothing is written: the caller creates `new` while claiming their
+    identifiers (`consent.store.consent_batch.create_and_write_batch`).
+
+    Only the identifiers in `look_up` are looked up (their writes found them held before): any other
+    one is planned as a new subject at once, since most writes that name an identifier the process
+    does not remember are a new visitor's first choice. If another subject holds it after all, the
+    statement says so and writes nothing for it; the caller then asks again with it in `look_up`.
+    """
     wanted = _one_per_identifier(subjects, identifiers)
-    pairs = list(wanted.values())
-    if not pairs and not subject_ids:  # every write was prepared from the caches
-        return Planned({}, {}, await subjects.new_subjects([], now), [])
-    generations = subjects.generations()
-    resolved = await reads.resolve(
-        [i.kind for i, _ in pairs], [subjects.index_of(i) for i, _ in pairs], list(subject_ids)
-    )
-    found, snapshots, holders = await _confirm(subjects, [i for i, _ in pairs], resolved, generations)
+    asked = {token_of(subjects, identifier) for identifier in look_up}
+    pairs = [pair for token, pair in wanted.items() if token in asked]
+    found: dict[bytes, UUID] = {}
+    snapshots: dict[UUID, SubjectSnapshot] = {}
+    holders: dict[tuple[str, bytes], list[UUID]] = {}
+    if pairs or subject_ids:
+        generations = subjects.generations()
+        resolved = await reads.resolve(
+            [i.kind for i, _ in pairs], [subjects.index_of(i) for i, _ in pairs], list(subject_ids)
+        )
+        found, snapshots, holders = await _confirm(subjects, [i for i, _ in pairs], resolved, generations)
     fresh = [pair for token, pair in wanted.items() if token not in found]
     seen = [
         held for identifier, _ in fresh for held in holders.get((identifier.kind, subjects.index_of(identifier)), [])

@@ -7,13 +7,16 @@ events appended, state and facts upserted, audit entries and outbox rows
 written, all with multi-row statements. One fsync then serves the whole batch,
 and every request is answered only after that commit.
 
-A batch without Idempotency-Keys is one statement: its subjects are looked up
-beforehand (shared with the check path's cold reads), and the statement creates
-the new ones while claiming their identifiers. If the claim fails (another
-writer created one of them) or anything else does, the batch is redone on the
-locking path: a transaction that locks the identifiers, looks them up, claims
-idempotency keys and writes. If that fails too, its requests are retried one by
-one, so one bad request never fails the others.
+A batch without Idempotency-Keys is one statement: the subjects it names by id
+are read beforehand (shared with the check path's cold reads), and a subject is
+planned for each identifier the process does not remember, without a lookup:
+the statement creates them while claiming their identifiers. An identifier
+another subject holds is reported instead, and nothing is written for it; its
+writes go back to the queue, to be looked up and written by the next batch (a
+write held twice takes the locking path). If the statement fails, the batch is
+redone on the locking path: a transaction that locks the identifiers, looks
+them up, claims idempotency keys and writes. If that fails too, its requests are
+retried one by one, so one bad request never fails the others.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ class WriteRequest:
     prepared: PreparedWrite | None = None
     # Prepared from committed state before queueing; otherwise a rolled-back batch must redo it.
     prepared_early: bool = dataclasses.field(init=False)
+    # Its identifier was found held by another subject than the one planned: look it up this time.
+    look_up: bool = dataclasses.field(default=False, init=False)
     future: asyncio.Future[PreparedWrite | Replay] = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -153,12 +158,16 @@ class ConsentWriter:
         finally:
             self._slots.release()
 
-    async def _commit_together(self, batch: list[WriteRequest]) -> None:
+    async def _commit_together(self, batch: list[WriteRequest], *, locking: bool = False) -> None:
         losers: set[WriteRequest] = set()
+        held: set[WriteRequest] = set()
         try:
-            if not await self._commit_in_one_statement(batch):
+            outcome = None if locking else await self._commit_in_one_statement(batch)
+            if outcome is None:
                 async with self._connections.lease() as conn, conn.transaction():
                     losers = await self._write(conn, batch)
+            else:
+                held = outcome
         except (ConsentError, DatabaseError, OSError) as exc:
             await self._after_rollback(batch, exc)
             return
@@ -168,14 +177,29 @@ class ConsentWriter:
                 if not request.future.done():
                     request.future.set_exception(exc)
             raise
-        for request in batch:
+        written = [request for request in batch if request not in held]
+        for request in written:
             self._states.evict(request.write.subject_id)
         self._subjects.forget_misses([r.request.identifier for r in batch if r.request.identifier is not None])
-        for request in batch:
+        for request in written:
             if request in losers:
                 await self._replay(request)
             elif not request.future.done():
                 request.future.set_result(request.write)
+        if held:
+            await self._again(held)
+
+    async def _again(self, held: set[WriteRequest]) -> None:
+        """Write again the writes whose new subject's identifier another subject holds: looked up by
+        the next batch; on the locking path if a lookup was already made for them."""
+        twice = [request for request in held if request.look_up]
+        for request in held:
+            request.prepared = None
+            if not request.look_up:
+                request.look_up = True
+                self._queue.put_nowait(request)
+        if twice:
+            await self._commit_together(twice, locking=True)
 
     async def _after_rollback(self, batch: list[WriteRequest], exc: Exception) -> None:
         """Fail a lone write; retry a batch's writes one by one, so one bad write fails no other."""
@@ -193,26 +217,30 @@ class ConsentWriter:
         for request in batch:
             await self._commit_together([request])
 
-    async def _commit_in_one_statement(self, batch: list[WriteRequest]) -> bool:
-        """Commit a batch without Idempotency-Keys as one statement; False if it must take the locking path."""
+    async def _commit_in_one_statement(self, batch: list[WriteRequest]) -> set[WriteRequest] | None:
+        """Commit a batch without Idempotency-Keys as one statement: the writes it left out, as their
+        identifier is another subject's; None if the batch must take the locking path."""
         if any(request.request.idempotency is not None for request in batch):
-            return False  # claiming keys decides who writes, before anything is written
+            return None  # claiming keys decides who writes, before anything is written
         try:
             waiting = [r for r in batch if r.prepared is None]
             identifiers, known = _subjects_of(waiting)
-            planned = await plan_subjects(self._reads, self._subjects, identifiers, known, datetime.now(UTC))
+            look_up = [r.request.identifier for r in waiting if r.look_up and r.request.identifier is not None]
+            planned = await plan_subjects(
+                self._reads, self._subjects, identifiers, known, datetime.now(UTC), look_up=look_up
+            )
             self._prepare(waiting, planned.found, planned.snapshots)
             rows = _rows([r.write for r in batch])
             async with self._connections.lease() as conn:
-                await create_and_write_batch(conn, rows, new=planned.new, seen=planned.seen)
+                not_created = await create_and_write_batch(conn, rows, new=planned.new, seen=planned.seen)
         except (ConsentError, DatabaseError, OSError):
             # A claim lost to another writer, a subject erased meanwhile, a failed statement:
             # the locking path redoes the batch from what is committed, and reports what fails.
             for request in batch:
                 if not request.prepared_early:
                     request.prepared = None
-            return False
-        return True
+            return None
+        return {request for request in batch if request.write.subject_id in not_created}
 
     async def _write(self, conn: Connection, batch: list[WriteRequest]) -> set[WriteRequest]:
         await self._prepare_unprepared(conn, batch)
