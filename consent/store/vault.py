@@ -79,9 +79,7 @@ async def is_tombstoned(conn: Connection | Pool, subject_id: UUID) -> bool:
 
 async def lock_identifier(conn: Connection, kind: str, blind_index: bytes) -> None:
     """Serialise creators of one identifier until commit, so it never gets two subjects."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || encode($2, 'hex'), 0))", kind, blind_index
-    )
+    await lock_identifiers(conn, [kind], [blind_index])
 
 
 async def fetch_identifier_candidates(
@@ -309,17 +307,9 @@ async def retire_master_version(conn: Connection, version: int, at: datetime) ->
 
 
 async def lock_identifiers(conn: Connection, kinds: list[str], blind_indexes: list[bytes]) -> None:
-    """`lock_identifier` for many at once, always in the same order, so batches never deadlock."""
-    await conn.execute(
-        """
-        SELECT pg_advisory_xact_lock(h) FROM (
-            SELECT DISTINCT hashtextextended(k || ':' || encode(b, 'hex'), 0) AS h
-              FROM unnest($1::text[], $2::bytea[]) AS t(k, b)
-        ) AS locks ORDER BY h
-        """,
-        kinds,
-        blind_indexes,
-    )
+    """`lock_identifier` for many at once, always in the same order, so batches never deadlock
+    (migration 0022: the claims in the batch statements take the same locks)."""
+    await conn.execute("SELECT lock_identifiers($1::text[], $2::bytea[])", kinds, blind_indexes)
 
 
 class NewSubjects(msgspec.Struct, kw_only=True, frozen=True):

@@ -14,14 +14,24 @@
 -- pulled up into a join, so it runs as a nested loop over the (few) wanted keys, each one an index
 -- probe (the primary key's (kind, blind_index) prefix, or subject_identifiers_by_subject). What the
 -- functions answer is unchanged; so are their locks, taken in the same order as before.
+--
+-- Those locks are now one function, `lock_identifiers`, which the service's locking path calls too
+-- (`consent.store.vault`): every creator of an identifier locks it under the same key, in the same
+-- order, from one definition.
 
-CREATE OR REPLACE FUNCTION claim_identifiers(kinds text[], blind_indexes bytea[], seen uuid[]) RETURNS boolean
+CREATE FUNCTION lock_identifiers(kinds text[], blind_indexes bytea[]) RETURNS void
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(h) FROM (
         SELECT DISTINCT hashtextextended(k || ':' || encode(b, 'hex'), 0) AS h
           FROM unnest(kinds, blind_indexes) AS t(k, b)
     ) AS locks ORDER BY h;
+END $$;
+
+CREATE OR REPLACE FUNCTION claim_identifiers(kinds text[], blind_indexes bytea[], seen uuid[]) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM lock_identifiers(kinds, blind_indexes);
     IF EXISTS (
         SELECT 1
           FROM unnest(kinds, blind_indexes) AS w(kind, blind_index)
@@ -40,10 +50,7 @@ CREATE OR REPLACE FUNCTION claim_or_report_identifiers(kinds text[], blind_index
 RETURNS TABLE (kind text, blind_index bytea)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock(h) FROM (
-        SELECT DISTINCT hashtextextended(k || ':' || encode(b, 'hex'), 0) AS h
-          FROM unnest(kinds, blind_indexes) AS t(k, b)
-    ) AS locks ORDER BY h;
+    PERFORM lock_identifiers(kinds, blind_indexes);
     RETURN QUERY
         SELECT w.k, w.b
           FROM (SELECT DISTINCT t.k, t.b FROM unnest(kinds, blind_indexes) AS t(k, b)) AS w
